@@ -1,0 +1,1 @@
+"""Command-line entry point for pigeon. The library lives in ``model``, ``train`` and ``bot``."""

@@ -1,0 +1,48 @@
+"""``pigeon`` console script: a thin dispatcher over the verbs each package registers.
+
+Every module listed in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds its verb(s) and sets
+``func=handler`` on each parser. Handlers import their heavy dependencies (torch, playwright) lazily, so
+``pigeon --help`` stays fast and ``pigeon arena`` never loads torch.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from model.config import ConfigError
+
+COMMAND_MODULES = [
+    "model.geocells_cli",
+]
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed without a traceback, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pigeon", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, UserError, FileNotFoundError, ValueError) as e:
+        if args.verbose or os.environ.get("PIGEON_TRACEBACK"):
+            raise
+        print(f"pigeon {args.command}: error: {e}", file=sys.stderr)
+        return 2
