@@ -1,0 +1,87 @@
+"""Retrieval refinement on synthetic embeddings whose geometry mirrors the locations."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.geography import haversine_km
+from model.retrieval import RefinementIndex, RetrievalConfig, RetrievalError
+
+
+def _world(n=600, seed=0):
+    """Points in 6 clusters (cells = cluster id); embedding = noisy random projection of xyz."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[48.8, 2.3], [40.7, -74.0], [-33.9, 151.2], [35.7, 139.7], [-23.5, -46.6], [55.7, 37.6]])
+    cells = rng.integers(0, len(centres), n)
+    latlon = centres[cells] + rng.normal(0, 0.6, (n, 2))
+    proj = rng.normal(size=(2, 32))
+    emb = (latlon / 10.0) @ proj + rng.normal(0, 0.01, (n, 32))
+    return emb.astype(np.float32), latlon, cells, centres, proj
+
+
+def test_build_prototypes_cover_every_nonempty_cell():
+    emb, latlon, cells, centres, _ = _world()
+    idx = RefinementIndex.build(emb, latlon, cells, num_cells=7)  # cell 6 is empty
+    assert set(idx.proto_cell.tolist()) == set(range(6))
+    assert idx.member_offsets[-1] == len(idx.member_rows)
+    assert len(np.unique(idx.member_rows)) == len(idx.member_rows)  # no location in two clusters
+    assert (idx.cell_offsets[6] == idx.cell_offsets[7])
+
+
+def test_refinement_moves_guess_toward_truth():
+    emb, latlon, cells, centres, proj = _world()
+    idx = RefinementIndex.build(emb, latlon, cells, num_cells=6)
+    rng = np.random.default_rng(1)
+    truth = centres[[0, 2, 4]] + rng.normal(0, 0.6, (3, 2))
+    q = ((truth / 10.0) @ proj).astype(np.float32)
+    probs = np.full((3, 6), 0.02)
+    probs[[0, 1, 2], [0, 2, 4]] = 0.9
+    out = idx.refine(q, probs, centres)
+    d_ref = haversine_km(out["latlon"][:, 0], out["latlon"][:, 1], truth[:, 0], truth[:, 1])
+    d_head = haversine_km(centres[[0, 2, 4], 0], centres[[0, 2, 4], 1], truth[:, 0], truth[:, 1])
+    assert np.all(d_ref < d_head), (d_ref, d_head)
+    assert out["cell"].tolist() == [0, 2, 4]
+    assert out["candidates"].shape == (3, 5)
+
+
+def test_safety_valve_falls_back_to_probability_ranking():
+    emb, latlon, cells, centres, proj = _world()
+    idx = RefinementIndex.build(emb, latlon, cells, num_cells=6)
+    q = ((centres[[3]] / 10.0) @ proj).astype(np.float32)  # looks like Tokyo...
+    probs = np.array([[0.5, 0.0, 0.0, 0.45, 0.05, 0.0]])   # ...but the head says Paris
+    far = idx.refine(q, probs, centres, max_refinement_km=100_000)
+    assert far["cell"][0] == 3 and not far["fell_back"][0]
+    capped = idx.refine(q, probs, centres, max_refinement_km=1000)
+    assert capped["cell"][0] == 0 and capped["fell_back"][0]
+
+
+def test_save_load_round_trip_and_corruption(tmp_path):
+    emb, latlon, cells, centres, proj = _world(200)
+    idx = RefinementIndex.build(emb, latlon, cells, num_cells=6, cfg=RetrievalConfig(top_k=3))
+    idx.save(tmp_path / "index")
+    back = RefinementIndex.load(tmp_path / "index")
+    q = emb[:4]
+    probs = np.random.default_rng(0).dirichlet(np.ones(6), 4)
+    a, b = idx.refine(q, probs, centres), back.refine(q, probs, centres)
+    np.testing.assert_allclose(a["latlon"], b["latlon"])
+    assert back.cfg.top_k == 3
+    with open(tmp_path / "index" / "arrays.npz", "r+b") as f:
+        f.seek(100)
+        f.write(b"garbage")
+    with pytest.raises(RetrievalError, match="sha256"):
+        RefinementIndex.load(tmp_path / "index")
+    with pytest.raises(RetrievalError, match="pigeon index"):
+        RefinementIndex.load(tmp_path / "nothing")
+
+
+def test_bad_shapes_are_rejected():
+    emb, latlon, cells, centres, _ = _world(100)
+    with pytest.raises(RetrievalError):
+        RefinementIndex.build(emb[:50], latlon, cells, num_cells=6)
+    with pytest.raises(RetrievalError, match="cell labels"):
+        RefinementIndex.build(emb, latlon, cells + 10, num_cells=6)
+    idx = RefinementIndex.build(emb, latlon, cells, num_cells=6)
+    with pytest.raises(RetrievalError, match="dim"):
+        idx.refine(np.zeros((1, 5), np.float32), np.ones((1, 6)) / 6, centres)
+    with pytest.raises(RetrievalError, match="cell_probs"):
+        idx.refine(emb[:1], np.ones((1, 4)) / 4, centres)
