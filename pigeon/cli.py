@@ -16,6 +16,8 @@ from model.config import ConfigError
 
 COMMAND_MODULES = [
     "model.geocells_cli",
+    "bot.arena_cli",
+    "train.cli",
 ]
 
 

@@ -11,7 +11,7 @@ from geopy.distance import great_circle
 
 from model import geography as geo
 
-R = geo.EARTH_RADIUS_KM
+R = 6378.137  # PIGEON's radius (WGS84 equatorial), pinned here rather than read from the module under test
 
 
 def _random_points(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -53,6 +53,7 @@ def _geopy_km(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- distances
 def test_haversine_matches_geopy_on_hard_pairs() -> None:
+    assert geo.EARTH_RADIUS_KM == R
     a, b = _hard_pairs(np.random.default_rng(0))
     ours = geo.haversine_km(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
     np.testing.assert_allclose(ours, _geopy_km(a, b), rtol=1e-6, atol=1e-9)
@@ -133,7 +134,8 @@ def test_xyz_round_trip_and_axes() -> None:
     lat, lon = geo.xyz_to_latlon(xyz * 3.0)  # length does not matter
     np.testing.assert_allclose(lat, pts[:, 0], atol=1e-9)
     np.testing.assert_allclose(geo.haversine_km(lat, lon, pts[:, 0], pts[:, 1]), 0.0, atol=1e-6)
-    assert np.allclose(geo.latlon_to_xyz(0, 0), [1, 0, 0]) and np.allclose(geo.latlon_to_xyz(90, 0), [0, 0, 1])
+    assert np.allclose(geo.latlon_to_xyz(0, 0), [1, 0, 0])
+    assert np.allclose(geo.latlon_to_xyz(90, 0), [0, 0, 1])
     assert np.allclose(geo.latlon_to_xyz(0, 90), [0, 1, 0])
     lat, lon = geo.xyz_to_latlon([-1.0, 0.0, 0.0])
     assert lat == 0.0 and lon == -180.0  # [-180, 180)
@@ -203,6 +205,8 @@ def test_validate_latlon_accepts_edges_and_is_used_everywhere() -> None:
 def test_wrap_lon() -> None:
     out = geo.wrap_lon([180.0, -180.0, 540.0, -190.0, 190.0, 0.0, -1e-15, 359.999])
     np.testing.assert_allclose(out, [-180.0, -180.0, -180.0, 170.0, -170.0, 0.0, -1e-15, -0.001], atol=1e-9)
+    # just below -180: np.mod rounds up to exactly 360, which must still come out as -180, not +180
+    assert geo.wrap_lon(np.nextafter(-180.0, -np.inf)) == -180.0
     big = geo.wrap_lon(np.random.default_rng(6).uniform(-1e4, 1e4, 10000))
     assert big.min() >= -180.0 and big.max() < 180.0
 
@@ -288,7 +292,8 @@ def test_smoothing_tau_limits() -> None:
 def test_smoothing_chunked_equals_unchunked_and_large_c_is_stable() -> None:
     cells, pts, _ = _cells_and_points(np.random.default_rng(10), 30, 25)
     full = geo.haversine_smoothed_targets(pts, cells)
-    assert np.array_equal(geo.haversine_smoothed_targets(pts, cells, max_chunk_elems=65), full)  # 2 rows/block
+    # 65 elements over 30 cells: 2 rows per block, the last block partial
+    assert np.array_equal(geo.haversine_smoothed_targets(pts, cells, max_chunk_elems=65), full)
     assert np.array_equal(geo.haversine_smoothed_targets(pts, cells, max_chunk_elems=1), full)
     # many cells, all far away, tiny tau: every exponent underflows except the nearest -> no 0/0, no NaN
     many = _random_points(np.random.default_rng(11), 20000)

@@ -56,12 +56,12 @@ def score_guess(guess_lat_deg: float, guess_lon_deg: float, true_lat_deg: float,
 def duel_damage(scores: list[int], multiplier: float) -> list[int]:
     """HP lost by each side of a duel round: the lower score loses (difference x multiplier), rounded.
 
-    ``scores`` holds one round score per seat (a missing guess scores 0). Ties deal no damage.
+    ``scores`` holds one round score per seat (a missing guess scores 0). Ties deal no damage; halves round up.
     """
     if len(scores) != 2:
         raise ValueError(f"duels have exactly two sides, got {len(scores)} scores")
     diff = abs(scores[0] - scores[1])
-    hit = int(round(diff * multiplier))
+    hit = math.floor(diff * multiplier + 0.5)  # half up (Python's round() would round 2.5 to 2)
     if scores[0] < scores[1]:
         return [hit, 0]
     if scores[1] < scores[0]:

@@ -1,0 +1,104 @@
+// Stream overlay (/overlay/<game id>): live scores/HP, the bot's top-k guesses and heat map while a round is
+// open, the round result on the map once it is over. Polls GET /api/games/<id>/overlay once a second.
+"use strict";
+
+(() => {
+  const {api, $, el, fmtInt, fmtKm, fmtClock} = Arena;
+  const gid = location.pathname.split("/").filter(Boolean)[1];
+  const map = WorldMap.create($("#ov-map"), {zoomControl: false});
+  const layer = L.layerGroup().addTo(map);
+  let drawnKey = null, state = null, clockOffset = 0;
+
+  function side(p, st, right) {
+    if (!p) return el("div", {class: "ov-name muted"}, "waiting…");
+    const kind = p.kind ? el("span", {class: "ov-kind"}, p.kind) : null;
+    const name = el("div", {}, right ? kind : null, el("span", {class: "ov-name"}, p.name), right ? null : kind);
+    if (st.mode === "classic") return el("div", {}, name, el("div", {class: "ov-points"}, fmtInt(p.total_score)));
+    const pct = (100 * p.hp) / (st.initial_hp || 1);
+    return el("div", {}, name, el("div", {class: "hp-bar"}, el("div", {class: "hp-fill", style: `width:${pct}%`})),
+      el("div", {class: "ov-points", "data-qa": `overlay-hp-${p.seat}`}, `${fmtInt(p.hp)} HP`));
+  }
+
+  function heatColor(t) {  // t in [0, 1]: yellow -> red
+    return `rgb(${Math.round(254 - 22 * t)}, ${Math.round(205 - 150 * t)}, ${Math.round(25 + 90 * t)})`;
+  }
+
+  function drawPredictions(st) {
+    const preds = st.predictions;
+    const box = $("#ov-topk");
+    box.hidden = !preds.length;
+    const bounds = [];
+    for (const pr of preds) {
+      const pmax = Math.max(...pr.heat.map((h) => h[2]), 1e-9);
+      for (const [lat, lon, p] of pr.heat) {
+        const t = p / pmax;
+        L.circleMarker([lat, lon], {radius: 3 + 11 * Math.sqrt(t), stroke: false, fillColor: heatColor(t),
+          fillOpacity: 0.2 + 0.55 * t, className: "heat-dot", interactive: false}).addTo(layer);
+      }
+      pr.topk.forEach((g, i) => {
+        L.marker([g.lat, g.lon], {icon: WorldMap.pinIcon(WorldMap.COLORS[1], String(i + 1))}).addTo(layer);
+        bounds.push([g.lat, g.lon]);
+      });
+    }
+    if (preds.length) {
+      const pr = preds[0];
+      box.replaceChildren(el("h3", {}, `${pr.name}: top guesses`), ...pr.topk.slice(0, 5).map((g, i) =>
+        el("div", {class: "row"}, el("b", {}, String(i + 1)), el("div", {class: "bar", style: `width:${Math.max(4, 100 * g.p)}%`}),
+          el("span", {}, `${(100 * g.p).toFixed(1)}%`))));
+    }
+    if (bounds.length) WorldMap.fit(map, L.latLngBounds(bounds), 4); else map.setView([20, 0], 1);
+  }
+
+  function drawResult(st, res) {
+    const guesses = res.guesses.map((g) => ({...g, label: String(g.seat + 1)}));
+    WorldMap.fit(map, WorldMap.drawResult(layer, res.truth, guesses), 5);
+    $("#ov-topk").hidden = true;
+    $("#ov-result").replaceChildren(...res.guesses.map((g) => {
+      const p = st.players.find((q) => q.seat === g.seat);
+      return el("div", {}, el("span", {}, p.name), el("span", {}, g.timed_out ? "no guess" : fmtKm(g.dist_km)),
+        el("b", {}, `${fmtInt(g.score)} pts`), g.damage ? el("span", {class: "damage"}, `−${fmtInt(g.damage)} HP`) : null);
+    }));
+  }
+
+  function render(st) {
+    const [p0, p1] = [0, 1].map((s) => st.players.find((p) => p.seat === s));
+    $("#ov-left").replaceChildren(side(p0, st, false));
+    $("#ov-right").replaceChildren(st.mode === "classic" ? "" : side(p1, st, true));
+    const r = st.round;
+    $("#ov-round").textContent = r ? `Round ${r.n} / ${st.rounds_total}` + (st.mode === "classic" ? "" : ` · ×${r.multiplier}`) :
+      st.status === "waiting" ? "Waiting for players" : "";
+    const key = `${st.version}`;
+    if (key === drawnKey) return;
+    drawnKey = key;
+    layer.clearLayers();
+    $("#ov-result").replaceChildren();
+    if (!r) { $("#ov-map-title").textContent = "Waiting for players"; return; }
+    if (r.closed) {
+      $("#ov-map-title").textContent = st.status === "finished" ? `Final round ${r.n} result` : `Round ${r.n} result`;
+      drawResult(st, r.result);
+    } else {
+      $("#ov-map-title").textContent = st.predictions.length ? `Round ${r.n}: bot's belief` : `Round ${r.n}: guessing…`;
+      drawPredictions(st);
+    }
+  }
+
+  function tick() {
+    const t = $("#ov-timer");
+    const r = state && state.round;
+    if (!r || r.closed || r.deadline === null) { t.textContent = ""; return; }
+    const left = r.deadline - (Date.now() / 1000 + clockOffset);
+    t.textContent = fmtClock(left);
+    t.classList.toggle("urgent", left < 10);
+  }
+
+  async function poll() {
+    try {
+      state = await api("GET", `/api/games/${gid}/overlay`);
+      clockOffset = state.server_time - Date.now() / 1000;
+      render(state);
+    } catch (e) { $("#ov-round").textContent = e.status === 404 ? "game not found" : "reconnecting…"; }
+    setTimeout(poll, 1000);
+  }
+  setInterval(tick, 250);
+  poll();
+})();

@@ -1,0 +1,189 @@
+"""The arena played in real headless Chromium: a human classic game, a duel between two browser contexts and
+the stream overlay. Screenshots land in docs/screenshots/ (look at them after UI changes)."""
+from __future__ import annotations
+
+import math
+import random
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from arena_support import Client, make_leaky_world
+from bot.arena import make_server
+
+pytestmark = pytest.mark.browser
+SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 720}
+
+
+@pytest.fixture(scope="module")
+def arena(tmp_path_factory):
+    root = tmp_path_factory.mktemp("arena-browser")
+    srv = make_server(make_leaky_world(root / "world", n=10), root / "arena.sqlite", rng=random.Random(3))
+    yield srv
+    srv.stop()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name))
+
+
+def wait_panorama(page: Page) -> None:
+    page.wait_for_function("() => { const i = document.querySelector('[data-qa=panorama]');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+
+
+def click_map(page: Page, fx: float, fy: float) -> None:
+    box = page.locator("[data-qa=guess-map]").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+
+
+def api_state(arena, page: Page, gid: str) -> dict:
+    token = page.evaluate("() => JSON.parse(localStorage.getItem('pigeon.arena.player')).token")
+    return Client(arena.url, token).ok("GET", f"/api/games/{gid}/summary")
+
+
+def test_human_plays_a_classic_game(browser, arena):
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(arena.url + "/")
+    page.fill("[data-qa=player-name]", "Ada")
+    page.click("[data-qa=create-player]")
+    page.click("[data-qa=start-game-button]")
+    page.wait_for_url(re.compile(r"/play/[0-9a-f]{16}$"))
+    gid = page.url.rsplit("/", 1)[1]
+    pano = page.locator("[data-qa=panorama]")
+    wait_panorama(page)
+    first = pano.get_attribute("src")
+    assert first.endswith("/rounds/1/views/0")
+    page.click("[data-qa=rotate-right]")
+    expect(pano).to_have_attribute("src", re.compile(r"/views/1$"))
+    page.keyboard.press("ArrowLeft")
+    expect(pano).to_have_attribute("src", re.compile(r"/views/0$"))
+    page.keyboard.press("ArrowLeft")
+    expect(pano).to_have_attribute("src", re.compile(r"/views/3$"))
+    box = page.locator("#panorama").bounding_box()
+    page.mouse.move(box["x"] + 400, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 250, box["y"] + 210, steps=5)  # drag left: turn right
+    page.mouse.up()
+    expect(pano).to_have_attribute("src", re.compile(r"/views/0$"))
+    expect(page.locator("[data-qa=perform-guess]")).to_be_disabled()
+
+    for n in range(1, 6):
+        expect(page.locator("[data-qa=round-number]")).to_have_text(f"{n} / 5")
+        wait_panorama(page)
+        click_map(page, 0.35 + 0.05 * n, 0.45)
+        expect(page.locator("[data-qa=perform-guess]")).to_be_enabled()
+        if n == 1:
+            page.wait_for_timeout(300)  # let the country layer paint
+            shot(page, "arena-round.png")
+            page.keyboard.press("Space")  # Space guesses, as in GeoGuessr
+        else:
+            page.click("[data-qa=perform-guess]")
+        expect(page.locator("[data-qa=result-score]")).to_be_visible()
+        res = next(r for r in api_state(arena, page, gid)["rounds"] if r["n"] == n)["guesses"][0]
+        expect(page.locator("[data-qa=result-score]")).to_have_text(f"{res['score']:,} points")
+        expect(page.locator("[data-qa=result-distance]")).to_contain_text(f"{round(res['dist_km']):,} km")
+        if n == 1:
+            page.wait_for_timeout(900)  # progress bar animation
+            shot(page, "arena-result.png")
+        if n == 5:
+            expect(page.locator("[data-qa=close-round-result]")).to_have_text("View summary")
+        page.click("[data-qa=close-round-result]")
+
+    expect(page.locator("[data-qa=game-summary]")).to_be_visible()
+    total = api_state(arena, page, gid)["players"][0]["total_score"]
+    expect(page.locator("[data-qa=summary-total]")).to_have_text(f"{total:,} / 25,000 points")
+    expect(page.locator("#summary-table tbody tr")).to_have_count(6)
+    page.wait_for_timeout(500)
+    shot(page, "arena-summary.png")
+    assert not errors, errors
+    ctx.close()
+
+
+def test_two_browser_contexts_play_a_duel(browser, arena):
+    ca, cb = browser.new_context(viewport=VIEWPORT), browser.new_context(viewport=VIEWPORT)
+    a, b = ca.new_page(), cb.new_page()
+    a.goto(arena.url + "/")
+    a.fill("[data-qa=player-name]", "Alice")
+    a.click("[data-qa=create-player]")
+    a.click("[data-qa=create-duel]")
+    link = a.locator("[data-qa=share-link]")
+    expect(link).to_be_visible()
+    b.goto(link.input_value())
+    b.fill("[data-qa=player-name]", "Bob")
+    b.click("[data-qa=join-game]")
+    gid = a.url.rsplit("/", 1)[1]
+    for rnd in (1, 2):
+        for p in (a, b):
+            expect(p.locator("[data-qa=round-number]")).to_have_text(re.compile(rf"^{rnd} / "))
+            wait_panorama(p)
+        click_map(a, 0.5, 0.4)
+        a.click("[data-qa=perform-guess]")
+        expect(a.locator("[data-qa=waiting-banner]")).to_contain_text("Waiting for your opponent")
+        expect(b.locator("[data-qa=waiting-banner]")).to_have_text("Your opponent has guessed!")
+        timer = b.locator("[data-qa=round-timer]")
+        expect(timer).to_be_visible()
+        left = int(timer.inner_text().split(":")[1])
+        assert 0 < left <= 15
+        if rnd == 2:
+            click_map(b, 0.3, 0.6)
+            b.wait_for_timeout(300)
+            shot(b, "arena-duel.png")
+        else:
+            click_map(b, 0.3, 0.6)
+        b.click("[data-qa=perform-guess]")
+        for p in (a, b):
+            expect(p.locator("[data-qa=result-score]")).to_be_visible()
+        st = Client(arena.url).ok("GET", f"/api/games/{gid}")
+        hp = {p["name"]: p["hp"] for p in st["players"]}
+        expect(a.locator("[data-qa=result-hp-own]")).to_have_text(f"{hp['Alice']:,} HP")
+        expect(b.locator("[data-qa=result-hp-own]")).to_have_text(f"{hp['Bob']:,} HP")
+        if st["status"] == "finished":
+            break
+        a.click("[data-qa=close-round-result]")
+        expect(a.locator("[data-qa=close-round-result]")).to_be_disabled()  # waits for Bob
+        b.click("[data-qa=close-round-result]")
+    for p in (a, b):
+        expect(p.locator("[data-qa=hp-own]")).to_have_text(re.compile(r"^[\d,]+$"))
+    assert sum(hp.values()) < 12000  # two rounds with different guesses dealt damage
+    ca.close()
+    cb.close()
+
+
+def test_overlay_shows_hp_bot_predictions_and_results(browser, arena):
+    human, bot = Client(arena.url).player("Streamer"), Client(arena.url).player("pigeon-bot", "bot")
+    gid = human.ok("POST", "/api/games", {"mode": "duel", "rounds": 5})["id"]
+    bot.ok("POST", f"/api/games/{gid}/join")
+    rng = random.Random(0)
+    centres = [(48.0, 8.0, 0.45), (40.0, -3.0, 0.25), (52.0, 20.0, 0.15), (45.0, 25.0, 0.1), (60.0, 15.0, 0.05)]
+    heat = []
+    for lat, lon, w in centres:
+        for _ in range(60):
+            heat.append([lat + rng.gauss(0, 2.5), lon + rng.gauss(0, 3.5), round(w * math.exp(-rng.random()), 4)])
+    bot.ok("POST", "/api/predictions", {"game_id": gid, "round": 1, "heat": heat,
+                                        "topk": [{"lat": la, "lon": lo, "p": p} for la, lo, p in centres]})
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    page.goto(f"{arena.url}/overlay/{gid}")
+    expect(page.locator("[data-qa=overlay-topk] .row")).to_have_count(5)
+    expect(page.locator("[data-qa=overlay-hp-1]")).to_have_text("6,000 HP")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"
+    page.wait_for_timeout(500)
+    # for the screenshot only, show it over the round's panorama, as OBS would composite it over the game
+    page.add_style_tag(content=f"body {{ background: url(/api/games/{gid}/rounds/1/views/0) center/cover !important; }}")
+    page.wait_for_timeout(300)
+    shot(page, "overlay.png")
+    human.ok("POST", f"/api/games/{gid}/rounds/1/guess", {"lat": 45.0, "lon": 5.0})
+    bot.ok("POST", f"/api/games/{gid}/rounds/1/guess", {"lat": 48.0, "lon": 8.0})
+    result = page.locator("[data-qa=overlay-result]")
+    expect(result).to_contain_text("Streamer")
+    expect(result).to_contain_text("pigeon-bot")
+    expect(page.locator("[data-qa=correct-location]")).to_have_count(1)
+    ctx.close()

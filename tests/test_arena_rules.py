@@ -1,0 +1,95 @@
+"""Pure arena rules: scoring, duel multipliers and damage, Elo, JPEG metadata stripping, world loading."""
+from __future__ import annotations
+
+import io
+import math
+import random
+
+import pytest
+from PIL import Image
+
+from arena_support import make_leaky_world
+from bot.arena import rules
+from bot.arena.worlds import load_world, load_worlds, strip_jpeg_metadata
+
+
+def test_multipliers_follow_the_geoguessr_schedule():
+    opts = rules.DuelOptions()
+    assert [rules.round_multiplier(n, opts) for n in range(1, 7)] == [1.0, 1.0, 1.5, 2.0, 2.5, 3.0]
+    flat = rules.DuelOptions(multiplier_increment=0.0)
+    assert rules.round_multiplier(9, flat) == 1.0
+    with pytest.raises(ValueError, match="start at 1"):
+        rules.round_multiplier(0, opts)
+
+
+def test_duel_damage_hits_the_lower_score_by_difference_times_multiplier():
+    assert rules.duel_damage([4000, 2500], 1.0) == [0, 1500]
+    assert rules.duel_damage([1000, 4000], 1.5) == [4500, 0]
+    assert rules.duel_damage([3000, 3000], 2.0) == [0, 0]
+    assert rules.duel_damage([0, 1], 2.5) == [3, 0]  # halves round up
+    assert rules.apply_damage([6000, 800], [0, 1500]) == [6000, 0]
+    assert rules.duel_winner([10, 0]) == 0 and rules.duel_winner([0, 3]) == 1 and rules.duel_winner([5, 5]) is None
+    with pytest.raises(ValueError, match="two sides"):
+        rules.duel_damage([1, 2, 3], 1.0)
+
+
+def test_score_guess_uses_the_geoguessr_formula():
+    assert rules.score_guess(48.0, 2.0, 48.0, 2.0) == (0.0, 5000)
+    dist, pts = rules.score_guess(0.0, 0.0, 0.0, 10.0)
+    assert dist == pytest.approx(1113.19, abs=0.1)
+    assert pts == round(5000 * math.exp(-dist / 1492.7))
+    with pytest.raises(ValueError):
+        rules.score_guess(float("nan"), 0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        rules.score_guess(91.0, 0.0, 0.0, 0.0)
+
+
+def test_elo_is_zero_sum_and_favours_upsets():
+    a, b = rules.elo_update(1500, 1500, 1.0)
+    assert (a, b) == (1516.0, 1484.0)
+    a2, b2 = rules.elo_update(1300, 1700, 1.0)  # underdog wins: bigger swing
+    assert a2 - 1300 > 16 and a2 + b2 == pytest.approx(3000)
+    assert rules.elo_update(1500, 1500, 0.5) == (1500.0, 1500.0)
+    with pytest.raises(ValueError):
+        rules.elo_update(1500, 1500, 0.3)
+
+
+def test_duel_options_reject_nonsense():
+    with pytest.raises(ValueError, match="initial_hp"):
+        rules.DuelOptions(initial_hp=0)
+    with pytest.raises(ValueError, match="countdown_s"):
+        rules.DuelOptions(countdown_s=float("nan"))
+
+
+def test_strip_jpeg_metadata_removes_exif_and_comments_but_keeps_pixels(tmp_path):
+    make_leaky_world(tmp_path / "w", n=2)
+    world = load_world(tmp_path / "w")
+    loc = world.pool[0]
+    raw = world.dataset.image_path(loc.id, 0).read_bytes()
+    assert loc.id.encode() in raw and loc.aux["town"].encode() in raw  # the fixture really leaks
+    clean = strip_jpeg_metadata(raw)
+    assert loc.id.encode() not in clean and loc.aux["town"].encode() not in clean and b"Exif" not in clean
+    a, b = Image.open(io.BytesIO(raw)), Image.open(io.BytesIO(clean))
+    assert a.size == b.size and a.tobytes() == b.tobytes()
+    assert world.image_bytes(loc.id, 0) == clean
+    with pytest.raises(ValueError, match="not a JPEG"):
+        strip_jpeg_metadata(b"\x89PNG....")
+    with pytest.raises(ValueError, match="malformed"):
+        strip_jpeg_metadata(raw[:30])
+
+
+def test_worlds_load_by_split_and_refuse_bad_input(tmp_path):
+    make_leaky_world(tmp_path / "w", n=3)
+    world = load_world(tmp_path / "w")
+    assert world.name == "demo" and len(world.pool) == 3 and world.n_views == 4
+    assert len(world.draw(3, random.Random(0))) == 3
+    with pytest.raises(ValueError, match="at most 3 rounds"):
+        world.draw(4, random.Random(0))
+    with pytest.raises(ValueError, match="no locations in split 'train'"):
+        load_world(tmp_path / "w", split="train")
+    with pytest.raises(ValueError, match="unknown split"):
+        load_world(tmp_path / "w", split="bogus")
+    with pytest.raises(ValueError, match="two worlds are named"):
+        load_worlds([tmp_path / "w", tmp_path / "w"])
+    with pytest.raises(ValueError, match="does not exist"):
+        load_world(tmp_path / "missing")

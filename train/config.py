@@ -1,0 +1,110 @@
+"""``TrainConfig``: one frozen dataclass per stage, read from ``configs/*.toml`` by ``model.config.load_config``.
+
+Experiment choices (backbone, geocells, pretraining, head, evaluation) are kept apart from ``[runtime]``
+(device, embedding batch, loader workers, cache folder), so one experiment file runs on a laptop or a GPU box.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from model.config import config_to_dict
+from model.geocells import GeocellConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str = ""  # dataset folder (``--data`` overrides)
+    geocells: str = ""  # an existing geocell folder; "" = build from the train split with [geocells]
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    name: str = "tiny-vit"  # a key of model.network.BACKBONES
+    pretrained: str = ""  # "" random init | "default" | open_clip tag ("openai") | local checkpoint path
+    image_size: int = 0  # 0 = the backbone's native size
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Multi-task contrastive pretraining (spec §2.4). ``batch_size`` = contrastive batch across all devices."""
+
+    enabled: bool = True
+    epochs: int = 20
+    batch_size: int = 256
+    grad_accum: int = 1  # micro-steps per optimiser step
+    lr: float = 1e-6
+    warmup_ratio: float = 0.2  # linear warm-up, then linear decay to 0 (HF "linear" schedule)
+    weight_decay: float = 0.001
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    grad_clip: float = 1.0
+    views: Literal["all", "one"] = "all"  # per epoch: every view is a sample, or one random view per location
+    aux_captions: bool = True  # False: captions are only the location sentence
+    save_every_steps: int = 50
+    max_steps: int = 0  # stop after this many optimiser steps (0 = run all epochs); for smoke tests
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.batch_size < 2 or self.grad_accum < 1 or self.lr <= 0:
+            raise ValueError("pretrain: need epochs >= 0, batch_size >= 2, grad_accum >= 1, lr > 0")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Geocell + auxiliary heads on cached embeddings (spec §2.6-2.7)."""
+
+    epochs: int = 1000
+    batch_size: int = 1024
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    patience: int = 20  # epochs without a better validation geocell accuracy before stopping (0 = never)
+    tau_km: float = 75.0  # haversine smoothing constant (PIGEON 75, PIGEOTTO 65)
+    smoothing: bool = True  # False: one-hot cross-entropy on the true cell
+    multitask: bool = True  # auxiliary heads (regression x8, Koppen x2, month x1)
+    aux_weights: tuple[float, float, float] = (8.0, 2.0, 1.0)
+    single_view: bool = False  # use view 0 only instead of averaging all views
+    standardize: bool = True  # z-score embeddings with train statistics (stored in the head's buffers)
+    max_steps: int = 0  # stop after this many optimiser steps (0 = no cap); for smoke tests
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.tau_km <= 0 or self.patience < 0:
+            raise ValueError("head: need epochs >= 1, batch_size >= 1, lr > 0, tau_km > 0, patience >= 0")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    split: Literal["train", "val", "test"] = "test"
+    top_countries: int = 15  # rows/columns of the country confusion plot
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Hardware, not the experiment: changing these must not change results (up to float noise)."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = 64  # images per forward pass when embedding / evaluating
+    workers: int = 0  # DataLoader worker processes decoding images
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+    cache_dir: str = ""  # embedding cache; "" = RUN/cache
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str = "pigeon"
+    seed: int = 42
+    data: DataConfig = field(default_factory=DataConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    geocells: GeocellConfig = field(default_factory=GeocellConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+def section_hash(cfg: TrainConfig, *sections: str) -> str:
+    """sha256 of the named config sections (and the seed): identifies the inputs of one training stage."""
+    d = config_to_dict(cfg)
+    payload = {"seed": cfg.seed, **{s: d.get(s) for s in sections}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,127 @@
+"""Embedding extraction with a content-addressed cache.
+
+Embeddings (N locations, V views, D) float32 are computed with ``model.network.token_mean`` and cached as
+``CACHE/emb-<key>.safetensors``. The key is the sha256 of the dataset fingerprint (manifest, locations.csv and
+every image file's sha256), the backbone's weight fingerprint, the preprocessing (size, mean, std), the views
+and the embedding definition; the file's own metadata repeats the key and the id list hash and is checked on
+load. A cache file is therefore used only when it provably matches, never merely because it exists.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from model.dataset import Dataset, sha256_file
+from model.network import autocast, state_fingerprint, token_mean
+from train.data import LocationTable, ViewStacks
+from train.distributed import Dist
+
+log = logging.getLogger(__name__)
+EMBED_VERSION = "token-mean-v1"
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def dataset_fingerprint(ds: Dataset) -> str:
+    """sha256 over manifest.json, locations.csv and every (location, view) image's name and sha256."""
+    key = (str(ds.root.resolve()), (ds.root / "locations.csv").stat().st_mtime_ns,
+           (ds.root / "manifest.json").stat().st_mtime_ns)
+    if key in _FINGERPRINTS:
+        return _FINGERPRINTS[key]
+    h = hashlib.sha256()
+    for name in ("manifest.json", "locations.csv"):
+        h.update(f"{name}:{sha256_file(ds.root / name)}\n".encode())
+    for loc in ds.locations:
+        for path in ds.image_paths(loc.id):
+            if not path.is_file():
+                raise FileNotFoundError(f"image {path} is missing (dataset {ds.root})")
+            h.update(f"{path.name}:{sha256_file(path)}\n".encode())
+    _FINGERPRINTS[key] = h.hexdigest()
+    return _FINGERPRINTS[key]
+
+
+@torch.no_grad()
+def embed_locations(visual: nn.Module, ds: Dataset, table: LocationTable, indices: np.ndarray, views: list[int],
+                    size: int, mean, std, d: Dist, batch_size: int, workers: int = 0,
+                    progress: Callable[..., None] | None = None) -> torch.Tensor:
+    """Token-mean embeddings (len(indices), V, D) float32 on CPU; ranks share the work round-robin."""
+    visual.eval()
+    mine = np.asarray(indices)[d.rank::d.world]
+    per_batch = max(1, batch_size // max(1, len(views)))  # batch_size counts images, a location has V
+    loader = torch.utils.data.DataLoader(ViewStacks(ds, table, mine, views, size, mean, std),
+                                         batch_size=per_batch, num_workers=workers)
+    out, done = [], 0
+    for stacks in loader:
+        b, v = stacks.shape[:2]
+        with autocast(d.device):
+            emb = token_mean(visual, stacks.flatten(0, 1).to(d.device, non_blocking=True))
+        out.append(emb.float().reshape(b, v, -1).cpu())
+        done += b
+        if progress:
+            progress("embed", done * d.world, len(indices))
+    width = int(visual.transformer.width)
+    local = torch.cat(out) if out else torch.zeros((0, len(views), width))
+    return d.gather_rows(local.to(d.device), len(indices))
+
+
+def cache_key(ds: Dataset, visual: nn.Module, backbone: str, views: list[int], size: int, mean, std) -> str:
+    payload = {"dataset": dataset_fingerprint(ds), "weights": state_fingerprint(visual), "backbone": backbone,
+               "views": list(views), "size": int(size), "mean": [float(x) for x in mean],
+               "std": [float(x) for x in std], "version": EMBED_VERSION}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _ids_hash(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+def _read_cache(path: Path, key: str, ids: list[str], shape: tuple[int, int]) -> torch.Tensor | None:
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            emb = f.get_tensor("embeddings")
+    except (SafetensorError, OSError, KeyError) as e:
+        log.warning("embedding cache %s unreadable (%s); recomputing", path, e)
+        return None
+    if meta.get("key") != key or meta.get("ids_sha256") != _ids_hash(ids) or tuple(emb.shape[:2]) != shape:
+        log.warning("embedding cache %s does not match this dataset/backbone; recomputing", path)
+        return None
+    return emb
+
+
+def cached_embeddings(visual: nn.Module, backbone: str, ds: Dataset, table: LocationTable, views: list[int],
+                      size: int, mean, std, cache_dir: Path, d: Dist, batch_size: int, workers: int = 0,
+                      progress: Callable[..., None] | None = None) -> torch.Tensor:
+    """Embeddings (N, V, D) of every location of ``ds`` (CSV order), from the cache when it provably matches."""
+    from safetensors.torch import save_file
+
+    key = cache_key(ds, visual, backbone, views, size, mean, std)
+    path = Path(cache_dir) / f"emb-{key[:24]}.safetensors"
+    emb = _read_cache(path, key, table.ids, (len(table), len(views))) if d.main else None
+    if d.broadcast_object(emb is not None):
+        if emb is None:
+            emb = _read_cache(path, key, table.ids, (len(table), len(views)))
+        log.info("embeddings: cache hit %s", path)
+        return emb
+    emb = embed_locations(visual, ds, table, np.arange(len(table)), views, size, mean, std, d, batch_size,
+                          workers, progress)
+    if d.main:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        save_file({"embeddings": emb.contiguous()}, str(tmp),
+                  metadata={"key": key, "ids_sha256": _ids_hash(table.ids), "backbone": backbone,
+                            "views": json.dumps(list(views)), "version": EMBED_VERSION})
+        os.replace(tmp, path)
+    d.barrier()
+    return emb

@@ -1,0 +1,126 @@
+"""Evaluation (spec §2.10): distance thresholds, country accuracy, median/mean km, GeoGuessr score, top-k cells.
+
+Baselines on the same split: a uniformly random point on the sphere, a random training location, and always the
+centroid of the most frequent training cell. Country accuracy = the predicted point's country
+(``model.geodata.country_at``) equals the true country (the dataset's ``country`` column, else the true point's
+country); it is ``None`` when the offline geodata is not installed.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.dataset import load_dataset
+from model.geography import geoguessr_score, haversine_km, threshold_accuracies, xyz_to_latlon
+from model.network import GeoModel, RunInfo, load_run
+from train.data import LocationTable
+from train.distributed import Dist
+from train.embed import cached_embeddings
+from train.head import predict_logits
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Predictions:
+    """One split's predictions: N locations."""
+
+    ids: list[str]
+    true_latlon: np.ndarray  # (N, 2)
+    pred_latlon: np.ndarray  # (N, 2)
+    logits: np.ndarray  # (N, C) geocell logits
+    true_cells: np.ndarray  # (N,)
+    true_country: np.ndarray | None  # (N,) ISO alpha-2, '' unknown
+    pred_country: np.ndarray | None
+    baselines: dict[str, np.ndarray] = field(default_factory=dict)  # name -> point guesses (N, 2)
+
+
+def countries_at(latlon: np.ndarray) -> np.ndarray | None:
+    """ISO alpha-2 per point from the offline borders, or None if the geodata is not installed."""
+    try:
+        from model import geodata
+
+        return np.asarray(geodata.load().country_at(latlon[:, 0], latlon[:, 1]), dtype=object)
+    except Exception as e:  # MissingDataError / unreadable data: country accuracy is reported as unavailable
+        log.warning("country lookup unavailable (%s): country accuracy skipped", e)
+        return None
+
+
+def true_countries(table: LocationTable, idx: np.ndarray) -> np.ndarray | None:
+    given = table.column("country")[idx]
+    if all(given):
+        return given
+    looked = countries_at(table.latlon_deg[idx])
+    return None if looked is None else np.where(given != "", given, looked)
+
+
+def geolocation_metrics(pred_latlon: np.ndarray, true_latlon: np.ndarray, pred_country=None, true_country=None,
+                        logits: np.ndarray | None = None, true_cells: np.ndarray | None = None) -> dict:
+    """Metrics of point guesses (N, 2) against truths (N, 2); thresholds use strict ``d < t``."""
+    d_km = haversine_km(pred_latlon[:, 0], pred_latlon[:, 1], true_latlon[:, 0], true_latlon[:, 1])
+    out = {"n": int(len(d_km)), "accuracy_km": threshold_accuracies(d_km), "median_km": float(np.median(d_km)),
+           "mean_km": float(np.mean(d_km)), "geoguessr_score": float(np.mean(geoguessr_score(d_km))),
+           "country_accuracy": None}
+    if pred_country is not None and true_country is not None:
+        known = np.asarray(true_country) != ""
+        out["country_accuracy"] = float(np.mean(np.asarray(pred_country)[known] == np.asarray(true_country)[known])) \
+            if known.any() else None
+    if logits is not None and true_cells is not None:
+        top = np.argsort(-logits, axis=1)[:, :5]
+        out["geocell_top1"] = float(np.mean(top[:, 0] == true_cells))
+        out["geocell_top5"] = float(np.mean((top == np.asarray(true_cells)[:, None]).any(axis=1)))
+    return out
+
+
+def baseline_guesses(n: int, train_latlon: np.ndarray, train_cells: np.ndarray, centroids_deg: np.ndarray,
+                     seed: int = 0) -> dict[str, np.ndarray]:
+    """Point guesses (n, 2) of the three baselines."""
+    rng = np.random.default_rng(seed)
+    sphere = rng.normal(size=(n, 3))
+    lat, lon = xyz_to_latlon(sphere / np.linalg.norm(sphere, axis=1, keepdims=True))
+    return {"random_uniform_sphere": np.c_[lat, lon],
+            "random_train_location": train_latlon[rng.integers(0, len(train_latlon), n)],
+            "most_frequent_cell": np.repeat(centroids_deg[[np.bincount(train_cells).argmax()]], n, axis=0)}
+
+
+def predict(model: GeoModel, info: RunInfo, emb: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings (N, V, D) -> (geocell logits (N, C), point guesses (N, 2) = centroid of the argmax cell)."""
+    x = emb.mean(dim=1) if emb.shape[1] > 1 else emb[:, 0]
+    logits = predict_logits(model.head.cpu(), x).numpy()
+    return logits, info.geocells().centroids_deg[logits.argmax(axis=1)]
+
+
+def evaluate_run(run_dir: Path, data_dir: Path, split: str, device: torch.device, cache_dir: Path | None = None,
+                 progress=None) -> tuple[dict, Predictions]:
+    """Evaluate a run directory on one split of a dataset -> (metrics incl. baselines, predictions)."""
+    model, info = load_run(run_dir, device)
+    ds = load_dataset(data_dir, check_images=True)
+    table = LocationTable.from_dataset(ds)
+    idx = table.indices(split)
+    if len(idx) == 0:
+        raise ValueError(f"dataset {data_dir} has no '{split}' locations to evaluate on")
+    views = [v for v in ds.views if v in info.views] or ds.views[:1]
+    runtime = info.config().get("runtime", {})
+    cache = Path(cache_dir or runtime.get("cache_dir") or Path(run_dir) / "cache")
+    emb = cached_embeddings(model.visual, info.backbone, ds, table, views, info.image_size, info.mean, info.std,
+                            cache, Dist(device=torch.device(device)), int(runtime.get("batch_size", 64)), 0, progress)
+    logits, pred = predict(model, info, emb[idx])
+    cells = info.geocells()
+    true = table.latlon_deg[idx]
+    preds = Predictions([table.ids[i] for i in idx], true, pred, logits, cells.assign(true[:, 0], true[:, 1]),
+                        true_countries(table, idx), None)
+    preds.pred_country = countries_at(pred) if preds.true_country is not None else None
+    metrics = geolocation_metrics(pred, true, preds.pred_country, preds.true_country, logits, preds.true_cells)
+    train = table.indices("train")
+    if len(train):
+        tr = table.latlon_deg[train]
+        preds.baselines = baseline_guesses(len(idx), tr, cells.assign(tr[:, 0], tr[:, 1]), cells.centroids_deg)
+        metrics["baselines"] = {
+            name: geolocation_metrics(g, true, countries_at(g) if preds.true_country is not None else None,
+                                      preds.true_country) for name, g in preds.baselines.items()}
+    metrics.update(split=split, run=str(run_dir), dataset=str(data_dir), views=views)
+    return metrics, preds

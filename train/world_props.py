@@ -1,0 +1,331 @@
+"""The road and the roadside of one location, laid out once in the travel frame and drawn in every view.
+
+The camera car drives in its lane: on the right half of the road where traffic keeps right, on the left half
+where it keeps left, so the centre line, the oncoming car and the roadside signs swap sides with the driving
+side. Objects are vertical billboards or 3-D quads (building facades and roofs, guard rails, hedges) drawn
+far to near; shadows fall away from the sun, so they show its direction even in views that do not face it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from train.world_biome import RGB, Biome, hex_rgb, mix
+from train.world_canvas import NEAR_M, Camera
+from train.world_scene import Scene
+from train.world_signs import draw_car, draw_sign, make_cars, make_signs, shop_sign
+from train.world_style import BOLLARDS, BUILDINGS
+
+ROAD_HALF_LEN_M = 300.0
+
+
+@dataclass
+class Prop:
+    """A roadside object at travel-frame (a, b): tree, pole, bollard, building, car or sign."""
+
+    kind: str
+    a: float
+    b: float
+    w: float
+    h: float
+    colour: RGB = (0.5, 0.5, 0.5)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Layout:
+    """Road geometry and props of one location (travel frame, metres)."""
+
+    centre_b: float              # lateral position of the road centre (camera at 0)
+    lane_m: float
+    paved: bool
+    surface: RGB
+    shoulder: RGB
+    centre_colour: str
+    centre_pattern: str
+    edge_colour: str
+    kerb: str
+    dash_phase: float
+    cross_road: tuple[float, float] | None
+    props: list[Prop]
+    pole_lines: list[list[tuple[float, float, float]]]   # per side: pole tops (a, b, h) for wires
+    wires: int
+    heading_deg: float
+    quads: list[tuple[list, RGB]] = field(default_factory=list)   # hedges, guard rails, forest: [(a, b, y)]
+
+    @property
+    def edges(self) -> tuple[float, float]:
+        return self.centre_b - self.lane_m, self.centre_b + self.lane_m
+
+
+def _c(rgb: RGB, shade: float = 1.0) -> tuple[int, int, int]:
+    return tuple(int(np.clip(x * shade, 0, 1) * 255 + 0.5) for x in rgb)  # type: ignore[return-value]
+
+
+def _pick(rng: np.random.Generator, kinds: tuple[tuple[str, float], ...]) -> str:
+    w = np.array([k[1] for k in kinds], np.float64)
+    return kinds[int(rng.choice(len(kinds), p=w / w.sum()))][0]
+
+
+def _trees(biome: Biome, edges: tuple[float, float], rng, built: list[tuple[float, float, int]]) -> list[Prop]:
+    n = int(rng.poisson(biome.tree_density * 46))
+    out = []
+    for _ in range(n):
+        side = 1 if rng.random() < 0.5 else -1
+        a = rng.uniform(-160, 160)
+        b = (edges[1] if side > 0 else edges[0]) + side * (2.5 + rng.exponential(14.0))
+        if any(lo - 2 < a < hi + 2 and s == side for lo, hi, s in built):
+            continue   # no tree inside a house
+        kind = _pick(rng, biome.trees)
+        size = {"broadleaf": (5, 12, 3, 7), "conifer": (7, 20, 2.5, 5), "palm": (6, 13, 4, 6),
+                "acacia": (4, 7, 5, 9), "shrub": (0.6, 1.8, 0.8, 2.5), "cactus": (1.5, 4, 0.5, 1.2),
+                "birch": (8, 15, 2.5, 4), "cypress": (7, 14, 1.2, 2)}[kind]
+        h, w = rng.uniform(size[0], size[1]), rng.uniform(size[2], size[3])
+        crown = mix(biome.crown, (rng.random() * 0.2, rng.random() * 0.25, rng.random() * 0.1), 0.15)
+        out.append(Prop(kind, a, b, w, h, crown, {"lean": rng.uniform(-0.15, 0.15), "snow": biome.snow}))
+    return out
+
+
+def _buildings(scene: Scene, biome: Biome, edges, rng) -> tuple[list[Prop], list[tuple[float, float, int]]]:
+    walls, roofs, roof_kind, (s_lo, s_hi) = BUILDINGS[scene.style.buildings]
+    dense = biome.settlement > 0.6 and scene.land_cover == 13
+    props, spans = [], []
+    for side in (-1, 1):
+        if rng.random() > biome.settlement:
+            continue
+        a = rng.uniform(-170, -140)
+        setback = rng.uniform(1.5, 4.0) if dense else rng.uniform(4.0, 14.0)
+        while a < 150:
+            width = rng.uniform(7, 16) if dense else rng.uniform(7, 13)
+            if rng.random() < (0.95 if dense else 0.6):
+                storeys = int(rng.integers(s_lo, (s_hi if dense else max(s_lo, min(s_hi, 2))) + 1))
+                b = (edges[1] if side > 0 else edges[0]) + side * (setback + rng.uniform(0, 1.5))
+                props.append(Prop("building", a, b, width, storeys * 3.0 + 0.3, hex_rgb(rng.choice(walls)),
+                                  {"roof": hex_rgb(rng.choice(roofs)), "roof_kind": roof_kind, "side": side,
+                                   "depth": rng.uniform(7, 12), "storeys": storeys}))
+                spans.append((a, a + width, side))
+            a += width + (rng.uniform(0, 2) if dense else rng.uniform(4, 20))
+    return props, spans
+
+
+def _poles_and_bollards(scene: Scene, edges, urban: bool, rng) -> tuple[list[Prop], list[list]]:
+    style = scene.style
+    props, lines = [], []
+    if style.pole and rng.random() < 0.85:
+        side = 1 if rng.random() < 0.5 else -1
+        b = (edges[1] if side > 0 else edges[0]) + side * rng.uniform(1.0, 2.5)
+        gap, h = rng.uniform(32, 48), rng.uniform(7.5, 10.0)
+        tops = []
+        for a in np.arange(-150 + rng.uniform(0, gap), 150, gap).tolist():
+            props.append(Prop("pole", float(a), b, 0.28, h, (0.42, 0.32, 0.22) if style.pole == "wood" else (0.62, 0.62, 0.6),
+                              {"style": style.pole}))
+            tops.append((float(a), b, h))
+        lines.append(tops)
+    if style.bollard and not urban:
+        body, band, refl = (hex_rgb(c) for c in BOLLARDS[style.bollard])
+        phase = rng.uniform(0, 50)
+        for side in (-1, 1):
+            b = (edges[1] if side > 0 else edges[0]) + side * 0.9
+            for a in np.arange(-150 + phase, 150, 50.0).tolist():
+                props.append(Prop("bollard", float(a), b, 0.14, 1.0, body, {"band": band, "refl": refl}))
+    return props, lines
+
+
+def make_layout(scene: Scene, biome: Biome, look, rng: np.random.Generator) -> Layout:
+    """Road, markings and props of one location, consistent across its views."""
+    style = scene.style
+    lane = style.lane_m * rng.uniform(0.93, 1.07)
+    centre_b = (-lane / 2 if scene.driving_side == "right" else lane / 2) + rng.uniform(-0.25, 0.25)
+    urban = biome.settlement > 0.6
+    paved = urban or rng.random() >= style.unpaved
+    edges = (centre_b - lane, centre_b + lane)
+    buildings, spans = _buildings(scene, biome, edges, rng)
+    poles, pole_lines = _poles_and_bollards(scene, edges, urban, rng)
+    props = buildings + poles + _trees(biome, edges, rng, spans)
+    signs, cross = make_signs(scene, edges, paved, rng)
+    for side in (-1, 1):   # a shop front facing the side view, when a house stands there
+        near = [p for p in buildings if p.extra["side"] == side and abs(p.a + p.w / 2) < 8 and p.w > 6]
+        if near and rng.random() < 0.8:
+            signs.append(shop_sign(scene, near[0], rng))
+    props += [Prop("sign", s.a, s.b, s.w, s.h, extra={"sign": s}) for s in signs]
+    cars = make_cars(scene, centre_b, lane, edges, paved, 0.6 * biome.settlement, rng)
+    props += [Prop("car", c["a"], c["b"], c["w"], c["h"], c["colour"], c) for c in cars]
+    asphalt = mix(hex_rgb(style.asphalt), (0.6, 0.6, 0.6), rng.uniform(0, 0.25))
+    if look.weather == "rain":
+        asphalt = mix(asphalt, (0.1, 0.1, 0.12), 0.35)
+    surface = asphalt if paved else mix(hex_rgb(style.dirt), biome.soil, 0.3)
+    shoulder = mix(surface, biome.soil, 0.5) if paved else surface
+    quads = []
+    for side in (-1, 1):
+        b = (edges[1] if side > 0 else edges[0]) + side * 0.6
+        if rng.random() < style.hedge and not spans:
+            quads.append((_vquad(-200, 200, b + side * 0.8, 0.0, rng.uniform(1.4, 2.4)), mix(biome.crown, (0.1, 0.2, 0.08), 0.4)))
+        elif paved and rng.random() < style.guardrail:
+            a0 = rng.uniform(-120, 0)
+            colour = (0.92, 0.92, 0.9) if style.region == "eas" else (0.66, 0.68, 0.7)
+            quads.append((_vquad(a0, a0 + rng.uniform(40, 160), b, 0.45, 0.8), colour))
+    return Layout(centre_b=centre_b, lane_m=lane, paved=paved, surface=surface, shoulder=shoulder,
+                  centre_colour=style.centre if paved else "", centre_pattern=style.centre_pattern,
+                  edge_colour=style.edge if paved and rng.random() < 0.9 else "", kerb=style.kerb if urban and paved else "",
+                  dash_phase=rng.uniform(0, 12), cross_road=cross, props=props, pole_lines=pole_lines,
+                  wires=style.wires, heading_deg=scene.heading_deg, quads=quads)
+
+
+def _vquad(a0: float, a1: float, b: float, y0: float, y1: float) -> list[tuple[float, float, float]]:
+    return [(a0, b, y0), (a1, b, y0), (a1, b, y1), (a0, b, y1)]
+
+
+def _strip(cam: Camera, draw: ImageDraw.ImageDraw, a0, a1, b0, b1, colour) -> None:
+    poly = cam.polygon([(a0, b0, 0.0), (a1, b0, 0.0), (a1, b1, 0.0), (a0, b1, 0.0)])
+    if poly:
+        draw.polygon(poly, fill=colour)
+
+
+def _line_strips(layout: Layout, cam: Camera, draw: ImageDraw.ImageDraw) -> None:
+    """Centre and edge markings; dashes only where they can be seen."""
+    L = ROAD_HALF_LEN_M
+    lo, hi = layout.edges
+    if layout.edge_colour:
+        for b in (lo + 0.25, hi - 0.25):
+            _strip(cam, draw, -L, L, b - 0.07, b + 0.07, _c(hex_rgb(layout.edge_colour)))
+    if not layout.centre_colour:
+        return
+    col, c = _c(hex_rgb(layout.centre_colour)), layout.centre_b
+    if layout.centre_pattern == "double":
+        for off in (-0.12, 0.12):
+            _strip(cam, draw, -L, L, c + off - 0.06, c + off + 0.06, col)
+    elif layout.centre_pattern == "solid":
+        _strip(cam, draw, -L, L, c - 0.07, c + 0.07, col)
+    else:
+        for a in np.arange(-120 + layout.dash_phase, 120, 12.0).tolist():
+            x, z = cam.to_cam(a + 1.5, c)
+            if z > NEAR_M - 3.0 and abs(x) < z * 3 + 6:
+                _strip(cam, draw, a, a + 3.0, c - 0.07, c + 0.07, col)
+
+
+def draw_ground_layer(img: Image.Image, cam: Camera, layout: Layout) -> None:
+    """Road surface, shoulders, cross road, markings and kerbs."""
+    draw = ImageDraw.Draw(img)
+    L = ROAD_HALF_LEN_M
+    lo, hi = layout.edges
+    _strip(cam, draw, -L, L, lo - 1.2, hi + 1.2, _c(layout.shoulder))
+    _strip(cam, draw, -L, L, lo, hi, _c(layout.surface))
+    if layout.cross_road:
+        a0, a1 = layout.cross_road
+        _strip(cam, draw, a0, a1, -L, L, _c(layout.surface))
+    if layout.paved:
+        _line_strips(layout, cam, draw)
+    if layout.kerb:
+        c1, c2 = {"red_white": ("#c02020", "#f0f0f0"), "black_white": ("#202020", "#f0f0f0"),
+                  "yellow_black": ("#e8c020", "#202020")}[layout.kerb]
+        for b in (lo - 0.1, hi + 0.1):
+            for i, a in enumerate(range(-60, 60)):
+                x, z = cam.to_cam(a, b)
+                if z > NEAR_M and abs(x) < z * 2 + 2:
+                    _strip(cam, draw, a, a + 1.0, b - 0.15, b + 0.15, _c(hex_rgb(c1 if i % 2 else c2)))
+
+
+def _shadow_dir(layout: Layout, look) -> tuple[float, float]:
+    t = math.radians(look.sun_az_deg + 180.0 - layout.heading_deg)
+    return math.cos(t), math.sin(t)
+
+
+def apply_shadows(img: Image.Image, cam: Camera, layout: Layout, look) -> Image.Image:
+    """Darken the ground where props cast shadows (none without direct sun)."""
+    if not look.sun_visible or look.sun_el_deg < 3:
+        return img
+    strength = 0.45 if look.weather in ("clear", "haze") else 0.3
+    length = min(1.0 / math.tan(math.radians(look.sun_el_deg)), 6.0)
+    da, db = _shadow_dir(layout, look)
+    mask = Image.new("L", (cam.size, cam.size), 0)
+    draw = ImageDraw.Draw(mask)
+    for p in layout.props:
+        if p.kind == "bollard":
+            continue
+        x, z = cam.to_cam(p.a, p.b)
+        if z < -40 or abs(x) > abs(z) * 2.5 + 40:
+            continue
+        reach = p.h * length
+        if p.kind == "building":   # the facade's foot line swept away from the sun
+            pts = [(p.a, p.b), (p.a + p.w, p.b), (p.a + p.w + da * reach, p.b + db * reach),
+                   (p.a + da * reach, p.b + db * reach)]
+        else:                      # a band as wide as the object, as long as its shadow
+            pa, pb = -db * p.w * 0.4, da * p.w * 0.4
+            pts = [(p.a + pa, p.b + pb), (p.a - pa, p.b - pb), (p.a - pa + da * reach, p.b - pb + db * reach),
+                   (p.a + pa + da * reach, p.b + pb + db * reach)]
+        poly = cam.polygon([(a, b, 0.0) for a, b in pts])
+        if poly:
+            draw.polygon(poly, fill=255)
+    if mask.getbbox() is None:
+        return img
+    dark = img.point([int(x * (1.0 - strength)) for x in range(256)] * 3)
+    return Image.composite(dark, img, mask)
+
+
+def _face_shade(look, normal_compass_deg: float) -> float:
+    if not look.sun_visible:
+        return 0.9
+    lam = max(0.0, math.cos(math.radians(normal_compass_deg - look.sun_az_deg))) * math.cos(math.radians(max(look.sun_el_deg, 0)))
+    return 0.7 + 0.45 * lam
+
+
+def draw_objects(img: Image.Image, cam: Camera, layout: Layout, look) -> None:
+    """Props and quads far to near, then overhead wires."""
+    from train.world_trees import draw_building, draw_pole_or_bollard, draw_tree
+
+    draw = ImageDraw.Draw(img)
+    half_fov = cam.size / 2.0 / cam.f
+    items = []
+    for p in layout.props:
+        x, z = cam.to_cam(p.a + (p.w / 2 if p.kind == "building" else 0.0), p.b)
+        reach = p.w if p.kind != "building" else p.w / 2 + 3
+        if p.kind == "building" and (z + reach > NEAR_M):
+            items.append((max(z, NEAR_M), p))
+        elif z > NEAR_M and abs(x) - reach < z * half_fov + 1:
+            items.append((z, p))
+    for quad, colour in layout.quads:
+        zs = sorted(cam.to_cam(a, b)[1] for a, b, _ in quad)
+        items.append((zs[len(zs) // 2] + 50.0, Prop("quad", 0, 0, 0, 0, colour, {"quad": quad})))
+    items.sort(key=lambda t: -t[0])
+    toward_cam = cam.heading_deg + 180.0
+    for z, p in items:
+        if p.kind == "quad":
+            q = p.extra["quad"]
+            poly = cam.polygon(q)
+            if poly:
+                draw.polygon(poly, fill=_c(p.colour, 0.85))
+        elif p.kind == "building":
+            draw_building(draw, cam, p, look, _face_shade(look, layout.heading_deg - 90.0 * p.extra["side"]))
+        elif p.kind == "sign":
+            draw_sign(img, draw, cam, p.extra["sign"], _face_shade(look, toward_cam))
+        elif p.kind == "car":
+            draw_car(draw, cam, p.extra, _face_shade(look, toward_cam))
+        elif p.kind in ("pole", "bollard"):
+            draw_pole_or_bollard(draw, cam, p, _face_shade(look, toward_cam))
+        else:
+            draw_tree(draw, cam, p, _face_shade(look, toward_cam))
+    _draw_wires(draw, cam, layout)
+
+
+def _draw_wires(draw: ImageDraw.ImageDraw, cam: Camera, layout: Layout) -> None:
+    """Sagging-free straight wires between consecutive pole tops, clipped at the near plane."""
+    for tops in layout.pole_lines:
+        for (a0, b0, h0), (a1, b1, h1) in zip(tops[:-1], tops[1:]):
+            x0, z0 = cam.to_cam(a0, b0)
+            x1, z1 = cam.to_cam(a1, b1)
+            if z0 < NEAR_M and z1 < NEAR_M:
+                continue
+            if z0 < NEAR_M or z1 < NEAR_M:   # move the end behind the camera onto the near plane
+                t = (NEAR_M - z0) / (z1 - z0)
+                xn = x0 + t * (x1 - x0)
+                if z0 < NEAR_M:
+                    x0, z0 = xn, NEAR_M
+                else:
+                    x1, z1 = xn, NEAR_M
+            for k in range(layout.wires):
+                y0, y1 = h0 - 0.35 * k - 0.2, h1 - 0.35 * k - 0.2
+                u, v = cam.project_xz(np.array([x0, x1]), np.array([z0, z1]), np.array([y0, y1]))
+                draw.line(list(zip(u.tolist(), v.tolist())), fill=(30, 30, 32), width=1)
