@@ -14,6 +14,7 @@ setup: system venv data
 # Debian Chromium (never `playwright install`) and the Noto fonts the renderer writes signs with.
 system:
 	@need=""; command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
+	command -v npm >/dev/null 2>&1 || need="$$need npm"; \
 	[ -f /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf ] || need="$$need fonts-noto-core"; \
 	[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need="$$need fonts-noto-cjk"; \
 	if [ -n "$$need" ]; then echo "apt: installing$$need"; \
