@@ -1,4 +1,5 @@
 """``pigeon arena`` (serve the local game) and ``pigeon stats`` (arena statistics) verbs."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,21 +25,33 @@ def default_db() -> Path:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("arena", help="serve the local GeoGuessr-like arena (web game + JSON API)")
-    p.add_argument("--world", action="append", type=Path, metavar="DIR",
-                   help="dataset folder to draw rounds from (repeat for several worlds); "
-                        "default: a synthetic demo world in <data>/arena/demo-world")
-    p.add_argument("--split", default="test", help="dataset split to play: train, val, test or all (default test)")
+    p.add_argument(
+        "--world",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="dataset folder to draw rounds from (repeat for several worlds); "
+        "default: a synthetic demo world in <data>/arena/demo-world",
+    )
+    p.add_argument(
+        "--split", default="test", help="dataset split to play: train, val, test or all (default test)"
+    )
     p.add_argument("--db", type=Path, default=None, help="SQLite file (default <data>/arena/arena.sqlite)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback only)")
     p.add_argument("--port", type=int, default=8000, help="port (0 = any free port; the URL is printed)")
-    p.add_argument("--blind-opponents", default="bot,human",
-                   help="opponent kinds blind duels draw from, comma-separated (default bot,human)")
+    p.add_argument(
+        "--blind-opponents",
+        default="bot,human",
+        help="opponent kinds blind duels draw from, comma-separated (default bot,human)",
+    )
     p.set_defaults(func=run_arena)
 
     s = sub.add_parser("stats", help="arena statistics: leaderboard, players, blind duels, countries")
     s.add_argument("--db", type=Path, default=None, help="SQLite file (default <data>/arena/arena.sqlite)")
     s.add_argument("--export", choices=["csv"], help="also write every table (and all rounds) as CSV files")
-    s.add_argument("--out", type=Path, default=Path("arena-stats"), help="folder for --export (default arena-stats)")
+    s.add_argument(
+        "--out", type=Path, default=Path("arena-stats"), help="folder for --export (default arena-stats)"
+    )
     s.set_defaults(func=run_stats)
 
 
@@ -113,7 +126,9 @@ def run_stats(args: argparse.Namespace) -> int:
             console.print(f"[dim]{name.replace('_', ' ')}: no games yet[/dim]")
             continue
         for col in rows[0]:
-            table.add_column(col.replace("_", " "), justify="right" if isinstance(rows[0][col], (int, float)) else "left")
+            table.add_column(
+                col.replace("_", " "), justify="right" if isinstance(rows[0][col], (int, float)) else "left"
+            )
         for r in rows:
             table.add_row(*(_fmt(v) for v in r.values()))
         console.print(table)

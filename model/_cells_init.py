@@ -32,6 +32,8 @@ from scipy.spatial import cKDTree
 from model._cells_geom import WorkCell, polygonal, union, voronoi_regions
 
 log = logging.getLogger(__name__)
+_BORDER_SIMPLIFY_DEG = 1e-3  # the admin-1 layer is generalised this much (model.geodata)
+_BORDER_SLACK_DEG = 0.005  # how far a cell may reach past its country's admin-0 polygon (~500 m)
 
 
 def annotate_points(gd: Any, lonlat: np.ndarray) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -87,16 +89,18 @@ def _admin1_table(gd: Any) -> pd.DataFrame:
 def _clipped_to_country(gd: Any, iso_a2: str) -> np.ndarray:
     """Admin-1 polygons of one country clipped to its admin-0 polygon, (K,) in ``gd.admin1`` row order.
 
-    The two layers disagree in disputed areas (Western Sahara, Crimea, Golan, Northern Cyprus, ...) and
-    along generalised borders; clipping guarantees that no cell built from admin-1 polygons crosses a
-    country border. Polygons wholly inside their country skip the (costly) overlay.
+    The two layers disagree in disputed areas (Western Sahara, Crimea, Golan, Northern Cyprus, ...), where
+    clipping keeps cells from crossing a country border. The clip polygon is the country generalised like
+    the admin-1 layer and widened by a small slack: clipping to the full-detail coastline would gain
+    nothing but vertices (slower splitting, larger files), and 99 % of admin-1 polygons then lie wholly
+    inside and skip the overlay.
     """
     table = _admin1_table(gd)
     geoms = table["geometry"].to_numpy()[table["country"].to_numpy() == iso_a2]
     own = gd.countries.loc[gd.countries["iso_a2"] == iso_a2, "geometry"]
     if own.empty or len(geoms) == 0:
         return geoms
-    border = own.iloc[0]
+    border = shapely.simplify(own.iloc[0], _BORDER_SIMPLIFY_DEG).buffer(_BORDER_SLACK_DEG, quad_segs=2)
     shapely.prepare(border)
     out = geoms.copy()
     todo = ~shapely.contains_properly(border, geoms)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import shapely
 from scipy.spatial import cKDTree
-from shapely.geometry import box
+from shapely.geometry import MultiPolygon, box
 from sklearn.cluster import cluster_optics_xi
 
 from model._cells_geom import (WorkCell, fill_holes_within, largest_first_parts, points_hash, polygonal, union,
@@ -156,25 +156,43 @@ def _tessellate(cell: WorkCell, xy: np.ndarray, pts: np.ndarray, labels: np.ndar
 
 
 def _clean_dirty_splits(pieces: list[WorkCell], lonlat: np.ndarray, buffer_deg: float) -> None:
-    """Give every detached part of a piece (with its points) to the sibling it overlaps most when buffered."""
+    """Give every detached part of a piece (with its points) to the sibling it overlaps most when buffered.
+
+    Overlaps are measured against the pieces' shapes as they were before the clean-up (as PIGEON does),
+    so each receiving piece is unioned once with everything it gains.
+    """
+    if len(pieces) < 2:
+        return
+    shapes = np.array([p.shape for p in pieces], dtype=object)
+    gained: list[list] = [[] for _ in pieces]
+    gained_points: list[list[np.ndarray]] = [[] for _ in pieces]
     for i, piece in enumerate(pieces):
-        parts = largest_first_parts(piece.shape)
-        if len(parts) < 2 or len(pieces) < 2:
+        parts = largest_first_parts(shapes[i])
+        if len(parts) < 2:
             continue
-        others = [j for j in range(len(pieces)) if j != i]
+        others = np.array([j for j in range(len(pieces)) if j != i])
+        grown = shapely.buffer(np.array(parts[1:], dtype=object), buffer_deg)
+        overlap = np.zeros((len(grown), len(others)))
+        a, b = np.nonzero(shapely.intersects(grown[:, None], shapes[others][None, :]))
+        overlap[a, b] = shapely.area(shapely.intersection(grown[a], shapes[others][b]))
+        pts = shapely.points(lonlat[piece.points])
+        stay = np.ones(len(pts), dtype=bool)
         keep = [parts[0]]
-        for part in parts[1:]:
-            grown = part.buffer(buffer_deg)
-            overlap = shapely.area(shapely.intersection(grown, [pieces[j].shape for j in others]))
-            if not (overlap > 0).any():
+        for part, row in zip(parts[1:], overlap):
+            if not (row > 0).any():
                 keep.append(part)
                 continue
-            target = pieces[others[int(np.argmax(overlap))]]
-            moved = shapely.covers(part, shapely.points(lonlat[piece.points]))
-            target.shape = union([target.shape, part])
-            target.points = np.sort(np.concatenate([target.points, piece.points[moved]]))
-            piece.points = piece.points[~moved]
-        piece.shape = union(keep)
+            j = int(others[np.argmax(row)])
+            moved = stay & shapely.covers(part, pts)
+            gained[j].append(part)
+            gained_points[j].append(piece.points[moved])
+            stay &= ~moved
+        piece.shape = keep[0] if len(keep) == 1 else MultiPolygon(keep)  # disjoint parts: no overlay needed
+        piece.points = piece.points[stay]
+    for j, piece in enumerate(pieces):
+        if gained[j]:
+            piece.shape = union([piece.shape, *gained[j]])
+            piece.points = np.sort(np.concatenate([piece.points, *gained_points[j]]))
 
 
 def _fuse_small_siblings(pieces: list[WorkCell], min_size: int, buffer_deg: float) -> list[WorkCell]:

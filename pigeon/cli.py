@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "model.geocells_cli",
     "bot.arena_cli",
     "train.cli",
+    "train.world_cli",
 ]
 
 

@@ -1,4 +1,5 @@
 """Helpers shared by the arena tests: a tiny world with leaky image metadata, an HTTP client, a fake clock."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,16 @@ from PIL import Image
 from bot.arena.demo_world import PLACES, make_demo_world
 from model.dataset import load_dataset
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 COUNTRY_NAMES = {cc: name for _, _, cc, name, _ in PLACES}
 
 
@@ -27,7 +36,9 @@ def make_leaky_world(root: Path, n: int = 10) -> Path:
         path = ds.image_path(loc.id, 0)
         im = Image.open(path)
         exif = Image.Exif()
-        exif[0x010E] = f"{loc.aux['town']} {loc.aux['country']} {loc.lat} {loc.lon} {path.name}"  # ImageDescription
+        exif[0x010E] = (
+            f"{loc.aux['town']} {loc.aux['country']} {loc.lat} {loc.lon} {path.name}"  # ImageDescription
+        )
         im.save(path, quality=85, exif=exif.tobytes(), comment=f"{loc.id} {loc.aux['town']}".encode())
     return root
 
@@ -51,8 +62,14 @@ class Client:
     def __init__(self, base_url: str, token: str | None = None) -> None:
         self.base_url, self.token = base_url, token
 
-    def raw(self, method: str, path: str, data: bytes | None = None, headers: dict[str, str] | None = None,
-            token: str | None = None) -> tuple[int, bytes, dict[str, str]]:
+    def raw(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> tuple[int, bytes, dict[str, str]]:
         h = {"Content-Type": "application/json", **(headers or {})}
         tok = token if token is not None else self.token
         if tok:
@@ -81,7 +98,9 @@ class Client:
         return c
 
 
-def truth_patterns(lat: float, lon: float, country: str, town: str, loc_id: str) -> list[tuple[str, re.Pattern]]:
+def truth_patterns(
+    lat: float, lon: float, country: str, town: str, loc_id: str
+) -> list[tuple[str, re.Pattern]]:
     """Regexes that would reveal a location: coordinates in several roundings (and truncations, and micro-
     degrees), the country code (upper case, whole word), its English name, the town and the location id
     (which is also the stem of the dataset's image file names)."""
@@ -90,7 +109,7 @@ def truth_patterns(lat: float, lon: float, country: str, town: str, loc_id: str)
         texts = {repr(v), repr(abs(v)), f"{round(v * 1e6)}", f"{round(abs(v) * 1e6)}"}
         for d in (1, 2, 3, 4):
             texts.add(f"{abs(v):.{d}f}")
-            texts.add(f"{int(abs(v) * 10 ** d) / 10 ** d:.{d}f}")  # truncated
+            texts.add(f"{int(abs(v) * 10**d) / 10**d:.{d}f}")  # truncated
         for t in texts:
             pats.append((f"{what} {t}", re.compile(rf"(?<![0-9.]){re.escape(t)}(?![0-9])".encode())))
     pats.append(("country code", re.compile(rf"\b{country}\b".encode())))

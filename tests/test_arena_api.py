@@ -1,6 +1,9 @@
 """The arena JSON API against a real uvicorn on 127.0.0.1 and a real SQLite file (time is a fake clock)."""
+
 from __future__ import annotations
 
+import argparse
+import csv
 import io
 import json
 import random
@@ -10,6 +13,7 @@ import pytest
 from PIL import Image
 
 from arena_support import Client, FakeClock, make_leaky_world
+from bot import arena_cli
 from bot.arena import make_server, rules
 from bot.arena.db import dump_tables
 
@@ -101,7 +105,9 @@ def test_duel_countdown_damage_multiplier_and_ratings(arena):
     lat, lon = truth(arena, gid, 1)
     st = a.ok("POST", f"/api/games/{gid}/rounds/1/guess", {"lat": lat, "lon": lon})
     mine = st["round"]["your_guess"]
-    assert st["round"]["result"] is None and mine["score"] is None and mine["dist_km"] is None  # hidden until the end
+    assert (
+        st["round"]["result"] is None and mine["score"] is None and mine["dist_km"] is None
+    )  # hidden until the end
     sb = b.ok("GET", f"/api/games/{gid}")
     assert sb["round"]["guessed_seats"] == [0] and sb["round"]["time_left_s"] == pytest.approx(15.0)
     assert b.call("GET", f"/api/games/{gid}/rounds/1/result")[0] == 409
@@ -145,9 +151,31 @@ def test_duel_multiplier_grows_and_intermission_starts_next_round(arena):
     assert a.ok("GET", f"/api/games/{gid}")["status"] == "finished"
 
 
+def test_overlay_shows_bot_predictions_only_once_the_opponent_has_guessed(arena):
+    h, bot = Client(arena.url).player("viewer"), Client(arena.url).player("bot2", "bot")
+    gid = h.ok("POST", "/api/games", {"mode": "duel", "rounds": 3})["id"]
+    bot.ok("POST", f"/api/games/{gid}/join")
+    bot.ok(
+        "POST",
+        "/api/predictions",
+        {"game_id": gid, "round": 1, "topk": [{"lat": 5, "lon": 6, "p": 0.7}], "heat": [[5.0, 6.0, 0.7]]},
+    )
+    bot.ok("POST", f"/api/games/{gid}/rounds/1/guess", {"lat": 5.0, "lon": 6.0})
+    assert h.ok("GET", f"/api/games/{gid}/overlay")["predictions"] == []  # the human could copy it
+    h.ok("POST", f"/api/games/{gid}/rounds/1/guess", {"lat": 0.0, "lon": 0.0})
+    preds = h.ok("GET", f"/api/games/{gid}/overlay")["predictions"]
+    assert preds[0]["name"] == "bot2" and preds[0]["topk"] == [{"lat": 5, "lon": 6, "p": 0.7}]
+    solo = bot.ok("POST", "/api/games", {"mode": "classic", "rounds": 1})["id"]  # alone: shown at once
+    bot.ok("POST", "/api/predictions", {"game_id": solo, "round": 1, "topk": [], "heat": [[1.0, 1.0, 1.0]]})
+    assert len(bot.ok("GET", f"/api/games/{solo}/overlay")["predictions"]) == 1
+
+
 def test_blind_duel_hides_the_opponent_until_the_stats(arena):
-    h, bot, other = (Client(arena.url).player("hana"), Client(arena.url).player("pigeon-bot", "bot"),
-                     Client(arena.url).player("ivan"))
+    h, bot, other = (
+        Client(arena.url).player("hana"),
+        Client(arena.url).player("pigeon-bot", "bot"),
+        Client(arena.url).player("ivan"),
+    )
     assert bot.call("POST", "/api/games", {"mode": "blind"})[0] == 403
     gid = h.ok("POST", "/api/games", {"mode": "blind", "rounds": 2, "timer_s": 10})["id"]
     with arena.db.read() as c:
@@ -162,8 +190,16 @@ def test_blind_duel_hides_the_opponent_until_the_stats(arena):
     assert all(p["kind"] is None and p["player_id"] is None for p in st["players"])
     assert opp.ok("GET", f"/api/games/{gid}")["players"][0]["name"] == "Opponent"
     for n in (1, 2):
-        opp.ok("POST", "/api/predictions", {"game_id": gid, "round": n, "topk": [{"lat": 1, "lon": 2, "p": 0.5}],
-                                            "heat": [[1.0, 2.0, 0.5], [3.0, 4.0, 0.25]]})
+        opp.ok(
+            "POST",
+            "/api/predictions",
+            {
+                "game_id": gid,
+                "round": n,
+                "topk": [{"lat": 1, "lon": 2, "p": 0.5}],
+                "heat": [[1.0, 2.0, 0.5], [3.0, 4.0, 0.25]],
+            },
+        )
         assert h.ok("GET", f"/api/games/{gid}/overlay")["predictions"] == []  # would reveal the bot
         arena.clock.advance(12.0)  # both time out
         h.ok("GET", f"/api/games/{gid}")
@@ -180,9 +216,18 @@ def test_blind_duel_hides_the_opponent_until_the_stats(arena):
 
 def test_openapi_schema_lists_the_game_api(arena):
     schema = Client(arena.url).ok("GET", "/openapi.json")
-    for path in ("/api/players", "/api/games", "/api/games/{gid}", "/api/games/{gid}/join", "/api/games/{gid}/round",
-                 "/api/games/{gid}/rounds/{n}/guess", "/api/games/{gid}/rounds/{n}/result",
-                 "/api/games/{gid}/rounds/{n}/views/{k}", "/api/games/{gid}/summary", "/api/predictions"):
+    for path in (
+        "/api/players",
+        "/api/games",
+        "/api/games/{gid}",
+        "/api/games/{gid}/join",
+        "/api/games/{gid}/round",
+        "/api/games/{gid}/rounds/{n}/guess",
+        "/api/games/{gid}/rounds/{n}/result",
+        "/api/games/{gid}/rounds/{n}/views/{k}",
+        "/api/games/{gid}/summary",
+        "/api/predictions",
+    ):
         assert path in schema["paths"], path
     assert {"GuessIn", "GameOut", "PredictionsIn"} <= set(schema["components"]["schemas"])
 
@@ -209,8 +254,14 @@ def test_concurrent_players_lose_no_guesses(arena):
     racer = Client(arena.url).player("racer")
     gid = racer.ok("POST", "/api/games", {"mode": "classic"})["id"]
     codes: list[int] = []
-    racers = [threading.Thread(target=lambda: codes.append(
-        racer.call("POST", f"/api/games/{gid}/rounds/1/guess", {"lat": 1.0, "lon": 1.0})[0])) for _ in range(8)]
+    racers = [
+        threading.Thread(
+            target=lambda: codes.append(
+                racer.call("POST", f"/api/games/{gid}/rounds/1/guess", {"lat": 1.0, "lon": 1.0})[0]
+            )
+        )
+        for _ in range(8)
+    ]
     for t in racers:
         t.start()
     for t in racers + threads:
@@ -218,10 +269,12 @@ def test_concurrent_players_lose_no_guesses(arena):
     assert not errors, errors
     assert sorted(codes) == [200] + [409] * 7
     with arena.db.read() as c:
-        rows = c.execute("SELECT g.id, s.total_score, (SELECT COUNT(*) FROM guesses WHERE game_id=g.id), "
-                         "(SELECT SUM(score) FROM guesses WHERE game_id=g.id) FROM games g "
-                         "JOIN seats s ON s.game_id=g.id JOIN players p ON p.id=s.player_id "
-                         "WHERE p.name LIKE 'conc%'").fetchall()
+        rows = c.execute(
+            "SELECT g.id, s.total_score, (SELECT COUNT(*) FROM guesses WHERE game_id=g.id), "
+            "(SELECT SUM(score) FROM guesses WHERE game_id=g.id) FROM games g "
+            "JOIN seats s ON s.game_id=g.id JOIN players p ON p.id=s.player_id "
+            "WHERE p.name LIKE 'conc%'"
+        ).fetchall()
     assert len(rows) == 10
     assert all(r[2] == 5 and r[1] == r[3] and r[0] for r in rows)
 
@@ -242,10 +295,16 @@ def test_hostile_requests_get_4xx_and_change_nothing(arena):
         ("POST", f"{g}/rounds/2/guess", b'{"lat": NaN, "lon": 0}', {}, p.token, 422),
         ("POST", f"{g}/rounds/2/guess", b'{"lat": Infinity, "lon": 0}', {}, p.token, 422),
         ("POST", f"{g}/rounds/2/guess", b'{"lat": 1e999, "lon": 0}', {}, p.token, 422),
-        ("POST", f"{g}/rounds/2/guess", b'[1, 2]', {}, p.token, 422),
+        ("POST", f"{g}/rounds/2/guess", b"[1, 2]", {}, p.token, 422),
         ("POST", f"{g}/rounds/2/guess", b'{"lat": 1, "lon": 2', {}, p.token, 422),
-        ("POST", f"{g}/rounds/2/guess", iter([b'{"lat": 1, "lon": 2, "pad": "', b"x" * 70000, b'"}']), {},
-         p.token, 413),  # chunked: no Content-Length to trust
+        (
+            "POST",
+            f"{g}/rounds/2/guess",
+            iter([b'{"lat": 1, "lon": 2, "pad": "', b"x" * 70000, b'"}']),
+            {},
+            p.token,
+            413,
+        ),  # chunked: no Content-Length to trust
         ("POST", f"{g}/rounds/2/guess", b'{"lat": 1, "lon": 2}', {"Content-Length": "abc"}, p.token, 400),
     ]
     for method, path, data, headers, token, want in raw_cases:
@@ -282,9 +341,20 @@ def test_hostile_requests_get_4xx_and_change_nothing(arena):
         ("POST", "/api/games", {"mode": "duel", "duel": {"initial_hp": -5}}, p.token, 422),
         ("POST", "/api/predictions", {"game_id": gid, "round": 2, "topk": [], "heat": []}, q.token, 403),
         ("POST", "/api/predictions", {"game_id": gid, "round": 9, "topk": [], "heat": []}, p.token, 409),
-        ("POST", "/api/predictions", {"game_id": gid, "round": 2, "topk": [], "heat": [[1, 2, 2.0]]}, p.token, 422),
-        ("POST", "/api/predictions", {"game_id": gid, "round": 2, "heat": [],
-                                      "topk": [{"lat": 1, "lon": 1, "p": 0.1}] * 51}, p.token, 422),
+        (
+            "POST",
+            "/api/predictions",
+            {"game_id": gid, "round": 2, "topk": [], "heat": [[1, 2, 2.0]]},
+            p.token,
+            422,
+        ),
+        (
+            "POST",
+            "/api/predictions",
+            {"game_id": gid, "round": 2, "heat": [], "topk": [{"lat": 1, "lon": 1, "p": 0.1}] * 51},
+            p.token,
+            422,
+        ),
         ("GET", f"{g}/rounds/2/views/99", None, None, 422),
         ("GET", f"{g}/rounds/3/views/0", None, None, 404),
         ("GET", "/api/lobby", None, None, 401),
@@ -294,3 +364,35 @@ def test_hostile_requests_get_4xx_and_change_nothing(arena):
         assert status == want, (method, path, body, status, data)
     with arena.db.read() as c:
         assert dump_tables(c) == before
+
+
+def test_stats_cli_prints_tables_and_exports_csv(arena, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    parser = argparse.ArgumentParser()
+    arena_cli.register(parser.add_subparsers())
+    args = parser.parse_args(
+        ["stats", "--db", str(arena.db.path), "--export", "csv", "--out", str(tmp_path / "out")]
+    )
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "leaderboard" in out and "alice" in out and "blind games" in out
+    with open(tmp_path / "out" / "rounds.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with arena.db.read() as c:
+        closed = c.execute(
+            "SELECT COUNT(*) FROM guesses g JOIN rounds r ON r.game_id=g.game_id AND r.n=g.n "
+            "WHERE r.closed IS NOT NULL"
+        ).fetchone()[0]
+    assert len(rows) == closed > 0 and {"country", "dist_km", "score", "player"} <= set(rows[0])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"{n}.csv" for n in ("leaderboard", "players", "blind", "blind_games", "countries", "rounds")
+    )
+    args = parser.parse_args(["stats", "--db", str(tmp_path / "none.sqlite")])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        args.func(args)
+
+
+def test_missing_web_assets_fail_with_a_clear_message(tmp_path):
+    world = make_leaky_world(tmp_path / "world", n=2)
+    with pytest.raises(FileNotFoundError, match=r"leaflet\.js.*make setup"):
+        make_server(world, tmp_path / "a.sqlite", vendor_dir=tmp_path / "nowhere")

@@ -1,5 +1,6 @@
 """The arena played in real headless Chromium: a human classic game, a duel between two browser contexts and
 the stream overlay. Screenshots land in docs/screenshots/ (look at them after UI changes)."""
+
 from __future__ import annotations
 
 import math
@@ -11,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from arena_support import Client, make_leaky_world
-from bot.arena import make_server
+from bot.arena import make_server, rules
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -32,13 +33,33 @@ def shot(page: Page, name: str) -> None:
 
 
 def wait_panorama(page: Page) -> None:
-    page.wait_for_function("() => { const i = document.querySelector('[data-qa=panorama]');"
-                           " return i && i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('[data-qa=panorama]');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
 
 
-def click_map(page: Page, fx: float, fy: float) -> None:
-    box = page.locator("[data-qa=guess-map]").bounding_box()
-    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+def click_latlon(page: Page, lat: float, lon: float, centre=(20.0, 0.0), zoom: int = 1) -> None:
+    """Click the guess map (still at its initial view) at (lat, lon) by Web Mercator projection."""
+
+    def world_px(la: float, lo: float) -> tuple[float, float]:
+        size = 256 * 2**zoom
+        y = 0.5 - math.log(math.tan(math.pi / 4 + math.radians(la) / 2)) / (2 * math.pi)
+        return size * (lo + 180) / 360, size * y
+
+    inner = page.eval_on_selector(
+        "[data-qa=guess-map]",
+        "e => { const r = e.getBoundingClientRect(); return "
+        "{x: r.x + e.clientLeft, y: r.y + e.clientTop, w: e.clientWidth, h: e.clientHeight}; }",
+    )
+    (cx, cy), (x, y) = world_px(*centre), world_px(lat, lon)
+    page.mouse.click(inner["x"] + inner["w"] / 2 + x - cx, inner["y"] + inner["h"] / 2 + y - cy)
+
+
+def truth(arena, gid: str, n: int) -> tuple[float, float]:
+    with arena.db.read() as c:
+        r = c.execute("SELECT lat, lon FROM rounds WHERE game_id=? AND n=?", (gid, n)).fetchone()
+    return r["lat"], r["lon"]
 
 
 def api_state(arena, page: Page, gid: str) -> dict:
@@ -75,10 +96,13 @@ def test_human_plays_a_classic_game(browser, arena):
     expect(pano).to_have_attribute("src", re.compile(r"/views/0$"))
     expect(page.locator("[data-qa=perform-guess]")).to_be_disabled()
 
+    offsets = [(3.0, 5.0), (-6.0, 10.0), (1.0, -2.0), (12.0, 25.0), (-2.0, 4.0)]  # degrees off the truth
     for n in range(1, 6):
         expect(page.locator("[data-qa=round-number]")).to_have_text(f"{n} / 5")
         wait_panorama(page)
-        click_map(page, 0.35 + 0.05 * n, 0.45)
+        lat, lon = truth(arena, gid, n)
+        target = (max(-60.0, min(70.0, lat + offsets[n - 1][0])), lon + offsets[n - 1][1])
+        click_latlon(page, *target)
         expect(page.locator("[data-qa=perform-guess]")).to_be_enabled()
         if n == 1:
             page.wait_for_timeout(300)  # let the country layer paint
@@ -88,7 +112,11 @@ def test_human_plays_a_classic_game(browser, arena):
             page.click("[data-qa=perform-guess]")
         expect(page.locator("[data-qa=result-score]")).to_be_visible()
         res = next(r for r in api_state(arena, page, gid)["rounds"] if r["n"] == n)["guesses"][0]
-        expect(page.locator("[data-qa=result-score]")).to_have_text(f"{res['score']:,} points")
+        # the pin lands where the Mercator projection says (1 px is ~80 km at zoom 1)
+        assert rules.score_guess(res["lat"], res["lon"], *target)[0] < 250
+        expect(page.locator("[data-qa=result-score]")).to_have_text(
+            re.compile(rf"^{res['score']:,} points?$")
+        )
         expect(page.locator("[data-qa=result-distance]")).to_contain_text(f"{round(res['dist_km']):,} km")
         if n == 1:
             page.wait_for_timeout(900)  # progress bar animation
@@ -124,7 +152,8 @@ def test_two_browser_contexts_play_a_duel(browser, arena):
         for p in (a, b):
             expect(p.locator("[data-qa=round-number]")).to_have_text(re.compile(rf"^{rnd} / "))
             wait_panorama(p)
-        click_map(a, 0.5, 0.4)
+        lat, lon = truth(arena, gid, rnd)
+        click_latlon(a, lat + 4.0, lon - 6.0)
         a.click("[data-qa=perform-guess]")
         expect(a.locator("[data-qa=waiting-banner]")).to_contain_text("Waiting for your opponent")
         expect(b.locator("[data-qa=waiting-banner]")).to_have_text("Your opponent has guessed!")
@@ -132,12 +161,10 @@ def test_two_browser_contexts_play_a_duel(browser, arena):
         expect(timer).to_be_visible()
         left = int(timer.inner_text().split(":")[1])
         assert 0 < left <= 15
+        click_latlon(b, lat - 9.0, lon + 14.0)
         if rnd == 2:
-            click_map(b, 0.3, 0.6)
             b.wait_for_timeout(300)
             shot(b, "arena-duel.png")
-        else:
-            click_map(b, 0.3, 0.6)
         b.click("[data-qa=perform-guess]")
         for p in (a, b):
             expect(p.locator("[data-qa=result-score]")).to_be_visible()
@@ -162,13 +189,31 @@ def test_overlay_shows_hp_bot_predictions_and_results(browser, arena):
     gid = human.ok("POST", "/api/games", {"mode": "duel", "rounds": 5})["id"]
     bot.ok("POST", f"/api/games/{gid}/join")
     rng = random.Random(0)
-    centres = [(48.0, 8.0, 0.45), (40.0, -3.0, 0.25), (52.0, 20.0, 0.15), (45.0, 25.0, 0.1), (60.0, 15.0, 0.05)]
+    centres = [
+        (48.0, 8.0, 0.45),
+        (40.0, -3.0, 0.25),
+        (52.0, 20.0, 0.15),
+        (45.0, 25.0, 0.1),
+        (60.0, 15.0, 0.05),
+    ]
     heat = []
     for lat, lon, w in centres:
         for _ in range(60):
-            heat.append([lat + rng.gauss(0, 2.5), lon + rng.gauss(0, 3.5), round(w * math.exp(-rng.random()), 4)])
-    bot.ok("POST", "/api/predictions", {"game_id": gid, "round": 1, "heat": heat,
-                                        "topk": [{"lat": la, "lon": lo, "p": p} for la, lo, p in centres]})
+            heat.append(
+                [lat + rng.gauss(0, 2.5), lon + rng.gauss(0, 3.5), round(w * math.exp(-rng.random()), 4)]
+            )
+    bot.ok(
+        "POST",
+        "/api/predictions",
+        {
+            "game_id": gid,
+            "round": 1,
+            "heat": heat,
+            "topk": [{"lat": la, "lon": lo, "p": p} for la, lo, p in centres],
+        },
+    )
+    # the bot's belief goes on air once its opponent has guessed (before that, the human could copy it)
+    human.ok("POST", f"/api/games/{gid}/rounds/1/guess", {"lat": 45.0, "lon": 5.0})
     ctx = browser.new_context(viewport=VIEWPORT)
     page = ctx.new_page()
     page.goto(f"{arena.url}/overlay/{gid}")
@@ -177,10 +222,12 @@ def test_overlay_shows_hp_bot_predictions_and_results(browser, arena):
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"
     page.wait_for_timeout(500)
     # for the screenshot only, show it over the round's panorama, as OBS would composite it over the game
-    page.add_style_tag(content=f"body {{ background: url(/api/games/{gid}/rounds/1/views/0) center/cover !important; }}")
+    page.add_style_tag(
+        content=f"body.overlay-page {{ background: url(/api/games/{gid}/rounds/1/views/0) center/cover "
+        "!important; }"
+    )
     page.wait_for_timeout(300)
     shot(page, "overlay.png")
-    human.ok("POST", f"/api/games/{gid}/rounds/1/guess", {"lat": 45.0, "lon": 5.0})
     bot.ok("POST", f"/api/games/{gid}/rounds/1/guess", {"lat": 48.0, "lon": 8.0})
     result = page.locator("[data-qa=overlay-result]")
     expect(result).to_contain_text("Streamer")

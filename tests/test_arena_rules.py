@@ -1,9 +1,13 @@
 """Pure arena rules: scoring, duel multipliers and damage, Elo, JPEG metadata stripping, world loading."""
+
 from __future__ import annotations
 
 import io
 import math
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -28,7 +32,11 @@ def test_duel_damage_hits_the_lower_score_by_difference_times_multiplier():
     assert rules.duel_damage([3000, 3000], 2.0) == [0, 0]
     assert rules.duel_damage([0, 1], 2.5) == [3, 0]  # halves round up
     assert rules.apply_damage([6000, 800], [0, 1500]) == [6000, 0]
-    assert rules.duel_winner([10, 0]) == 0 and rules.duel_winner([0, 3]) == 1 and rules.duel_winner([5, 5]) is None
+    assert (
+        rules.duel_winner([10, 0]) == 0
+        and rules.duel_winner([0, 3]) == 1
+        and rules.duel_winner([5, 5]) is None
+    )
     with pytest.raises(ValueError, match="two sides"):
         rules.duel_damage([1, 2, 3], 1.0)
 
@@ -93,3 +101,13 @@ def test_worlds_load_by_split_and_refuse_bad_input(tmp_path):
         load_worlds([tmp_path / "w", tmp_path / "w"])
     with pytest.raises(ValueError, match="does not exist"):
         load_world(tmp_path / "missing")
+
+
+def test_arena_imports_neither_torch_nor_the_network():
+    code = (
+        "import sys, bot.arena.app, bot.arena.stats, bot.arena_cli; "
+        "from bot.arena.app import default_vendor_dir; "
+        "default_vendor_dir(); bad = [m for m in ('torch', 'model.network', 'model.inference', 'playwright') "
+        "if m in sys.modules]; assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

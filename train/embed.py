@@ -26,24 +26,36 @@ from train.distributed import Dist
 
 log = logging.getLogger(__name__)
 EMBED_VERSION = "token-mean-v1"
-_FINGERPRINTS: dict[tuple, str] = {}
+_FINGERPRINTS: dict[str, str] = {}
 
 
-def dataset_fingerprint(ds: Dataset) -> str:
-    """sha256 over manifest.json, locations.csv and every (location, view) image's name and sha256."""
-    key = (str(ds.root.resolve()), (ds.root / "locations.csv").stat().st_mtime_ns,
-           (ds.root / "manifest.json").stat().st_mtime_ns)
-    if key in _FINGERPRINTS:
-        return _FINGERPRINTS[key]
-    h = hashlib.sha256()
-    for name in ("manifest.json", "locations.csv"):
-        h.update(f"{name}:{sha256_file(ds.root / name)}\n".encode())
+def _dataset_files(ds: Dataset) -> list[Path]:
+    files = [ds.root / "manifest.json", ds.root / "locations.csv"]
     for loc in ds.locations:
         for path in ds.image_paths(loc.id):
             if not path.is_file():
                 raise FileNotFoundError(f"image {path} is missing (dataset {ds.root})")
-            h.update(f"{path.name}:{sha256_file(path)}\n".encode())
-    _FINGERPRINTS[key] = h.hexdigest()
+            files.append(path)
+    return files
+
+
+def dataset_fingerprint(ds: Dataset) -> str:
+    """sha256 over manifest.json, locations.csv and every (location, view) image's name and sha256.
+
+    Within a process the result is memoised under the (path, size, mtime) of every file, as git's index does, so a
+    changed file is always re-hashed.
+    """
+    files = _dataset_files(ds)
+    stat_key = hashlib.sha256()
+    for p in files:
+        st = p.stat()
+        stat_key.update(f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    key = stat_key.hexdigest()
+    if key not in _FINGERPRINTS:
+        h = hashlib.sha256()
+        for p in files:
+            h.update(f"{p.name}:{sha256_file(p)}\n".encode())
+        _FINGERPRINTS[key] = h.hexdigest()
     return _FINGERPRINTS[key]
 
 

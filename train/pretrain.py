@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +29,8 @@ from train.distributed import Dist
 from train.state import load_checkpoint, module_weights, save_checkpoint
 
 log = logging.getLogger(__name__)
+# open_clip's gather_with_grad uses torch.distributed.nn.all_gather, deprecated but correct (gradients flow back)
+warnings.filterwarnings("ignore", message="torch.distributed.nn.functional.all_gather is deprecated")
 Progress = Callable[..., None]
 
 

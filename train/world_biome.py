@@ -35,12 +35,14 @@ class Biome:
     snow: float              # snow cover of the ground, 0..1
     trees: tuple[tuple[str, float], ...]   # (kind, weight): broadleaf conifer palm acacia shrub cactus birch cypress
     tree_density: float      # 0..1
-    crown: RGB               # leaf colour (season-dependent)
+    crown: RGB               # leaf colour of deciduous trees (season-dependent)
+    evergreen: RGB           # needles and palm/olive leaves
     crops: bool
     crop_colours: tuple[RGB, RGB]
     settlement: float        # 0..1 chance that the roadside is built up
     treeline: float          # 0..1 forest band along the horizon
     season: str              # winter | spring | summer | autumn (local)
+    forest: bool = False     # closed forest: tree walls along the road
 
 
 _SNOW_BY_ZONE = {  # probability of snow on the ground in (winter, shoulder months)
@@ -96,6 +98,8 @@ def _climate_colours(kg: str, m: int, wetness: float, rng) -> tuple[RGB, RGB, RG
     if g == "C":
         winter = m in (12, 1, 2)
         grass = "#6f8a48" if winter else ("#4f9a3c" if wetness > 0.5 else "#6a9a44")
+        if z.startswith("Cw") and m in (12, 1, 2, 3):   # dry winter monsoon climates go straw-coloured
+            grass = "#a89a5a"
         kinds = (("broadleaf", 0.75), ("conifer", 0.25)) if z != "Cwa" else (("broadleaf", 0.7), ("palm", 0.1), ("conifer", 0.2))
         return jit(hex_rgb(grass)), jit(hex_rgb("#5a8a3a")), jit(hex_rgb("#8a6a4a")), 0.12, kinds, 0.45
     if g == "D":
@@ -130,13 +134,24 @@ def _crown(kinds, season: str, koppen: str, rng) -> RGB:
     return hex_rgb("#2e5e24" if koppen[:1] == "A" else "#3a6a2c")
 
 
+_LATERITE_REGIONS = ("ssa", "lam", "sea", "sas", "oce")
+
+
 def make_biome(koppen: str, land_cover: int, month: int, lat_deg: float, elevation_m: float, prec_avg_mm: float,
-               town_km: float, rng: np.random.Generator) -> Biome:
-    """The :class:`Biome` of one scene; ``rng`` adds small per-location variation."""
+               town_km: float, rng: np.random.Generator, region: str = "") -> Biome:
+    """The :class:`Biome` of one scene; ``rng`` adds small per-location variation; ``region`` is the style
+    region (red laterite soils in the tropics and the Australian interior)."""
     kg = koppen or "Cfb"
     m, season = local_season(month, lat_deg)
-    wetness = float(np.clip(prec_avg_mm / 1500.0, 0.0, 1.0))
+    wetness = float(np.clip(prec_avg_mm * 12.0 / 1500.0, 0.0, 1.0))   # prec_avg_mm is per month
     grass, grass2, soil, soil_share, kinds, density = _climate_colours(kg, m, wetness, rng)
+    if region in _LATERITE_REGIONS and (kg[:1] == "A" or kg[:2] == "Cw" or (region == "oce" and kg[:1] == "B")):
+        soil = hex_rgb("#b4603a" if region == "oce" else "#a5533a")
+        soil_share = max(soil_share, 0.2)
+        if kg[:1] == "B":
+            grass, grass2 = mix(grass, soil, 0.5), mix(grass2, soil, 0.3)
+    if land_cover in (8, 9) and kg[:1] in ("A", "B") or (land_cover in (8, 9) and kg[:2] == "Cw"):
+        kinds = (("acacia", 0.6),) + tuple(kinds)
     override, lc_density, treeline = _LAND_COVER.get(land_cover, ("", density, 0.2))
     density = 0.5 * density + 0.5 * lc_density
     if override == "conifer":
@@ -151,7 +166,9 @@ def make_biome(koppen: str, land_cover: int, month: int, lat_deg: float, elevati
     if kg[:1] == "A":
         crop_season = "#5aa03a"
     settlement = 0.9 if land_cover == 13 else float(np.clip(0.75 * np.exp(-town_km / 2.5) + 0.05, 0, 1))
+    forest = land_cover in (1, 2, 3, 4, 5) and settlement < 0.6 and rng.random() < 0.8
     return Biome(grass=grass, grass2=grass2, soil=soil, soil_share=soil_share, snow=snow, trees=tuple(kinds),
                  tree_density=float(np.clip(density, 0, 1)), crown=_crown(kinds, season, kg, rng), crops=crops,
                  crop_colours=(hex_rgb(crop_season), mix(hex_rgb(crop_season), soil, 0.45)),
-                 settlement=settlement, treeline=treeline, season=season)
+                 settlement=settlement, treeline=treeline, season=season, forest=forest,
+                 evergreen=hex_rgb("#24482a") if kg[:1] in ("C", "D", "E") else hex_rgb("#2e5a26"))

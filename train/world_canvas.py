@@ -94,6 +94,11 @@ def clip_near(pts, near: float = NEAR_M):
     return out if len(out) >= 3 else None
 
 
+def rgb8(rgb, shade: float = 1.0) -> tuple[int, int, int]:
+    """Float RGB in [0, 1] times ``shade`` -> 8-bit tuple (clipped)."""
+    return tuple(int(min(max(x * shade, 0.0), 1.0) * 255 + 0.5) for x in rgb)  # type: ignore[return-value]
+
+
 def make_camera(size: int, fov_deg: float, pitch_deg: float, height_m: float, yaw_deg: float,
                 heading_deg: float) -> Camera:
     f = (size / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
@@ -110,9 +115,12 @@ def noise_bank(size: int) -> np.ndarray:
     n = max(512, 2 * size)
     rng = np.random.default_rng(20240517)   # fixed: textures are part of the renderer, not of a location
     out = np.zeros((3, n, n), np.float32)
+    recipes = (((4, 1.0), (8, 0.6), (16, 0.4), (32, 0.25), (64, 0.15), (128, 0.1)),    # clouds, soil patches
+               ((8, 0.6), (16, 0.6), (32, 0.5), (64, 0.35), (128, 0.25), (256, 0.15)),   # tones, cloud shading
+               ((16, 0.4), (32, 0.5), (64, 0.5), (128, 0.45), (256, 0.35)))              # grain, snow, rain
     for ch in range(3):
         total = 0.0
-        for octave, amp in ((4, 1.0), (8, 0.6), (16, 0.4), (32, 0.25), (64, 0.15), (128, 0.1)):
+        for octave, amp in recipes[ch]:
             grid = rng.random((octave, octave)).astype(np.float32)
             img = Image.fromarray(grid, mode="F").resize((n, n), Image.BICUBIC)
             out[ch] += amp * np.asarray(img, np.float32)

@@ -14,10 +14,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from train.world_biome import RGB, Biome, hex_rgb, mix
-from train.world_canvas import NEAR_M, Camera
+from train.world_canvas import NEAR_M, Camera, rgb8 as _c
 from train.world_scene import Scene
 from train.world_signs import draw_car, draw_sign, make_cars, make_signs, shop_sign
 from train.world_style import BOLLARDS, BUILDINGS
+from train.world_trees import draw_building, draw_pole_or_bollard, draw_tree
 
 ROAD_HALF_LEN_M = 300.0
 
@@ -61,8 +62,7 @@ class Layout:
         return self.centre_b - self.lane_m, self.centre_b + self.lane_m
 
 
-def _c(rgb: RGB, shade: float = 1.0) -> tuple[int, int, int]:
-    return tuple(int(np.clip(x * shade, 0, 1) * 255 + 0.5) for x in rgb)  # type: ignore[return-value]
+
 
 
 def _pick(rng: np.random.Generator, kinds: tuple[tuple[str, float], ...]) -> str:
@@ -70,23 +70,46 @@ def _pick(rng: np.random.Generator, kinds: tuple[tuple[str, float], ...]) -> str
     return kinds[int(rng.choice(len(kinds), p=w / w.sum()))][0]
 
 
-def _trees(biome: Biome, edges: tuple[float, float], rng, built: list[tuple[float, float, int]]) -> list[Prop]:
+_TREE_SIZES = {"broadleaf": (5, 12, 3, 7), "conifer": (7, 20, 2.5, 5), "palm": (6, 13, 4, 6), "acacia": (4, 7, 5, 9),
+               "shrub": (0.6, 1.8, 0.8, 2.5), "cactus": (1.5, 4, 0.5, 1.2), "birch": (8, 15, 2.5, 4),
+               "cypress": (7, 14, 1.2, 2)}
+_EVERGREEN = ("conifer", "cypress", "palm")
+
+
+def _trees(biome: Biome, edges: tuple[float, float], rng, built: list[tuple[float, float, int]],
+           max_b: dict[int, float]) -> list[Prop]:
+    """Scattered trees on both sides, off the road, outside houses, and in front of forest walls."""
     n = int(rng.poisson(biome.tree_density * 46))
     out = []
     for _ in range(n):
         side = 1 if rng.random() < 0.5 else -1
         a = rng.uniform(-160, 160)
-        b = (edges[1] if side > 0 else edges[0]) + side * (2.5 + rng.exponential(14.0))
+        off = 4.0 + rng.exponential(14.0)
+        if off > max_b.get(side, 1e9):
+            continue
+        b = (edges[1] if side > 0 else edges[0]) + side * off
         if any(lo - 2 < a < hi + 2 and s == side for lo, hi, s in built):
             continue   # no tree inside a house
         kind = _pick(rng, biome.trees)
-        size = {"broadleaf": (5, 12, 3, 7), "conifer": (7, 20, 2.5, 5), "palm": (6, 13, 4, 6),
-                "acacia": (4, 7, 5, 9), "shrub": (0.6, 1.8, 0.8, 2.5), "cactus": (1.5, 4, 0.5, 1.2),
-                "birch": (8, 15, 2.5, 4), "cypress": (7, 14, 1.2, 2)}[kind]
-        h, w = rng.uniform(size[0], size[1]), rng.uniform(size[2], size[3])
-        crown = mix(biome.crown, (rng.random() * 0.2, rng.random() * 0.25, rng.random() * 0.1), 0.15)
+        lo_h, hi_h, lo_w, hi_w = _TREE_SIZES[kind]
+        h, w = rng.uniform(lo_h, hi_h), rng.uniform(lo_w, hi_w)
+        leaf = biome.evergreen if kind in _EVERGREEN else biome.crown
+        crown = mix(leaf, (rng.random() * 0.2, rng.random() * 0.25, rng.random() * 0.1), 0.15)
         out.append(Prop(kind, a, b, w, h, crown, {"lean": rng.uniform(-0.15, 0.15), "snow": biome.snow}))
     return out
+
+
+def _forest_wall(biome: Biome, b: float, rng) -> tuple[list, RGB]:
+    """A wall of canopy along the road at lateral ``b``: a vertical polygon with a ragged top."""
+    conifer = any(k == "conifer" and w > 0.5 for k, w in biome.trees)
+    a_knots = np.arange(-250.0, 251.0, 2.5)
+    top = rng.uniform(10, 22) + 3.0 * rng.standard_normal(len(a_knots)).cumsum() * 0.15
+    if conifer:   # spruce spires: every other knot sticks up by a random amount
+        top = top + np.where(np.arange(len(a_knots)) % 2 == 0, rng.uniform(1.0, 4.0, len(a_knots)), -1.5)
+    top = np.clip(top, 5, 30)
+    pts = [(-250.0, b, 0.0)] + [(float(a), b, float(t)) for a, t in zip(a_knots, top)] + [(250.0, b, 0.0)]
+    leaf = biome.evergreen if conifer or biome.crown == biome.evergreen else biome.crown
+    return pts, mix(leaf, (0.05, 0.1, 0.05), 0.35)
 
 
 def _buildings(scene: Scene, biome: Biome, edges, rng) -> tuple[list[Prop], list[tuple[float, float, int]]]:
@@ -144,7 +167,21 @@ def make_layout(scene: Scene, biome: Biome, look, rng: np.random.Generator) -> L
     edges = (centre_b - lane, centre_b + lane)
     buildings, spans = _buildings(scene, biome, edges, rng)
     poles, pole_lines = _poles_and_bollards(scene, edges, urban, rng)
-    props = buildings + poles + _trees(biome, edges, rng, spans)
+    quads, max_b = [], {}
+    for side in (-1, 1):
+        edge = edges[1] if side > 0 else edges[0]
+        built = any(sd == side for _, _, sd in spans)
+        if biome.forest and not built and rng.random() < 0.85:
+            off = rng.uniform(4.0, 14.0)
+            quads.append(_forest_wall(biome, edge + side * off, rng))
+            max_b[side] = off - 0.5
+        elif rng.random() < style.hedge and not built:
+            quads.append((_vquad(-200, 200, edge + side * 1.4, 0.0, rng.uniform(1.4, 2.4)), mix(biome.evergreen, biome.grass, 0.4)))
+        elif rng.random() < style.guardrail and (urban or rng.random() >= style.unpaved):
+            a0 = rng.uniform(-120, 0)
+            colour = (0.92, 0.92, 0.9) if style.region == "eas" else (0.66, 0.68, 0.7)
+            quads.append((_vquad(a0, a0 + rng.uniform(40, 160), edge + side * 0.6, 0.45, 0.8), colour))
+    props = buildings + poles + _trees(biome, edges, rng, spans, max_b)
     signs, cross = make_signs(scene, edges, paved, rng)
     for side in (-1, 1):   # a shop front facing the side view, when a house stands there
         near = [p for p in buildings if p.extra["side"] == side and abs(p.a + p.w / 2) < 8 and p.w > 6]
@@ -158,15 +195,9 @@ def make_layout(scene: Scene, biome: Biome, look, rng: np.random.Generator) -> L
         asphalt = mix(asphalt, (0.1, 0.1, 0.12), 0.35)
     surface = asphalt if paved else mix(hex_rgb(style.dirt), biome.soil, 0.3)
     shoulder = mix(surface, biome.soil, 0.5) if paved else surface
-    quads = []
-    for side in (-1, 1):
-        b = (edges[1] if side > 0 else edges[0]) + side * 0.6
-        if rng.random() < style.hedge and not spans:
-            quads.append((_vquad(-200, 200, b + side * 0.8, 0.0, rng.uniform(1.4, 2.4)), mix(biome.crown, (0.1, 0.2, 0.08), 0.4)))
-        elif paved and rng.random() < style.guardrail:
-            a0 = rng.uniform(-120, 0)
-            colour = (0.92, 0.92, 0.9) if style.region == "eas" else (0.66, 0.68, 0.7)
-            quads.append((_vquad(a0, a0 + rng.uniform(40, 160), b, 0.45, 0.8), colour))
+    if biome.snow > 0.5:   # packed snow on the road, white shoulders
+        surface = mix(surface, (0.82, 0.84, 0.88), 0.25 * biome.snow)
+        shoulder = mix(shoulder, (0.92, 0.94, 0.97), 0.8)
     return Layout(centre_b=centre_b, lane_m=lane, paved=paved, surface=surface, shoulder=shoulder,
                   centre_colour=style.centre if paved else "", centre_pattern=style.centre_pattern,
                   edge_colour=style.edge if paved and rng.random() < 0.9 else "", kerb=style.kerb if urban and paved else "",
@@ -274,8 +305,6 @@ def _face_shade(look, normal_compass_deg: float) -> float:
 
 def draw_objects(img: Image.Image, cam: Camera, layout: Layout, look) -> None:
     """Props and quads far to near, then overhead wires."""
-    from train.world_trees import draw_building, draw_pole_or_bollard, draw_tree
-
     draw = ImageDraw.Draw(img)
     half_fov = cam.size / 2.0 / cam.f
     items = []

@@ -86,7 +86,8 @@ def make_look(scene: Scene, cfg: RenderConfig, biome: Biome, rng: np.random.Gene
     az, el = sun_position(scene.lat, day_of_year(scene.month), scene.hour)
     az, el = float(az), float(el)
     dim = {"overcast": 0.82, "rain": 0.68, "haze": 0.9}.get(weather, 1.0)
-    light = (0.5 + 0.5 * float(np.clip(math.sin(math.radians(max(el, 0.0))) / 0.7, 0, 1))) * dim
+    # street-view cameras expose automatically: low sun dims and warms the picture only a little
+    light = (0.74 + 0.26 * float(np.clip(math.sin(math.radians(max(el, 0.0))) / 0.5, 0, 1))) * dim
     low = float(np.clip(1.0 - el / 20.0, 0.0, 1.0)) * (0.3 if weather in ("overcast", "rain") else 1.0)
     zenith, horizon = _sky_colours(scene, weather, el)
     relief = float(np.mean(scene.horizon_deg))
@@ -105,7 +106,7 @@ def make_look(scene: Scene, cfg: RenderConfig, biome: Biome, rng: np.random.Gene
                 pitch_deg=float(np.clip(rng.normal(0, cfg.pitch_jitter_deg / 2), -cfg.pitch_jitter_deg, cfg.pitch_jitter_deg)),
                 height_m=cfg.camera_height_m * rng.uniform(0.92, 1.08), sun_az_deg=az, sun_el_deg=el,
                 sun_visible=weather not in ("overcast", "rain") and el > -1.0, light=light,
-                tint=mix((1.0, 1.0, 1.0), (1.0, 0.86, 0.70), low), zenith=zenith, horizon=horizon,
+                tint=mix((1.0, 1.0, 1.0), (1.0, 0.93, 0.84), low), zenith=zenith, horizon=horizon,
                 skyline=noise_1d(_SKYLINE_SAMPLES, rng), hills=noise_1d(_SKYLINE_SAMPLES, rng), hill_deg=hill_deg,
                 treeline=treeline)
 
@@ -184,12 +185,13 @@ def draw_terrain(img: np.ndarray, cam: Camera, scene: Scene, biome: Biome, look:
     base = _around(scene.horizon_deg, az)
     sea = _around(np.asarray(scene.water, np.float64), az) > 0.5
     detail = _sample(look.skyline, az)
-    mount = np.where(sea, 0.0, base * (0.75 + 0.35 * detail) + 0.25 * np.clip(base, 0, 2) * detail)
+    # x1.5: the ~9 km elevation grid flattens real relief
+    mount = np.where(sea, 0.0, 1.5 * base * (0.75 + 0.35 * detail) + 0.25 * np.clip(base, 0, 2) * detail)
     top = cam.horizon - cam.f * np.tan(np.radians(np.clip(mount, 0, 40)))
     in_mount = (rows >= top[None, :]) & below
     if in_mount.any():
-        far_rock = mix((0.42, 0.40, 0.38), biome.grass, 0.3)
-        _paint(img, in_mount, mix(far_rock, look.horizon, 0.5))
+        far_rock = mix((0.30, 0.31, 0.32), biome.evergreen if biome.tree_density > 0.3 else biome.grass, 0.35)
+        _paint(img, in_mount, mix(far_rock, look.horizon, 0.38))
         snowy = (_around(scene.peak_m, az) > snowline_m(scene.lat)) | ((biome.snow > 0.5) & (mount > 1.0))
         cap = (rows < top[None, :] + 0.35 * (cam.horizon - top[None, :])) & in_mount & snowy[None, :]
         _paint(img, cap, mix((0.95, 0.96, 0.98), look.horizon, 0.25))
@@ -220,7 +222,7 @@ def draw_ground(img: np.ndarray, cam: Camera, biome: Biome, look: Look, tex: np.
     g0, g1 = _col(biome.grass), _col(biome.grass2)
     ground = g0 + n1 * (g1 - g0)
     if biome.soil_share > 0:
-        soil_w = np.clip((n0 - (1.0 - biome.soil_share)) * 5.0, 0.0, 1.0)
+        soil_w = np.clip((n0 - (1.0 - biome.soil_share)) * 2.5, 0.0, 0.85)
         ground += soil_w * (_col(biome.soil) - ground)
     if biome.crops:
         rows = np.arange(v0, s, dtype=np.float32)[:, None] + 0.5
@@ -233,29 +235,31 @@ def draw_ground(img: np.ndarray, cam: Camera, biome: Biome, look: Look, tex: np.
         field = c0 + stripe * (c1 - c0)
         ground = np.where(np.abs(b) > 6.0, field, ground)
     if biome.snow > 0:
-        cover = np.clip((n2 - (1.0 - biome.snow)) * 3.0 + biome.snow * 0.8, 0.0, 1.0)
+        cover = np.clip(biome.snow * 1.3 + 0.5 * (n2 - 0.5) - 0.15, 0.0, 1.0)
         ground += cover * (_col((0.93, 0.95, 0.98)) - ground)
-    ground *= 0.85 + 0.3 * n2
+    amp = 0.3 * (1.0 - 0.75 * biome.snow)   # fresh snow is smooth
+    ground *= (1.0 - amp / 2) + amp * n2
     mask = (np.arange(v0, s, dtype=np.float32)[:, None] + 0.5) >= shore[None, :]
     np.copyto(img[:, v0:], ground, where=mask[None])
 
 
-def postprocess(arr: np.ndarray, cam: Camera, look: Look, tex: np.ndarray) -> np.ndarray:
-    """Light, tint, haze towards the horizon, rain streaks and grain: (3, S, S) float -> (3, S, S) uint8."""
+def postprocess(arr255: np.ndarray, cam: Camera, look: Look, tex: np.ndarray) -> np.ndarray:
+    """Light, tint, haze towards the horizon, rain streaks and grain, as one affine map per row and channel:
+    (3, S, S) float in 0..255 -> (3, S, S) uint8."""
     s = cam.size
     rows = np.arange(s, dtype=np.float32)
     h = (look.haze * np.exp(-np.abs(rows - cam.horizon) / (0.18 * s))).astype(np.float32)[:, None]   # (S, 1)
-    haze_col = _col(mix(look.horizon, (0.85, 0.85, 0.85), 0.3)) * min(1.0, look.light + 0.1)
-    out = arr * ((1 - h) * (look.light * _col(look.tint)))
-    out += h * haze_col
+    haze_col = _col(mix(look.horizon, (0.85, 0.85, 0.85), 0.3)) * (255.0 * min(1.0, look.light + 0.1))
+    out = arr255 * ((1 - h) * (look.light * _col(look.tint)))
+    out += h * haze_col + 0.5
     if look.weather in ("overcast", "rain"):   # washed-out colours
         out = 0.7 * out + 0.3 * out.mean(axis=0)
     if look.weather == "rain":
         out *= 0.92
-        out += (tex[2] > 0.93) * np.float32(0.12)
-    out += (tex[1] - 0.5) * 0.025
-    np.clip(out, 0.0, 1.0, out=out)
-    return (out * 255.0 + 0.5).astype(np.uint8)
+        out += (tex[2] > 0.93) * np.float32(30.0)
+    out += (tex[1] - 0.5) * 6.0   # film grain
+    np.clip(out, 0.0, 255.0, out=out)
+    return out.astype(np.uint8)
 
 
 def to_image(arr_u8: np.ndarray) -> Image.Image:
@@ -263,17 +267,12 @@ def to_image(arr_u8: np.ndarray) -> Image.Image:
     return Image.merge("RGB", [Image.fromarray(plane) for plane in arr_u8])
 
 
-def from_image(img: Image.Image) -> np.ndarray:
-    """RGB image -> (3, S, S) float32 in [0, 1]."""
-    return np.asarray(img).transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255.0)
-
-
 def render_location(scene: Scene, cfg: RenderConfig, size: int | None = None) -> list[Image.Image]:
     """One RGB image per ``cfg.views`` heading, deterministic for (scene.seed, scene.index)."""
     size = int(size or cfg.image_size)
     rng = np.random.default_rng([scene.seed, scene.index])
     biome = make_biome(scene.koppen, scene.land_cover, scene.month, scene.lat, scene.elevation_m,
-                       scene.prec_avg_mm, scene.town_km, rng)
+                       scene.prec_avg_mm, scene.town_km, rng, scene.style.region)
     look = make_look(scene, cfg, biome, rng)
     layout: Layout = make_layout(scene, biome, look, rng)
     crop_angle = float(rng.uniform(-0.3, 0.3)) if rng.random() < 0.5 else float(rng.uniform(1.2, 1.9))
@@ -288,7 +287,8 @@ def render_location(scene: Scene, cfg: RenderConfig, size: int | None = None) ->
         draw_ground_layer(img, cam, layout)
         img = apply_shadows(img, cam, layout, look)
         draw_objects(img, cam, layout, look)
-        images.append(to_image(postprocess(from_image(img), cam, look, tex)))
+        planes = np.asarray(img).transpose(2, 0, 1).astype(np.float32)
+        images.append(to_image(postprocess(planes, cam, look, tex)))
     return images
 
 

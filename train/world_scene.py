@@ -149,6 +149,11 @@ def _second_places(geo, lat: np.ndarray, lon: np.ndarray) -> tuple[list[str], np
     return [str(s) for s in places["name"].to_numpy()[pick]], dist_km, bearing
 
 
+def _koppen_fallback(temp_avg_c: float) -> str:
+    """A zone for coastal points the 3 km Köppen raster calls ocean, from the annual mean temperature."""
+    return "Af" if temp_avg_c > 22 else "Cfb" if temp_avg_c > 8 else "Dfb" if temp_avg_c > -2 else "ET"
+
+
 def _country_facts(geo, iso: str) -> tuple[str, str, str]:
     """(continent, CLDR languages, driving side) for a country code, tolerant of codes geodata lacks."""
     try:
@@ -176,11 +181,12 @@ def build_scenes(geo, lat: np.ndarray, lon: np.ndarray, seed: int, cfg: RenderCo
         lang = sign_language(iso, languages)
         script, centre, stop = LANGUAGE_WORDS[lang]
         lc = int(ann["land_cover"].iat[i])
+        koppen = str(ann["koppen"].iat[i]) or _koppen_fallback(float(np.nan_to_num(clim["temp_avg_c"][i], nan=15.0)))
         scenes.append(Scene(
             index=i, seed=seed, loc_id=location_id(seed, i), lat=float(lat[i]), lon=float(lon[i]), country=iso,
             town=str(ann["town"].iat[i]),
             town_km=float(np.nan_to_num(ann["town_dist_km"].iat[i], nan=50.0)), town2=town2[i], town2_km=float(town2_km[i]),
-            town2_bearing_deg=float(town2_bearing[i]), koppen=str(ann["koppen"].iat[i]), land_cover=lc,
+            town2_bearing_deg=float(town2_bearing[i]), koppen=koppen, land_cover=lc,
             elevation_m=float(np.nan_to_num(elev[i], nan=0.0)),
             temp_avg_c=float(np.nan_to_num(clim["temp_avg_c"][i], nan=15.0)),
             prec_avg_mm=float(np.nan_to_num(clim["prec_avg_mm"][i], nan=800.0)),

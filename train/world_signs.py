@@ -14,9 +14,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from train.world_biome import RGB, hex_rgb, mix
-from train.world_canvas import Camera, font
+from train.world_canvas import Camera, font, rgb8 as _c
 from train.world_style import PLATES, SHOP_WORDS
-from train.world_trees import _c, billboard
+from train.world_trees import billboard
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def make_signs(scene, edges: tuple[float, float], paved: bool, rng: np.random.Ge
         dist = scene.town2_km * (0.621 if st.unit == "mi" else 1.0)
         lines = ((f"{scene.town2}  {max(1, round(dist))} {st.unit}", "Latn"),
                  (scene.centre_word, _script_of(scene.centre_word, scene.script)))
-        signs.append(Sign("direction", rng.uniform(20, 36), edge_d + s_d * 1.8, 3.0, 1.5, 1.6, -1.0, 0.0, lines,
+        signs.append(Sign("direction", rng.uniform(10, 18), edge_d + s_d * 1.8, 3.4, 1.8, 1.6, -1.0, 0.0, lines,
                           st.sign_bg, st.sign_fg, st.sign_fg, arrow=_arrow(scene, 0.0), posts=2))
     if paved and rng.random() < 0.3:
         a = rng.uniform(8, 14)
@@ -82,8 +82,8 @@ def shop_sign(scene, building, rng: np.random.Generator) -> Sign:
     word = SHOP_WORDS.get(scene.language, "Hotel")
     bg = rng.choice(["#b01818", "#183c8c", "#f2f2f2", "#1a6a2a", "#f0c020", "#202020"])
     fg = "#111111" if bg in ("#f2f2f2", "#f0c020") else "#ffffff"
-    w = min(building.w * 0.8, 6.5)
-    return Sign("shop", building.a + building.w / 2, building.b - side * 0.15, w, 1.1, 2.7, 0.0, -float(side),
+    w = min(building.w * 0.85, 7.0)
+    return Sign("shop", building.a + building.w / 2, building.b - side * 0.15, w, 1.6, 2.5, 0.0, -float(side),
                 ((word, _script_of(word, scene.script)), (scene.town, "Latn")), bg, fg, fg)
 
 
@@ -97,14 +97,19 @@ def _panel(cam: Camera, s: Sign) -> list[tuple[float, float]] | None:
 def _text_block(draw: ImageDraw.ImageDraw, box, lines, fg, arrow: str) -> None:
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
-    n = len(lines)
-    line_h = h / n
+    shares = (0.58, 0.42) if len(lines) == 2 else (1.0 / len(lines),) * len(lines)   # first line biggest
+    line_h = h * shares[0]
     arrow_w = line_h * 0.8 if arrow else 0.0
-    for i, (text, script) in enumerate(lines):
-        size = int(line_h * 0.72)
-        cy = y0 + line_h * (i + 0.5)
+    top = y0
+    for (text, script), share in zip(lines, shares):
+        lh = h * share
+        size = int(lh * 0.72)
+        cy = top + lh / 2
+        top += lh
         if size < 5:   # unreadable at this distance: draw the grey smudge that text becomes
-            draw.rectangle([x0 + w * 0.1, cy - max(0.5, line_h * 0.15), x1 - w * 0.1 - arrow_w, cy + max(0.5, line_h * 0.15)], fill=fg)
+            half = max(0.5, lh * 0.15)
+            if x1 - w * 0.1 - arrow_w > x0 + w * 0.1:
+                draw.rectangle([x0 + w * 0.1, cy - half, x1 - w * 0.1 - arrow_w, cy + half], fill=fg)
             continue
         f = font(script, size)
         tw = f.getlength(text)

@@ -7,14 +7,10 @@ import numpy as np
 from PIL import ImageDraw
 
 from train.world_biome import RGB, mix
-from train.world_canvas import Camera
+from train.world_canvas import Camera, rgb8 as _c
 
 _TRUNK: RGB = (0.33, 0.26, 0.19)
 _BARE: RGB = (0.416, 0.353, 0.290)   # biome crown colour of leafless deciduous trees
-
-
-def _c(rgb: RGB, shade: float = 1.0) -> tuple[int, int, int]:
-    return tuple(int(min(max(x * shade, 0.0), 1.0) * 255 + 0.5) for x in rgb)  # type: ignore[return-value]
 
 
 def billboard(cam: Camera, a: float, b: float) -> tuple[float, float, float, float]:
@@ -40,10 +36,10 @@ def _bare_tree(draw, u, v, k, h, lean, shade) -> None:
 
 def draw_tree(draw: ImageDraw.ImageDraw, cam: Camera, p, shade: float) -> None:
     """A tree, shrub or cactus of kind ``p.kind`` at (p.a, p.b), p.w wide and p.h tall."""
-    u, v, k, _ = billboard(cam, p.a, p.b)
+    u, v, k, z = billboard(cam, p.a, p.b)
     h, w, lean = p.h * k, p.w * k, p.extra.get("lean", 0.0)
-    if h < 1.5:
-        return
+    if h < 1.5 or w > 0.6 * cam.size:
+        return   # too small to see, or so close it would hide the whole view
     crown, dark = _c(p.colour, shade), _c(p.colour, shade * 0.72)
     trunk = _c(_TRUNK, shade)
     kind = p.kind

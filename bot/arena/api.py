@@ -3,6 +3,7 @@
 Handlers are plain ``def`` functions: FastAPI runs them in its thread pool, where the blocking SQLite calls of
 ``GameService`` belong. Players authenticate with the ``X-Player-Token`` header returned by POST /api/players.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Optional
@@ -102,11 +103,15 @@ def round_result(gid: GID, n: ROUND, viewer: VIEWER, svc: SVC) -> dict[str, Any]
     raise ArenaError(f"round {n} is not over (or does not exist)", 409)
 
 
-@router.get("/games/{gid}/rounds/{n}/views/{k}", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}}}})
+@router.get(
+    "/games/{gid}/rounds/{n}/views/{k}",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
 def view_image(gid: GID, n: ROUND, k: Annotated[int, Path(ge=0, le=64)], svc: SVC) -> Response:
-    return Response(svc.image(gid, n, k), media_type="image/jpeg",
-                    headers={"Cache-Control": "private, max-age=3600"})
+    return Response(
+        svc.image(gid, n, k), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    )
 
 
 @router.post("/games/{gid}/next", response_model=schemas.GameOut)
@@ -126,8 +131,9 @@ def overlay(gid: GID, svc: SVC) -> dict[str, Any]:
 
 @router.post("/predictions", status_code=204, response_class=Response)
 def post_predictions(body: schemas.PredictionsIn, player: ME, svc: SVC) -> Response:
-    svc.post_predictions(player, body.game_id, body.round, [t.model_dump() for t in body.topk],
-                         [list(h) for h in body.heat])
+    svc.post_predictions(
+        player, body.game_id, body.round, [t.model_dump() for t in body.topk], [list(h) for h in body.heat]
+    )
     return Response(status_code=204)
 
 

@@ -1,9 +1,10 @@
 """The arena web app (FastAPI) and ``make_server``, which runs it with uvicorn in a background thread.
 
 Pages are static HTML files that talk to the JSON API; the map libraries (Leaflet, topojson-client) and the
-world outline (world-atlas countries-50m) are served from ``<data_dir>/web`` under /static/vendor/ -- fetched by
-``make setup`` from npm, never from a CDN, so the arena works with no network at all.
+world outline (world-atlas countries-50m) are served from ``<data_dir>/web`` under /static/vendor/ --
+fetched by ``make setup`` from npm, never from a CDN, so the arena works with no network at all.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,11 @@ MAX_PREDICTIONS_BYTES = 512 * 1024  # a 4096-point heat map is ~150 KB of JSON
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; style-src 'self' "
-                                 b"'unsafe-inline'; script-src 'self'; connect-src 'self'; object-src 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data: blob:; style-src 'self' "
+        b"'unsafe-inline'; script-src 'self'; connect-src 'self'; object-src 'none'",
+    ),
 ]
 
 
@@ -49,8 +53,10 @@ def default_vendor_dir() -> Path:
 def check_vendor_dir(vendor_dir: Path) -> Path:
     missing = [f for f in VENDOR_FILES if not (vendor_dir / f).is_file()]
     if missing:
-        raise FileNotFoundError(f"arena web assets missing in {vendor_dir}: {', '.join(missing)}; run `make setup` "
-                                "(it fetches leaflet@1.9.4, topojson-client@3.1.0 and world-atlas from npm)")
+        raise FileNotFoundError(
+            f"arena web assets missing in {vendor_dir}: {', '.join(missing)}; run `make setup` "
+            "(it fetches leaflet@1.9.4, topojson-client@3.1.0 and world-atlas from npm)"
+        )
     return vendor_dir
 
 
@@ -100,15 +106,22 @@ class BodyLimitMiddleware:
 
     async def _reject(self, scope: dict, send: Callable, status: int, limit: int) -> None:
         detail = f"request body larger than {limit} bytes" if status == 413 else "bad Content-Length"
-        await JSONResponse({"detail": detail}, status_code=status, headers={"connection": "close"})(scope, None, send)
+        await JSONResponse({"detail": detail}, status_code=status, headers={"connection": "close"})(
+            scope, None, send
+        )
 
 
 def create_app(service: GameService, vendor_dir: Path) -> FastAPI:
     """The ASGI app over ``service``; ``vendor_dir`` must hold the Leaflet/topojson/world-atlas files."""
     check_vendor_dir(vendor_dir)
     # no /docs or /redoc: FastAPI's pages load Swagger UI from a CDN, and the arena works offline
-    app = FastAPI(title="pigeon arena", version="1", description="A local GeoGuessr-like game for humans and bots.",
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="pigeon arena",
+        version="1",
+        description="A local GeoGuessr-like game for humans and bots.",
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.service = service
 
     @app.exception_handler(ArenaError)
@@ -118,8 +131,10 @@ def create_app(service: GameService, vendor_dir: Path) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         # the default handler echoes the input back; NaN in it would not even serialise
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in exc.errors()]
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
         return JSONResponse({"detail": errors}, status_code=422)
 
     app.include_router(router)
@@ -142,19 +157,31 @@ def _page(name: str) -> Callable[..., FileResponse]:
 
 
 class ArenaServer:
-    """A running arena: ``url``, ``port``, ``service``, ``db``; ``stop()`` shuts it down (also a context manager)."""
+    """A running arena: ``url``, ``port``, ``service``, ``db``; ``stop()`` shuts it down (or use ``with``)."""
 
     def __init__(self, service: GameService, vendor_dir: Path, host: str, port: int) -> None:
         import uvicorn
 
         self.service, self.db, self.host = service, service.db, host
         app = create_app(service, vendor_dir)
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+        # without it keep-alive responses (headers, then body) stall ~40 ms on Nagle + delayed ACK
+        self._sock = socket.socket(
+            socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+        )
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
+        # listen now: connections made between printing the URL and uvicorn's start wait in the backlog
+        self._sock.listen(512)
         self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", backlog=512,
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            backlog=512,
+            timeout_graceful_shutdown=2,
+        )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -164,8 +191,9 @@ class ArenaServer:
         return f"http://{host}:{self.port}"
 
     def start(self, timeout_s: float = 15.0) -> "ArenaServer":
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name="arena-uvicorn", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="arena-uvicorn", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
@@ -193,9 +221,17 @@ class ArenaServer:
         self.stop()
 
 
-def build_server(world_dirs: list[str | Path], db_path: str | Path, host: str = "127.0.0.1", port: int = 0, *,
-                 split: str = "test", vendor_dir: Path | None = None, rng: random.Random | None = None,
-                 **service_kwargs: Any) -> ArenaServer:
+def build_server(
+    world_dirs: list[str | Path],
+    db_path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    split: str = "test",
+    vendor_dir: Path | None = None,
+    rng: random.Random | None = None,
+    **service_kwargs: Any,
+) -> ArenaServer:
     """An arena bound to ``host:port`` (0 = any free port) but not yet serving."""
     worlds = load_worlds(list(world_dirs), split)
     vendor = check_vendor_dir(vendor_dir or default_vendor_dir())
@@ -203,8 +239,13 @@ def build_server(world_dirs: list[str | Path], db_path: str | Path, host: str = 
     return ArenaServer(service, vendor, host, port)
 
 
-def make_server(world_dir: str | Path | list[str | Path], db_path: str | Path, host: str = "127.0.0.1",
-                port: int = 0, **kwargs: Any) -> ArenaServer:
+def make_server(
+    world_dir: str | Path | list[str | Path],
+    db_path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    **kwargs: Any,
+) -> ArenaServer:
     """Start an arena with uvicorn in a daemon thread and return it once it accepts connections.
 
     ``world_dir`` is one dataset folder or a list of them; extra keyword arguments go to ``build_server``

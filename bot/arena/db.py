@@ -5,6 +5,7 @@ keeps every request's read-modify-write inside one ``BEGIN IMMEDIATE`` transacti
 neither be lost nor double-counted. WAL lets ``pigeon stats`` read the file while a server writes it, and a
 committed transaction survives a killed server process (the resume test kills it with SIGKILL).
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -125,7 +126,9 @@ class Database:
             if row is None:
                 self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif int(row[0]) != SCHEMA_VERSION:
-                raise ValueError(f"{self.path}: arena schema version {row[0]}, this pigeon reads {SCHEMA_VERSION}")
+                raise ValueError(
+                    f"{self.path}: arena schema version {row[0]}, this pigeon reads {SCHEMA_VERSION}"
+                )
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

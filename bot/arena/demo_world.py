@@ -3,6 +3,7 @@
 The images are procedural (sky, hills, road, poles; colours seeded per location and view), so the folder is
 tiny and needs no download, while the game still has distinct panoramas to rotate through.
 """
+
 from __future__ import annotations
 
 import random
@@ -35,7 +36,10 @@ def draw_view(rng: random.Random, size: tuple[int, int] = (640, 400)) -> Image.I
     """One procedural street-level view: sky gradient, hills, road with a centre line, roadside poles."""
     w, h = size
     horizon = int(h * rng.uniform(0.45, 0.6))
-    top, bottom = np.array([rng.randint(40, 120), rng.randint(110, 170), rng.randint(190, 250)]), np.array([225, 232, 240])
+    top, bottom = (
+        np.array([rng.randint(40, 120), rng.randint(110, 170), rng.randint(190, 250)]),
+        np.array([225, 232, 240]),
+    )
     t = np.linspace(0, 1, horizon)[:, None]
     sky = (top * (1 - t) + bottom * t).astype(np.uint8)
     img = np.zeros((h, w, 3), np.uint8)
@@ -60,12 +64,20 @@ def draw_view(rng: random.Random, size: tuple[int, int] = (640, 400)) -> Image.I
         for k in range(1, 5):
             f = k / 5
             x = cx + side * (30 + f * w * 0.45)
-            d.rectangle([x - 1 - 3 * f, horizon - 60 * f - 10, x + 1 + 3 * f, horizon + 40 * f], fill=(70, 60, 50))
+            d.rectangle(
+                [x - 1 - 3 * f, horizon - 60 * f - 10, x + 1 + 3 * f, horizon + 40 * f], fill=(70, 60, 50)
+            )
     return im
 
 
-def make_demo_world(root: str | Path, n_locations: int = 10, seed: int = 0, split: str = "test",
-                    size: tuple[int, int] = (640, 400), name: str = "demo") -> Path:
+def make_demo_world(
+    root: str | Path,
+    n_locations: int = 10,
+    seed: int = 0,
+    split: str = "test",
+    size: tuple[int, int] = (640, 400),
+    name: str = "demo",
+) -> Path:
     """Write a dataset folder with ``n_locations`` places (at most len(PLACES)), four views each."""
     if not 1 <= n_locations <= len(PLACES):
         raise ValueError(f"n_locations must be in [1, {len(PLACES)}], got {n_locations}")
@@ -73,13 +85,29 @@ def make_demo_world(root: str | Path, n_locations: int = 10, seed: int = 0, spli
     (root / "images").mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     rows = []
-    for i, (lat, lon, cc, _name, town) in enumerate(PLACES[:n_locations]):
+    for lat, lon, cc, _name, town in PLACES[:n_locations]:
         loc_id = f"zq{rng.getrandbits(40):010x}"  # 'zq' prefix: never looks like a hex game id
         for v in VIEWS:
             draw_view(rng, size).save(root / "images" / f"{loc_id}_{v}.jpg", quality=85)
-        rows.append({"id": loc_id, "lat": lat, "lon": lon, "split": split, "country": cc, "town": town,
-                     "heading": rng.randint(0, 359)})
+        rows.append(
+            {
+                "id": loc_id,
+                "lat": lat,
+                "lon": lon,
+                "split": split,
+                "country": cc,
+                "town": town,
+                "heading": rng.randint(0, 359),
+            }
+        )
     write_locations_csv(root / "locations.csv", rows)
-    write_manifest(root, name=name, source="synthetic (bot.arena.demo_world)", views=VIEWS, image_size=size,
-                   generator={"seed": seed, "n_locations": n_locations}, timestamp=False)
+    write_manifest(
+        root,
+        name=name,
+        source="synthetic (bot.arena.demo_world)",
+        views=VIEWS,
+        image_size=size,
+        generator={"seed": seed, "n_locations": n_locations},
+        timestamp=False,
+    )
     return root

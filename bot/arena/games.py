@@ -1,10 +1,11 @@
 """The arena's game state machine on top of SQLite: players, classic games, duels, blind duels.
 
 Time is lazy: nothing runs in the background. Every call first ``_tick``s the game to the current clock
-(closing rounds whose deadline plus a grace period has passed, starting the next duel round once both players
-are ready or the intermission is over), all inside the same transaction as the call's own change. State therefore
-lives entirely in the database, and a restarted server resumes every game where it stood.
+(closing rounds whose deadline plus a grace period has passed, starting the next duel round once both
+players are ready or the intermission is over), all inside the same transaction as the call's own change.
+State therefore lives entirely in the database, and a restarted server resumes every game where it stood.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,11 +14,12 @@ import math
 import random
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import rules, views
 from .db import Database
+from .rounds import bump, close_round, insert_game, start_round
 from .worlds import World
 
 MODES = ("classic", "duel", "blind")
@@ -60,9 +62,17 @@ class GameService:
     ``intermission_s`` is how long a closed duel round waits for both players to press "next".
     """
 
-    def __init__(self, db: Database, worlds: dict[str, World], *, clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None, blind_kinds: tuple[str, ...] = KINDS,
-                 grace_s: float = 1.5, intermission_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        worlds: dict[str, World],
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        blind_kinds: tuple[str, ...] = KINDS,
+        grace_s: float = 1.5,
+        intermission_s: float = 10.0,
+    ) -> None:
         if not worlds:
             raise ValueError("the arena needs at least one world")
         bad = [k for k in blind_kinds if k not in KINDS]
@@ -82,8 +92,10 @@ class GameService:
             raise ArenaError(f"kind must be one of {KINDS}", 422)
         player, token = Player(secrets.token_hex(6), name, kind), secrets.token_hex(24)
         with self.db.tx() as c:
-            c.execute("INSERT INTO players (id, name, kind, token_sha256, rating, created) VALUES (?,?,?,?,?,?)",
-                      (player.id, name, kind, token_hash(token), rules.ELO_START, self.clock()))
+            c.execute(
+                "INSERT INTO players (id, name, kind, token_sha256, rating, created) VALUES (?,?,?,?,?,?)",
+                (player.id, name, kind, token_hash(token), rules.ELO_START, self.clock()),
+            )
         return player, token
 
     def authenticate(self, token: str | None) -> Player | None:
@@ -91,14 +103,23 @@ class GameService:
         if token is None:
             return None
         with self.db.read() as c:
-            row = c.execute("SELECT id, name, kind FROM players WHERE token_sha256=?", (token_hash(token),)).fetchone()
+            row = c.execute(
+                "SELECT id, name, kind FROM players WHERE token_sha256=?", (token_hash(token),)
+            ).fetchone()
         if row is None:
             raise ArenaError("unknown player token", 401)
         return Player(row["id"], row["name"], row["kind"])
 
     # ---- games ---------------------------------------------------------------------------------------------
-    def create_game(self, player: Player, mode: str, rounds: int | None = None, timer_s: float | None = None,
-                    world: str | None = None, duel: rules.DuelOptions | None = None) -> str:
+    def create_game(
+        self,
+        player: Player,
+        mode: str,
+        rounds: int | None = None,
+        timer_s: float | None = None,
+        world: str | None = None,
+        duel: rules.DuelOptions | None = None,
+    ) -> str:
         if mode not in MODES:
             raise ArenaError(f"mode must be one of {MODES}", 422)
         if world is not None and world not in self.worlds:
@@ -120,21 +141,10 @@ class GameService:
         blind_kind = self.rng.choice(self.blind_kinds) if mode == "blind" else None
         gid, now = secrets.token_hex(8), self.clock()
         with self.db.tx() as c:
-            c.execute("INSERT INTO games (id, mode, status, world, n_rounds, timer_s, options, blind_kind, creator, "
-                      "created) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                      (gid, mode, "waiting", w.name, rounds, timer_s, json.dumps(asdict(opts)), blind_kind,
-                       player.id, now))
-            for n, loc in enumerate(locs, start=1):
-                mult = 1.0 if mode == "classic" else rules.round_multiplier(n, opts)
-                c.execute("INSERT INTO rounds (game_id, n, location_id, lat, lon, country, town, multiplier) "
-                          "VALUES (?,?,?,?,?,?,?,?)", (gid, n, loc.id, loc.lat, loc.lon,
-                                                       loc.aux.get("country") or None, loc.aux.get("town") or None, mult))
-            hp = None if mode == "classic" else opts.initial_hp
-            c.execute("INSERT INTO seats (game_id, seat, player_id, hp, joined) VALUES (?,?,?,?,?)",
-                      (gid, 0, player.id, hp, now))
+            insert_game(c, gid, mode, w.name, locs, timer_s, opts, blind_kind, player.id, now)
             if mode == "classic":
                 c.execute("UPDATE games SET status='active' WHERE id=?", (gid,))
-                self._start_round(c, gid, 1, timer_s, now)
+                start_round(c, gid, 1, timer_s, now)
         return gid
 
     def join(self, player: Player, gid: str) -> dict[str, Any]:
@@ -150,22 +160,36 @@ class GameService:
             if g["mode"] == "blind" and player.kind != g["blind_kind"]:
                 raise ArenaError("this blind game is waiting for a different opponent", 409)
             opts = json.loads(g["options"])
-            c.execute("INSERT INTO seats (game_id, seat, player_id, hp, joined) VALUES (?,?,?,?,?)",
-                      (gid, 1, player.id, opts["initial_hp"], now))
+            c.execute(
+                "INSERT INTO seats (game_id, seat, player_id, hp, joined) VALUES (?,?,?,?,?)",
+                (gid, 1, player.id, opts["initial_hp"], now),
+            )
             c.execute("UPDATE games SET status='active' WHERE id=?", (gid,))
-            self._start_round(c, gid, 1, g["timer_s"], now)
+            start_round(c, gid, 1, g["timer_s"], now)
             return self._view(c, gid, 1, now)
 
     def lobby(self, player: Player) -> list[dict[str, Any]]:
-        """Waiting games this player may join: open duels, and blind games whose drawn opponent kind is theirs."""
+        """Waiting games this player may join: open duels, and blind games that drew the player's kind."""
         with self.db.read() as c:
             rows = c.execute(
                 "SELECT g.*, p.name AS creator_name FROM games g JOIN players p ON p.id=g.creator "
-                "WHERE g.status='waiting' AND g.creator != ? AND (g.mode='duel' OR (g.mode='blind' AND g.blind_kind=?)) "
-                "ORDER BY g.created", (player.id, player.kind)).fetchall()
-        return [{"id": r["id"], "mode": r["mode"], "world": r["world"], "rounds": r["n_rounds"],
-                 "timer_s": r["timer_s"], "created": r["created"],
-                 "creator": None if r["mode"] == "blind" else r["creator_name"]} for r in rows]
+                "WHERE g.status='waiting' AND g.creator != ? "
+                "AND (g.mode='duel' OR (g.mode='blind' AND g.blind_kind=?)) "
+                "ORDER BY g.created",
+                (player.id, player.kind),
+            ).fetchall()
+        return [
+            {
+                "id": r["id"],
+                "mode": r["mode"],
+                "world": r["world"],
+                "rounds": r["n_rounds"],
+                "timer_s": r["timer_s"],
+                "created": r["created"],
+                "creator": None if r["mode"] == "blind" else r["creator_name"],
+            }
+            for r in rows
+        ]
 
     def state(self, player: Player | None, gid: str) -> dict[str, Any]:
         with self.db.tx() as c:
@@ -181,8 +205,10 @@ class GameService:
         """Spectator view for the stream overlay: state, closed rounds, the current round's predictions."""
         with self.db.tx() as c:
             g, now = self._tick(c, gid)
-            return {**views.summary_view(c, g, None, self.worlds.get(g["world"]), now),
-                    "predictions": views.predictions_view(c, g)}
+            return {
+                **views.summary_view(c, g, None, self.worlds.get(g["world"]), now),
+                "predictions": views.predictions_view(c, g),
+            }
 
     def guess(self, player: Player, gid: str, n: int, lat: float, lon: float) -> dict[str, Any]:
         if not (math.isfinite(lat) and math.isfinite(lon) and abs(lat) <= 90 and abs(lon) <= 180):
@@ -191,21 +217,29 @@ class GameService:
             g, now = self._tick(c, gid)
             seat = self._require_seat(c, gid, player)
             r = self._open_round(c, g, n)
-            if c.execute("SELECT 1 FROM guesses WHERE game_id=? AND n=? AND player_id=?",
-                         (gid, n, player.id)).fetchone():
+            if c.execute(
+                "SELECT 1 FROM guesses WHERE game_id=? AND n=? AND player_id=?", (gid, n, player.id)
+            ).fetchone():
                 raise ArenaError(f"you already guessed in round {n}", 409)
             dist_km, score = rules.score_guess(lat, lon, r["lat"], r["lon"])
-            c.execute("INSERT INTO guesses (game_id, n, player_id, lat, lon, dist_km, score, created) "
-                      "VALUES (?,?,?,?,?,?,?,?)", (gid, n, player.id, lat, lon, dist_km, score, now))
+            c.execute(
+                "INSERT INTO guesses (game_id, n, player_id, lat, lon, dist_km, score, created) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (gid, n, player.id, lat, lon, dist_km, score, now),
+            )
             n_seats = c.execute("SELECT COUNT(*) FROM seats WHERE game_id=?", (gid,)).fetchone()[0]
-            n_guessed = c.execute("SELECT COUNT(*) FROM guesses WHERE game_id=? AND n=?", (gid, n)).fetchone()[0]
+            n_guessed = c.execute(
+                "SELECT COUNT(*) FROM guesses WHERE game_id=? AND n=?", (gid, n)
+            ).fetchone()[0]
             if n_guessed >= n_seats:
-                self._close_round(c, g, n, now)
+                close_round(c, g, n, now)
             elif n_guessed == 1 and g["mode"] != "classic":
                 countdown_s = json.loads(g["options"])["countdown_s"]
-                deadline = now + countdown_s if r["deadline"] is None else min(r["deadline"], now + countdown_s)
+                deadline = (
+                    now + countdown_s if r["deadline"] is None else min(r["deadline"], now + countdown_s)
+                )
                 c.execute("UPDATE rounds SET deadline=? WHERE game_id=? AND n=?", (deadline, gid, n))
-            self._bump(c, gid)
+            bump(c, gid)
             return self._view(c, gid, seat, now)
 
     def next_round(self, player: Player, gid: str) -> dict[str, Any]:
@@ -216,18 +250,23 @@ class GameService:
             n = g["current_round"]
             r = c.execute("SELECT closed FROM rounds WHERE game_id=? AND n=?", (gid, n)).fetchone()
             if g["status"] != "active" or r is None or r["closed"] is None:
-                raise ArenaError("the current round is not over" if g["status"] == "active" else
-                                 f"the game is {g['status']}", 409)
+                raise ArenaError(
+                    "the current round is not over"
+                    if g["status"] == "active"
+                    else f"the game is {g['status']}",
+                    409,
+                )
             if g["mode"] == "classic":
-                self._start_round(c, gid, n + 1, g["timer_s"], now)
+                start_round(c, gid, n + 1, g["timer_s"], now)
             else:
                 c.execute("UPDATE seats SET ready_round=? WHERE game_id=? AND seat=?", (n, gid, seat))
-                self._bump(c, gid)
+                bump(c, gid)
                 g, now = self._tick(c, gid)
             return self._view(c, gid, seat, now)
 
-    def post_predictions(self, player: Player, gid: str, n: int, topk: list[dict[str, float]],
-                         heat: list[list[float]]) -> None:
+    def post_predictions(
+        self, player: Player, gid: str, n: int, topk: list[dict[str, float]], heat: list[list[float]]
+    ) -> None:
         """Store a player's (the bot's) top-k guesses and heat map for round ``n``, shown on the overlay."""
         if len(topk) > MAX_TOPK or len(heat) > MAX_HEAT:
             raise ArenaError(f"at most {MAX_TOPK} top-k entries and {MAX_HEAT} heat points", 422)
@@ -236,15 +275,19 @@ class GameService:
             self._require_seat(c, gid, player)
             if not 1 <= n <= g["current_round"]:
                 raise ArenaError(f"round {n} has not started", 409)
-            c.execute("INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?)",
-                      (gid, n, player.id, json.dumps(topk), json.dumps(heat), now))
-            self._bump(c, gid)
+            c.execute(
+                "INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?)",
+                (gid, n, player.id, json.dumps(topk), json.dumps(heat), now),
+            )
+            bump(c, gid)
 
     def image(self, gid: str, n: int, k: int) -> bytes:
         """JPEG bytes (metadata stripped) of view ``k`` of round ``n``; only rounds that have started."""
         with self.db.tx() as c:
             g, _ = self._tick(c, gid)
-            r = c.execute("SELECT location_id, started FROM rounds WHERE game_id=? AND n=?", (gid, n)).fetchone()
+            r = c.execute(
+                "SELECT location_id, started FROM rounds WHERE game_id=? AND n=?", (gid, n)
+            ).fetchone()
         world = self.worlds.get(g["world"])
         if r is None or r["started"] is None or world is None or not 0 <= k < world.n_views:
             raise _not_found("image")
@@ -277,14 +320,6 @@ class GameService:
             raise ArenaError(f"round {n} is over", 409)
         return r
 
-    def _bump(self, c, gid: str) -> None:
-        c.execute("UPDATE games SET version=version+1 WHERE id=?", (gid,))
-
-    def _start_round(self, c, gid: str, n: int, timer_s: float | None, now: float) -> None:
-        deadline = None if timer_s is None else now + timer_s
-        c.execute("UPDATE rounds SET started=?, deadline=? WHERE game_id=? AND n=?", (now, deadline, gid, n))
-        c.execute("UPDATE games SET current_round=?, version=version+1 WHERE id=?", (n, gid))
-
     def _tick(self, c, gid: str):
         """Bring game ``gid`` up to the clock; returns (fresh game row, now). 404 for an unknown id."""
         now = self.clock()
@@ -296,46 +331,9 @@ class GameService:
         n = g["current_round"]
         r = c.execute("SELECT * FROM rounds WHERE game_id=? AND n=?", (gid, n)).fetchone()
         if r["closed"] is None and r["deadline"] is not None and now > r["deadline"] + self.grace_s:
-            self._close_round(c, g, n, now)
+            close_round(c, g, n, now)
         elif r["closed"] is not None and g["mode"] != "classic":
             ready = c.execute("SELECT MIN(ready_round) FROM seats WHERE game_id=?", (gid,)).fetchone()[0]
             if ready >= n or now >= r["closed"] + self.intermission_s:
-                self._start_round(c, gid, n + 1, g["timer_s"], now)
+                start_round(c, gid, n + 1, g["timer_s"], now)
         return c.execute("SELECT * FROM games WHERE id=?", (gid,)).fetchone(), now
-
-    def _close_round(self, c, g, n: int, now: float) -> None:
-        """Score round ``n`` (missing guesses time out with 0), apply duel damage, maybe finish the game."""
-        gid = g["id"]
-        seats = c.execute("SELECT * FROM seats WHERE game_id=? ORDER BY seat", (gid,)).fetchall()
-        for s in seats:
-            c.execute("INSERT OR IGNORE INTO guesses (game_id, n, player_id, score, timed_out, created) "
-                      "VALUES (?,?,?,0,1,?)", (gid, n, s["player_id"], now))
-        scores = [c.execute("SELECT score FROM guesses WHERE game_id=? AND n=? AND player_id=?",
-                            (gid, n, s["player_id"])).fetchone()[0] for s in seats]
-        hp = [s["hp"] for s in seats]
-        if g["mode"] != "classic":
-            mult = c.execute("SELECT multiplier FROM rounds WHERE game_id=? AND n=?", (gid, n)).fetchone()[0]
-            damage = rules.duel_damage(scores, mult)
-            hp = rules.apply_damage(hp, damage)
-            for s, d in zip(seats, damage):
-                c.execute("UPDATE guesses SET damage=? WHERE game_id=? AND n=? AND player_id=?",
-                          (d, gid, n, s["player_id"]))
-        for s, score, h in zip(seats, scores, hp):
-            c.execute("UPDATE seats SET total_score=total_score+?, hp=? WHERE game_id=? AND seat=?",
-                      (score, h, gid, s["seat"]))
-        c.execute("UPDATE rounds SET closed=? WHERE game_id=? AND n=?", (now, gid, n))
-        knocked_out = g["mode"] != "classic" and min(hp) == 0
-        if n >= g["n_rounds"] or knocked_out:
-            winner = rules.duel_winner(hp) if g["mode"] != "classic" else None
-            c.execute("UPDATE games SET status='finished', finished=?, winner_seat=? WHERE id=?", (now, winner, gid))
-            if g["mode"] != "classic":
-                self._rate(c, gid, [s["player_id"] for s in seats], winner, now)
-        self._bump(c, gid)
-
-    def _rate(self, c, gid: str, player_ids: list[str], winner: int | None, now: float) -> None:
-        a, b = (c.execute("SELECT rating FROM players WHERE id=?", (p,)).fetchone()[0] for p in player_ids)
-        score_a = 0.5 if winner is None else (1.0 if winner == 0 else 0.0)
-        new = rules.elo_update(a, b, score_a)
-        for pid, before, after in zip(player_ids, (a, b), new):
-            c.execute("INSERT INTO rating_history VALUES (?,?,?,?,?)", (gid, pid, before, after, now))
-            c.execute("UPDATE players SET rating=?, rated_games=rated_games+1 WHERE id=?", (after, pid))

@@ -4,6 +4,7 @@ No I/O and no clock: every function maps numbers to numbers, so the state machin
 tests share one definition. Scoring is GeoGuessr's world-map formula from ``model.geography``
 (round(5000 * exp(-d / 1492.7 km))).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,9 @@ class DuelOptions:
         if not (math.isfinite(self.countdown_s) and 1.0 <= self.countdown_s <= 3600.0):
             raise ValueError(f"countdown_s must be in [1, 3600] seconds, got {self.countdown_s!r}")
         if not (isinstance(self.rounds_without_multiplier, int) and self.rounds_without_multiplier >= 0):
-            raise ValueError(f"rounds_without_multiplier must be an integer >= 0, got {self.rounds_without_multiplier!r}")
+            raise ValueError(
+                f"rounds_without_multiplier must be an integer >= 0, got {self.rounds_without_multiplier!r}"
+            )
         if not (math.isfinite(self.multiplier_increment) and 0.0 <= self.multiplier_increment <= 10.0):
             raise ValueError(f"multiplier_increment must be in [0, 10], got {self.multiplier_increment!r}")
 
@@ -47,7 +50,9 @@ def round_multiplier(round_n: int, opts: DuelOptions) -> float:
     return 1.0 + max(0, round_n - opts.rounds_without_multiplier) * opts.multiplier_increment
 
 
-def score_guess(guess_lat_deg: float, guess_lon_deg: float, true_lat_deg: float, true_lon_deg: float) -> tuple[float, int]:
+def score_guess(
+    guess_lat_deg: float, guess_lon_deg: float, true_lat_deg: float, true_lon_deg: float
+) -> tuple[float, int]:
     """(distance_km, points) of one guess; raises ValueError for coordinates out of range or not finite."""
     dist_km = float(haversine_km(guess_lat_deg, guess_lon_deg, true_lat_deg, true_lon_deg))
     return dist_km, int(geoguessr_score(dist_km))
@@ -56,7 +61,8 @@ def score_guess(guess_lat_deg: float, guess_lon_deg: float, true_lat_deg: float,
 def duel_damage(scores: list[int], multiplier: float) -> list[int]:
     """HP lost by each side of a duel round: the lower score loses (difference x multiplier), rounded.
 
-    ``scores`` holds one round score per seat (a missing guess scores 0). Ties deal no damage; halves round up.
+    ``scores`` holds one round score per seat (a missing guess scores 0). Ties deal no damage; halves
+    round up.
     """
     if len(scores) != 2:
         raise ValueError(f"duels have exactly two sides, got {len(scores)} scores")
@@ -71,7 +77,7 @@ def duel_damage(scores: list[int], multiplier: float) -> list[int]:
 
 def apply_damage(hp: list[int], damage: list[int]) -> list[int]:
     """New HP per seat, floored at 0."""
-    return [max(0, h - d) for h, d in zip(hp, damage)]
+    return [max(0, h - d) for h, d in zip(hp, damage, strict=True)]
 
 
 def duel_winner(hp: list[int]) -> int | None:

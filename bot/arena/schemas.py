@@ -1,12 +1,17 @@
 """Request and response bodies of the arena JSON API (they also make FastAPI's /openapi.json)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False, strict=True, description="latitude, degrees")]
-Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False, strict=True, description="longitude, degrees")]
+Lat = Annotated[
+    float, Field(ge=-90.0, le=90.0, allow_inf_nan=False, strict=True, description="latitude, degrees")
+]
+Lon = Annotated[
+    float, Field(ge=-180.0, le=180.0, allow_inf_nan=False, strict=True, description="longitude, degrees")
+]
 Prob = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
 # strict mode would refuse a JSON array as a tuple; the numbers inside stay strict
 HeatPoint = Annotated[tuple[Lat, Lon, Prob], Field(strict=False)]
@@ -27,21 +32,32 @@ class PlayerOut(BaseModel):
     id: str
     name: str
     kind: str
-    token: Optional[str] = Field(None, description="secret; send it as the X-Player-Token header (shown once)")
+    token: Optional[str] = Field(
+        None, description="secret; send it as the X-Player-Token header (shown once)"
+    )
 
 
 class DuelIn(_In):
     initial_hp: int = Field(6000, ge=1, le=1_000_000)
-    countdown_s: float = Field(15.0, ge=1.0, le=3600.0, allow_inf_nan=False,
-                               description="seconds left for the other player after the first guess")
+    countdown_s: float = Field(
+        15.0,
+        ge=1.0,
+        le=3600.0,
+        allow_inf_nan=False,
+        description="seconds left for the other player after the first guess",
+    )
     rounds_without_multiplier: int = Field(2, ge=0, le=100)
     multiplier_increment: float = Field(0.5, ge=0.0, le=10.0, allow_inf_nan=False)
 
 
 class GameIn(_In):
     mode: Literal["classic", "duel", "blind"] = "classic"
-    rounds: Optional[int] = Field(None, ge=1, le=100, description="classic: 5; duels: the maximum (default 20)")
-    timer_s: Optional[float] = Field(None, ge=5.0, le=3600.0, allow_inf_nan=False, description="round time limit")
+    rounds: Optional[int] = Field(
+        None, ge=1, le=100, description="classic: 5; duels: the maximum (default 20)"
+    )
+    timer_s: Optional[float] = Field(
+        None, ge=5.0, le=3600.0, allow_inf_nan=False, description="round time limit"
+    )
     world: Optional[str] = Field(None, max_length=200, description="world name (default: the first one)")
     duel: Optional[DuelIn] = None
 
@@ -61,8 +77,9 @@ class PredictionsIn(_In):
     game_id: GameId
     round: int = Field(ge=1, le=1000)
     topk: list[TopKIn] = Field(default_factory=list, max_length=50)
-    heat: list[HeatPoint] = Field(default_factory=list, max_length=4096,
-                                              description="[lat, lon, p] points of the probability heat map")
+    heat: list[HeatPoint] = Field(
+        default_factory=list, max_length=4096, description="[lat, lon, p] points of the probability heat map"
+    )
 
 
 class ViewOut(BaseModel):
@@ -107,7 +124,9 @@ class RoundOut(BaseModel):
     n: int
     multiplier: float
     started: Optional[float]
-    deadline: Optional[float] = Field(description="unix time after which the round times out (null: no limit)")
+    deadline: Optional[float] = Field(
+        description="unix time after which the round times out (null: no limit)"
+    )
     time_left_s: Optional[float]
     views: list[ViewOut]
     closed: bool

@@ -4,6 +4,7 @@ Every function takes an open ``sqlite3.Connection`` (``row_factory`` may be anyt
 dicts, so the server's /api/stats, ``pigeon stats`` and the bot's match log share one implementation. Only
 *closed* rounds count: an open round's guesses must not leak into numbers anyone can read mid-game.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -30,7 +31,7 @@ ORDER BY r.closed, g.id, r.n, s.seat
 
 def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
+    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
 def rounds_table(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -54,8 +55,10 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _duel_records(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
     """Wins/losses/draws per player id over finished duel and blind games."""
     rec: dict[str, dict[str, int]] = defaultdict(lambda: {"wins": 0, "losses": 0, "draws": 0})
-    cur = conn.execute("SELECT s.player_id, s.seat, g.winner_seat FROM seats s JOIN games g ON g.id = s.game_id "
-                       "WHERE g.status = 'finished' AND g.mode IN ('duel', 'blind')")
+    cur = conn.execute(
+        "SELECT s.player_id, s.seat, g.winner_seat FROM seats s JOIN games g ON g.id = s.game_id "
+        "WHERE g.status = 'finished' AND g.mode IN ('duel', 'blind')"
+    )
     for pid, seat, winner in cur.fetchall():
         key = "draws" if winner is None else ("wins" if winner == seat else "losses")
         rec[pid][key] += 1
@@ -70,12 +73,21 @@ def player_stats(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     records = _duel_records(conn)
     out = []
     for pid, name, kind, rating, rated in conn.execute(
-            "SELECT id, name, kind, rating, rated_games FROM players ORDER BY created").fetchall():
+        "SELECT id, name, kind, rating, rated_games FROM players ORDER BY created"
+    ).fetchall():
         rows = by_player.get(pid, [])
         if not rows and not rated:
             continue
-        out.append({"player_id": pid, "player": name, "kind": kind, **_summarise(rows),
-                    **records.get(pid, {"wins": 0, "losses": 0, "draws": 0}), "rating": round(rating, 1)})
+        out.append(
+            {
+                "player_id": pid,
+                "player": name,
+                "kind": kind,
+                **_summarise(rows),
+                **records.get(pid, {"wins": 0, "losses": 0, "draws": 0}),
+                "rating": round(rating, 1),
+            }
+        )
     return out
 
 
@@ -99,21 +111,28 @@ def blind_stats(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """
     out = []
     for kind in ("bot", "human"):
-        games = conn.execute("SELECT id, winner_seat FROM games WHERE mode='blind' AND status='finished' "
-                             "AND blind_kind=?", (kind,)).fetchall()
+        games = conn.execute(
+            "SELECT id, winner_seat FROM games WHERE mode='blind' AND status='finished' AND blind_kind=?",
+            (kind,),
+        ).fetchall()
         if not games:
             continue
         ids = {g[0] for g in games}
         rows = [r for r in rounds_table(conn) if r["game_id"] in ids]
         human = [r["score"] for r in rows if r["seat"] == 0]
         opp = [r["score"] for r in rows if r["seat"] == 1]
-        out.append({
-            "opponent": kind, "games": len(games),
-            "human_wins": sum(1 for g in games if g[1] == 0), "human_losses": sum(1 for g in games if g[1] == 1),
-            "draws": sum(1 for g in games if g[1] is None), "rounds": len(human),
-            "human_mean_score": round(statistics.fmean(human), 1) if human else None,
-            "opponent_mean_score": round(statistics.fmean(opp), 1) if opp else None,
-        })
+        out.append(
+            {
+                "opponent": kind,
+                "games": len(games),
+                "human_wins": sum(1 for g in games if g[1] == 0),
+                "human_losses": sum(1 for g in games if g[1] == 1),
+                "draws": sum(1 for g in games if g[1] is None),
+                "rounds": len(human),
+                "human_mean_score": round(statistics.fmean(human), 1) if human else None,
+                "opponent_mean_score": round(statistics.fmean(opp), 1) if opp else None,
+            }
+        )
     return out
 
 
@@ -121,24 +140,42 @@ def blind_games(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Each finished blind game with its revealed opponent kind and both players' names and totals."""
     cur = conn.execute(
         "SELECT g.id AS game_id, g.blind_kind AS opponent_kind, g.finished, g.winner_seat, "
-        "h.name AS human, o.name AS opponent, sh.total_score AS human_total, so.total_score AS opponent_total "
+        "h.name AS human, o.name AS opponent, sh.total_score AS human_total, "
+        "so.total_score AS opponent_total "
         "FROM games g JOIN seats sh ON sh.game_id=g.id AND sh.seat=0 JOIN players h ON h.id=sh.player_id "
         "JOIN seats so ON so.game_id=g.id AND so.seat=1 JOIN players o ON o.id=so.player_id "
-        "WHERE g.mode='blind' AND g.status='finished' ORDER BY g.finished")
+        "WHERE g.mode='blind' AND g.status='finished' ORDER BY g.finished"
+    )
     return _dicts(cur)
 
 
 def leaderboard(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
     """Players with at least one rated (duel/blind) game, best Elo first."""
     records = _duel_records(conn)
-    cur = conn.execute("SELECT id, name, kind, rating, rated_games FROM players WHERE rated_games > 0 "
-                       "ORDER BY rating DESC, name LIMIT ?", (limit,))
-    return [{"rank": i, "player": name, "kind": kind, "rating": round(rating, 1), "games": games,
-             **records.get(pid, {"wins": 0, "losses": 0, "draws": 0})}
-            for i, (pid, name, kind, rating, games) in enumerate(cur.fetchall(), start=1)]
+    cur = conn.execute(
+        "SELECT id, name, kind, rating, rated_games FROM players WHERE rated_games > 0 "
+        "ORDER BY rating DESC, name LIMIT ?",
+        (limit,),
+    )
+    return [
+        {
+            "rank": i,
+            "player": name,
+            "kind": kind,
+            "rating": round(rating, 1),
+            "games": games,
+            **records.get(pid, {"wins": 0, "losses": 0, "draws": 0}),
+        }
+        for i, (pid, name, kind, rating, games) in enumerate(cur.fetchall(), start=1)
+    ]
 
 
 def all_stats(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
     """Everything the stats page and ``pigeon stats`` show."""
-    return {"leaderboard": leaderboard(conn), "players": player_stats(conn), "countries": country_stats(conn),
-            "blind": blind_stats(conn), "blind_games": blind_games(conn)}
+    return {
+        "leaderboard": leaderboard(conn),
+        "players": player_stats(conn),
+        "countries": country_stats(conn),
+        "blind": blind_stats(conn),
+        "blind_games": blind_games(conn),
+    }

@@ -6,6 +6,7 @@ both players guessed or the countdown ran out. Location ids and dataset file nam
 are addressed by game, round and view index. In blind games the opponent is just "Opponent" (no id, name or
 kind) in every view a player can reach.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,22 +18,29 @@ from .worlds import World
 
 def _seat_rows(c: sqlite3.Connection, gid: str) -> list[sqlite3.Row]:
     return c.execute(
-        "SELECT s.*, p.name, p.kind FROM seats s JOIN players p ON p.id = s.player_id WHERE s.game_id=? ORDER BY s.seat",
-        (gid,)).fetchall()
+        "SELECT s.*, p.name, p.kind FROM seats s JOIN players p ON p.id = s.player_id "
+        "WHERE s.game_id=? ORDER BY s.seat",
+        (gid,),
+    ).fetchall()
 
 
 def _guess_rows(c: sqlite3.Connection, gid: str, n: int) -> dict[int, sqlite3.Row]:
     rows = c.execute(
         "SELECT g.*, s.seat FROM guesses g JOIN seats s ON s.game_id=g.game_id AND s.player_id=g.player_id "
-        "WHERE g.game_id=? AND g.n=?", (gid, n)).fetchall()
+        "WHERE g.game_id=? AND g.n=?",
+        (gid, n),
+    ).fetchall()
     return {r["seat"]: r for r in rows}
 
 
 def player_label(seat_row: sqlite3.Row, viewer_seat: int | None, blind: bool) -> dict[str, Any]:
     """Name/kind of a seat as the viewer may see it (blind games hide both)."""
     if blind:
-        name = "You" if seat_row["seat"] == viewer_seat else ("Opponent" if viewer_seat is not None else
-                                                               f"Player {seat_row['seat'] + 1}")
+        name = (
+            "You"
+            if seat_row["seat"] == viewer_seat
+            else ("Opponent" if viewer_seat is not None else f"Player {seat_row['seat'] + 1}")
+        )
         return {"name": name}
     return {"name": seat_row["name"], "kind": seat_row["kind"], "player_id": seat_row["player_id"]}
 
@@ -45,15 +53,28 @@ def round_result(c: sqlite3.Connection, gid: str, r: sqlite3.Row) -> dict[str, A
         "multiplier": r["multiplier"],
         "truth": {"lat": r["lat"], "lon": r["lon"], "country": r["country"], "town": r["town"]},
         "guesses": [
-            {"seat": seat, "lat": g["lat"], "lon": g["lon"], "dist_km": g["dist_km"], "score": g["score"],
-             "damage": g["damage"], "timed_out": bool(g["timed_out"])}
+            {
+                "seat": seat,
+                "lat": g["lat"],
+                "lon": g["lon"],
+                "dist_km": g["dist_km"],
+                "score": g["score"],
+                "damage": g["damage"],
+                "timed_out": bool(g["timed_out"]),
+            }
             for seat, g in sorted(guesses.items())
         ],
     }
 
 
-def _round_view(c: sqlite3.Connection, g: sqlite3.Row, r: sqlite3.Row, viewer_seat: int | None,
-                world: World | None, now: float) -> dict[str, Any]:
+def _round_view(
+    c: sqlite3.Connection,
+    g: sqlite3.Row,
+    r: sqlite3.Row,
+    viewer_seat: int | None,
+    world: World | None,
+    now: float,
+) -> dict[str, Any]:
     gid, n = g["id"], r["n"]
     closed = r["closed"] is not None
     guesses = _guess_rows(c, gid, n)
@@ -61,8 +82,13 @@ def _round_view(c: sqlite3.Connection, g: sqlite3.Row, r: sqlite3.Row, viewer_se
     n_views = world.n_views if world else 1
     loc = world.location(r["location_id"]) if world else None
     for k in range(n_views):
-        views.append({"index": k, "url": f"/api/games/{gid}/rounds/{n}/views/{k}",
-                      "heading_deg": world.view_heading_deg(loc, k) if world and loc else None})
+        views.append(
+            {
+                "index": k,
+                "url": f"/api/games/{gid}/rounds/{n}/views/{k}",
+                "heading_deg": world.view_heading_deg(loc, k) if world and loc else None,
+            }
+        )
     own = guesses.get(viewer_seat) if viewer_seat is not None else None
     your_guess = None
     if own is not None:
@@ -84,15 +110,23 @@ def _round_view(c: sqlite3.Connection, g: sqlite3.Row, r: sqlite3.Row, viewer_se
     }
 
 
-def game_view(c: sqlite3.Connection, g: sqlite3.Row, viewer_seat: int | None, world: World | None,
-              now: float) -> dict[str, Any]:
+def game_view(
+    c: sqlite3.Connection, g: sqlite3.Row, viewer_seat: int | None, world: World | None, now: float
+) -> dict[str, Any]:
     """The game as one viewer sees it: seats, HP, totals, the current round (truth only once closed)."""
     gid, blind = g["id"], g["mode"] == "blind"
     players = []
     for s in _seat_rows(c, gid):
-        players.append({"seat": s["seat"], **player_label(s, viewer_seat, blind), "hp": s["hp"],
-                        "total_score": s["total_score"], "ready_round": s["ready_round"],
-                        "is_you": s["seat"] == viewer_seat})
+        players.append(
+            {
+                "seat": s["seat"],
+                **player_label(s, viewer_seat, blind),
+                "hp": s["hp"],
+                "total_score": s["total_score"],
+                "ready_round": s["ready_round"],
+                "is_you": s["seat"] == viewer_seat,
+            }
+        )
     rnd = None
     if g["current_round"] >= 1:
         r = c.execute("SELECT * FROM rounds WHERE game_id=? AND n=?", (gid, g["current_round"])).fetchone()
@@ -118,24 +152,45 @@ def game_view(c: sqlite3.Connection, g: sqlite3.Row, viewer_seat: int | None, wo
 
 
 def closed_rounds(c: sqlite3.Connection, gid: str) -> list[dict[str, Any]]:
-    rows = c.execute("SELECT * FROM rounds WHERE game_id=? AND closed IS NOT NULL ORDER BY n", (gid,)).fetchall()
+    rows = c.execute(
+        "SELECT * FROM rounds WHERE game_id=? AND closed IS NOT NULL ORDER BY n", (gid,)
+    ).fetchall()
     return [round_result(c, gid, r) for r in rows]
 
 
-def summary_view(c: sqlite3.Connection, g: sqlite3.Row, viewer_seat: int | None, world: World | None,
-                 now: float) -> dict[str, Any]:
+def summary_view(
+    c: sqlite3.Connection, g: sqlite3.Row, viewer_seat: int | None, world: World | None, now: float
+) -> dict[str, Any]:
     """Game summary: the game view plus every closed round's result (all of them once finished)."""
     return {**game_view(c, g, viewer_seat, world, now), "rounds": closed_rounds(c, g["id"])}
 
 
 def predictions_view(c: sqlite3.Connection, g: sqlite3.Row) -> list[dict[str, Any]]:
-    """The current round's posted top-k/heat predictions (hidden in blind games until they finish:
-    a heat map would tell the human that the opponent is the bot)."""
+    """The current round's posted top-k/heat predictions, each shown only once nobody can profit from it:
+    when every *other* player has guessed (or the round is over) -- the bot's belief points at the answer.
+    Blind games show none until they finish: a heat map would tell the human the opponent is the bot."""
     if g["current_round"] < 1 or (g["mode"] == "blind" and g["status"] != "finished"):
         return []
+    n = g["current_round"]
+    closed = (
+        c.execute("SELECT closed FROM rounds WHERE game_id=? AND n=?", (g["id"], n)).fetchone()[0] is not None
+    )
+    guessed = set(_guess_rows(c, g["id"], n))
+    seats = {r["seat"] for r in c.execute("SELECT seat FROM seats WHERE game_id=?", (g["id"],))}
     rows = c.execute(
-        "SELECT pr.*, s.seat, p.name FROM predictions pr JOIN seats s ON s.game_id=pr.game_id AND s.player_id=pr.player_id "
+        "SELECT pr.*, s.seat, p.name FROM predictions pr "
+        "JOIN seats s ON s.game_id=pr.game_id AND s.player_id=pr.player_id "
         "JOIN players p ON p.id=pr.player_id WHERE pr.game_id=? AND pr.n=? ORDER BY s.seat",
-        (g["id"], g["current_round"])).fetchall()
-    return [{"seat": r["seat"], "name": r["name"], "n": r["n"], "topk": json.loads(r["topk"]),
-             "heat": json.loads(r["heat"])} for r in rows]
+        (g["id"], n),
+    ).fetchall()
+    return [
+        {
+            "seat": r["seat"],
+            "name": r["name"],
+            "n": r["n"],
+            "topk": json.loads(r["topk"]),
+            "heat": json.loads(r["heat"]),
+        }
+        for r in rows
+        if closed or (seats - {r["seat"]}) <= guessed
+    ]

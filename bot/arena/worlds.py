@@ -4,6 +4,7 @@ A world is served by name (the manifest's ``name``, else the folder name). Its i
 per-round URLs with JPEG metadata stripped, because EXIF GPS tags or XMP/IPTC captions in a source photo would
 hand the answer to anyone who looks at the bytes.
 """
+
 from __future__ import annotations
 
 import functools
@@ -48,15 +49,18 @@ def strip_jpeg_metadata(data: bytes) -> bytes:
             continue
         if pos + 2 > len(data):
             raise ValueError("malformed JPEG: truncated segment length")
-        seg_len = int.from_bytes(data[pos:pos + 2], "big")
+        seg_len = int.from_bytes(data[pos : pos + 2], "big")
         if seg_len < 2 or pos + seg_len > len(data):
             raise ValueError(f"malformed JPEG: bad segment length {seg_len} at byte {pos}")
-        body = data[pos:pos + seg_len]
+        body = data[pos : pos + seg_len]
         if marker == _SOS:  # entropy-coded data follows; copy the rest verbatim
             out += bytes((0xFF, marker)) + data[pos:]
             return bytes(out)
-        keep = (marker not in range(0xE0, 0xF0) and marker != _COM) or marker in (_APP0, _APP14) or (
-            marker == _APP2 and body[2:14] == b"ICC_PROFILE\x00")
+        keep = (
+            (marker not in range(0xE0, 0xF0) and marker != _COM)
+            or marker in (_APP0, _APP14)
+            or (marker == _APP2 and body[2:14] == b"ICC_PROFILE\x00")
+        )
         if keep:
             out += bytes((0xFF, marker)) + body
         pos += seg_len
@@ -99,8 +103,10 @@ class World:
     def draw(self, n_rounds: int, rng: random.Random) -> list[Location]:
         """``n_rounds`` distinct locations from the pool."""
         if n_rounds > len(self.pool):
-            raise ValueError(f"world {self.name!r} has {len(self.pool)} playable locations; "
-                             f"ask for at most {len(self.pool)} rounds")
+            raise ValueError(
+                f"world {self.name!r} has {len(self.pool)} playable locations; "
+                f"ask for at most {len(self.pool)} rounds"
+            )
         return rng.sample(self.pool, n_rounds)
 
 
@@ -111,7 +117,9 @@ def load_world(root: str | Path, split: str = "test") -> World:
     ds = load_dataset(root, check_images=True)
     pool = list(ds.locations) if split == "all" else ds.split(split)
     if not pool:
-        raise ValueError(f"world {root} has no locations in split {split!r} (use --split all to play every row)")
+        raise ValueError(
+            f"world {root} has no locations in split {split!r} (use --split all to play every row)"
+        )
     name = str(ds.manifest.get("name") or Path(root).resolve().name)
     log.info("world %r: %d playable locations, %d views each", name, len(pool), len(ds.views))
     return World(name=name, dataset=ds, pool=pool)
@@ -125,6 +133,8 @@ def load_worlds(roots: list[str | Path], split: str = "test") -> dict[str, World
     for root in roots:
         w = load_world(root, split)
         if w.name in worlds:
-            raise ValueError(f"two worlds are named {w.name!r} ({root} and an earlier one); rename one manifest")
+            raise ValueError(
+                f"two worlds are named {w.name!r} ({root} and an earlier one); rename one manifest"
+            )
         worlds[w.name] = w
     return worlds

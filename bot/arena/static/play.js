@@ -221,7 +221,7 @@
       const guesses = res.guesses.map((g) => ({...g, label: labelFor(st, g.seat)}));
       WorldMap.fit(ui.resultMap, WorldMap.drawResult(ui.resultLayer, res.truth, guesses));
       const mine = res.guesses.find((g) => g.seat === st.you);
-      $("#result-score").textContent = `${fmtInt(mine.score)} points`;
+      $("#result-score").textContent = `${fmtInt(mine.score)} ${mine.score === 1 ? "point" : "points"}`;
       $("#result-progress").style.width = `${(100 * mine.score) / 5000}%`;
       $("#result-distance").textContent = mine.timed_out ? "Time ran out before you guessed." :
         `Your guess was ${fmtKm(mine.dist_km)} from the correct location.`;

@@ -12,8 +12,8 @@
   };
   const KEYS = {"t-leaderboard": "leaderboard", "t-players": "players", "t-blind": "blind",
     "t-blind-games": "blind_games", "t-countries": "countries"};
-  const cell = (v) => v === null || v === undefined ? "–" : typeof v === "number" ? Arena.fmtInt(v) === String(v) ? String(v) :
-    (Number.isInteger(v) ? Arena.fmtInt(v) : v.toFixed(1)) : String(v);
+  const cell = (v) => v === null || v === undefined ? "–" :
+    typeof v === "number" ? v.toLocaleString("en-US", {maximumFractionDigits: 1}) : String(v);
 
   function table(id, rows) {
     const cols = COLUMNS[id];

@@ -1,0 +1,147 @@
+"""``render_world``: sample locations, look up their geodata once, draw them in worker processes, and write
+a dataset folder (``model.dataset`` format) that is byte-identical for the same seed, count and config."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing as mp
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from model.config import config_to_dict
+from model.dataset import AUX_COLUMNS, FORMAT, write_locations_csv, write_manifest
+from train.world_config import RenderConfig, WorldConfig
+from train.world_scene import Scene, build_scenes
+from train.world_sampler import assign_splits, sample_locations
+
+log = logging.getLogger(__name__)
+RENDERER_VERSION = 1
+_CHUNK = 4   # locations per worker task: small enough for a smooth progress bar
+
+
+def prepare_out(out: Path, overwrite: bool = False) -> Path:
+    """Create ``out`` (empty) for a new dataset; with ``overwrite`` an existing pigeon dataset there is
+    replaced. Raises ValueError naming the folder when it cannot be used."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        manifest = out / "manifest.json"
+        is_dataset = manifest.is_file() and f'"{FORMAT}"' in manifest.read_text(encoding="utf-8", errors="replace")
+        if not overwrite:
+            raise ValueError(f"output folder {out} is not empty; pass --overwrite to replace a dataset there")
+        if not is_dataset:
+            raise ValueError(f"output folder {out} is not empty and holds no pigeon dataset; refusing to overwrite it")
+        for name in ("images", "locations.csv", "manifest.json"):
+            target = out / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    try:
+        (out / "images").mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"cannot write to output folder {out}: {e.strerror or e}") from None
+    return out
+
+
+def render_scenes(scenes: Sequence[Scene], cfg: RenderConfig, images_dir: Path, size: int) -> int:
+    """Draw ``scenes`` and write ``images_dir/<id>_<view>.jpg``; returns the number of locations."""
+    from train.world_render import encode_jpeg, render_location
+
+    for scene in scenes:
+        for view, img in zip(cfg.views, render_location(scene, cfg, size)):
+            (images_dir / f"{scene.loc_id}_{int(view)}.jpg").write_bytes(encode_jpeg(img, cfg.jpeg_quality))
+    return len(scenes)
+
+
+def _worker(args: tuple) -> int:
+    scenes, cfg, images_dir, size = args
+    return render_scenes(scenes, cfg, Path(images_dir), size)
+
+
+def _chunks(items: Sequence, n: int) -> Iterable[Sequence]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def _draw_all(scenes: list[Scene], cfg: RenderConfig, images_dir: Path, workers: int,
+              progress: Callable[[int], None] | None) -> None:
+    tasks = [(chunk, cfg, str(images_dir), cfg.image_size) for chunk in _chunks(scenes, _CHUNK)]
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            done = _worker(task)
+            if progress:
+                progress(done)
+        return
+    # fork shares the already-imported modules; workers only draw, the geodata stays in the parent
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(processes=min(workers, len(tasks))) as pool:
+        for done in pool.imap_unordered(_worker, tasks):
+            if progress:
+                progress(done)
+
+
+def _location_rows(scenes: list[Scene], ann, split: np.ndarray) -> list[dict]:
+    rows = []
+    for i, s in enumerate(scenes):
+        elev = ann["elevation_m"].iat[i]
+        rows.append({
+            "id": s.loc_id, "lat": f"{s.lat:.6f}", "lon": f"{s.lon:.6f}", "split": str(split[i]),
+            "country": s.country, "admin1": str(ann["admin1"].iat[i]), "town": s.town,
+            "koppen": str(ann["koppen"].iat[i]), "elevation_m": "" if np.isnan(elev) else f"{elev:.0f}",
+            "land_cover": int(s.land_cover), "driving_side": s.driving_side, "month": s.month,
+            "heading": f"{s.heading_deg:.1f}",
+        })
+    return rows
+
+
+def _geodata_fingerprint(geo) -> str:
+    path = Path(getattr(geo, "geodata_dir", "")) / "manifest.json"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
+def render_world(out: str | Path, seed: int, n_locations: int, cfg: WorldConfig, workers: int = 1,
+                 geo=None, progress: Callable[[int], None] | None = None, overwrite: bool = False) -> dict:
+    """Render ``n_locations`` locations into the dataset folder ``out``; returns the manifest.
+
+    ``progress(k)`` is called as each batch of ``k`` locations is written."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(n_locations, int) or n_locations < 1:
+        raise ValueError(f"--locations must be at least 1, got {n_locations!r}")
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    out = prepare_out(Path(out), overwrite)
+    if geo is None:
+        from model import geodata
+
+        geo = geodata.load()
+    rng = np.random.default_rng([seed, 0x5EED])
+    lat, lon, _ = sample_locations(geo, cfg.sampler, n_locations, rng)
+    split = assign_splits(lat, lon, seed, cfg.split)
+    scenes, ann = build_scenes(geo, lat, lon, seed, cfg.render, rng)
+    log.info("rendering %d locations x %d views at %d px with %d worker(s)", len(scenes), len(cfg.render.views),
+             cfg.render.image_size, workers)
+    _draw_all(scenes, cfg.render, out / "images", workers, progress)
+    write_locations_csv(out / "locations.csv", _location_rows(scenes, ann, split), AUX_COLUMNS)
+    import PIL
+
+    generator = {"tool": "pigeon world render", "renderer_version": RENDERER_VERSION, "seed": seed,
+                 "locations": n_locations, "config": config_to_dict(cfg),
+                 "geodata_manifest_sha256": _geodata_fingerprint(geo),
+                 "versions": {"numpy": np.__version__, "pillow": PIL.__version__}}
+    size = cfg.render.image_size
+    return write_manifest(out, name=cfg.name, source="synthetic", views=list(cfg.render.views),
+                          image_size=(size, size), generator=generator,
+                          extra={"split_rule": f"{cfg.split.block_deg} deg blocks, val/test >= {cfg.split.min_km} km "
+                                               "from every train location"},
+                          timestamp=False)
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
