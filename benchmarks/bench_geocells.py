@@ -21,9 +21,9 @@ import pandas as pd
 import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._util import peak_rss_mib, write  # noqa: E402
-from model import geodata  # noqa: E402
-from model.geocells import GeocellConfig, build_geocells_dir, load_geocells  # noqa: E402
+from benchmarks._util import peak_rss_mib, write
+from model import geodata
+from model.geocells import GeocellConfig, build_geocells_dir, load_geocells
 
 N_POINTS = 100_000
 TARGET_S = 120.0

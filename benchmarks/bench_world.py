@@ -1,12 +1,14 @@
 """Synthetic world render throughput: locations/s of ``render_world`` (4 views at 256 px, JPEG q90).
 
 The geodata is loaded once before timing (its load time is reported apart). Each repeat renders
-``--locations`` locations into a fresh temporary folder with ``--workers`` processes; the timed span is the whole
-``render_world`` call: sampling, bulk geodata lookups, drawing in the pool, writing JPEGs, CSV and manifest.
+``--locations`` locations into a fresh temporary folder with ``--workers`` processes; the timed span is the
+whole ``render_world`` call: sampling, bulk geodata lookups, drawing in the pool, writing JPEGs, CSV and
+manifest.
 A single-process drawing rate is measured too. The machine may be shared: the 1-minute load average before
 and after each run is recorded next to the figures. Target: >= 40 locations/s on the 2-core CI machine.
 Usage: ``python benchmarks/bench_world.py [--locations 400] [--workers 2] [--repeats 3]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,18 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
+    import numpy as np
+
     from model import geodata
     from train.world_build import render_scenes, render_world
     from train.world_config import load_world_config
     from train.world_sampler import sample_locations
     from train.world_scene import build_scenes
 
-    import numpy as np
-
     cfg = load_world_config(overrides=[f"render.image_size={args.size}"])
     t = time.perf_counter()
     geo = geodata.load()
-    lat, lon, _ = sample_locations(geo, cfg.sampler, 16, np.random.default_rng(0))   # loads every layer
+    lat, lon, _ = sample_locations(geo, cfg.sampler, 16, np.random.default_rng(0))  # loads every layer
     build_scenes(geo, lat, lon, 0, cfg.render, np.random.default_rng(0))
     load_s = time.perf_counter() - t
 
@@ -57,24 +59,31 @@ def main(argv: list[str] | None = None) -> int:
 
     scenes, _ = build_scenes(geo, lat, lon, 0, cfg.render, np.random.default_rng(1))
     with tempfile.TemporaryDirectory() as tmp:
-        render_scenes(scenes[:2], cfg.render, Path(tmp), args.size)   # warm caches (noise, fonts)
+        render_scenes(scenes[:2], cfg.render, Path(tmp), args.size)  # warm caches (noise, fonts)
         t = time.perf_counter()
         render_scenes(scenes, cfg.render, Path(tmp), args.size)
         single = len(scenes) / (time.perf_counter() - t)
 
     med = statistics.median(runs)
-    write("world", {
-        "what": f"render_world: {args.locations} locations x {len(cfg.render.views)} views, {args.size} px, "
-                f"{args.workers} worker process(es), timed end to end with geodata preloaded",
-        "locations_per_s": round(args.locations / med, 2),
-        "views_per_s": round(args.locations * len(cfg.render.views) / med, 1),
-        "median_s": round(med, 3), "runs_s": [round(r, 3) for r in runs],
-        "single_process_locations_per_s": round(single, 2),
-        "geodata_load_s": round(load_s, 2),
-        "load_average_1min_before_after": [[round(a, 2), round(b, 2)] for a, b in loads],
-        "workers": args.workers, "image_size": args.size, "target_locations_per_s": 40,
-        "peak_rss_mib_parent": round(peak_rss_mib(), 1),
-    })
+    write(
+        "world",
+        {
+            "what": f"render_world: {args.locations} locations x {len(cfg.render.views)} views, "
+            f"{args.size} px, "
+            f"{args.workers} worker process(es), timed end to end with geodata preloaded",
+            "locations_per_s": round(args.locations / med, 2),
+            "views_per_s": round(args.locations * len(cfg.render.views) / med, 1),
+            "median_s": round(med, 3),
+            "runs_s": [round(r, 3) for r in runs],
+            "single_process_locations_per_s": round(single, 2),
+            "geodata_load_s": round(load_s, 2),
+            "load_average_1min_before_after": [[round(a, 2), round(b, 2)] for a, b in loads],
+            "workers": args.workers,
+            "image_size": args.size,
+            "target_locations_per_s": 40,
+            "peak_rss_mib_parent": round(peak_rss_mib(), 1),
+        },
+    )
     return 0
 
 

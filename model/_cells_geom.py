@@ -10,7 +10,7 @@ import hashlib
 
 import numpy as np
 import shapely
-from scipy.spatial import Voronoi
+from scipy.spatial import QhullError, Voronoi
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -64,7 +64,12 @@ def voronoi_regions(xy: np.ndarray, cover_bounds: tuple[float, float, float, flo
     radius = max(float(np.hypot(*(hi - lo))) / 2, 1e-3)
     angles = np.linspace(0.0, 2 * np.pi, _N_SENTINELS, endpoint=False)
     sentinels = centre + _SENTINEL_RADIUS_FACTOR * radius * np.c_[np.cos(angles), np.sin(angles)]
-    vor = Voronoi(np.vstack([xy, sentinels]))
+    try:
+        vor = Voronoi(np.vstack([xy, sentinels]))
+    except QhullError:  # nearly coincident points: let qhull joggle the input (moves vertices by ~1e-11)
+        vor = Voronoi(np.vstack([xy, sentinels]), qhull_options="Qbb Qc Qz QJ")
+    if len(np.unique(vor.point_region[: len(xy)])) < len(xy):
+        raise ValueError("voronoi_regions: points closer than qhull can separate; round them (e.g. to 1e-9 deg)")
     regions = [vor.regions[r] for r in vor.point_region[: len(xy)]]
     lengths = np.fromiter((len(r) for r in regions), dtype=np.int64, count=len(regions))
     vert_idx = np.fromiter((v for r in regions for v in r), dtype=np.int64, count=int(lengths.sum()))
@@ -124,7 +129,7 @@ class WorkCell:
     ('no_neighbour', 'country_below_min', 'unsplittable').
     """
 
-    __slots__ = ("name", "country", "admin1", "shape", "points", "reason")
+    __slots__ = ("admin1", "country", "name", "points", "reason", "shape")
 
     def __init__(self, name: str, country: str, admin1: str, shape: BaseGeometry, points: np.ndarray,
                  reason: str = "") -> None:
@@ -137,9 +142,9 @@ class WorkCell:
 
     @property
     def size(self) -> int:
-        return int(len(self.points))
+        return len(self.points)
 
-    def derive(self, name: str, shape: BaseGeometry, points: np.ndarray) -> "WorkCell":
+    def derive(self, name: str, shape: BaseGeometry, points: np.ndarray) -> WorkCell:
         """A new cell in the same country and admin-1 area (what a split produces)."""
         return WorkCell(name, self.country, self.admin1, shape, points)
 

@@ -157,7 +157,7 @@ def _area_cells(row: pd.Series, pts: np.ndarray, lonlat: np.ndarray, place_xy: n
     if len(place_xy) == 0 or len(set(place_label)) == 1:
         label = place_label[0] if len(place_xy) else ""
         return [WorkCell(label or row["name"], row["country"], row["name"], geom, pts)]
-    uniq_xy, first = np.unique(place_xy, axis=0, return_index=True)
+    uniq_xy, first = np.unique(np.round(place_xy, 9), axis=0, return_index=True)
     labels, label_id = np.unique(place_label[first], return_inverse=True)
     _, nearest = cKDTree(uniq_xy).query(lonlat[pts])
     point_label = label_id[nearest]

@@ -27,8 +27,15 @@ from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, box
 from sklearn.cluster import cluster_optics_xi
 
-from model._cells_geom import (WorkCell, fill_holes_within, largest_first_parts, points_hash, polygonal, union,
-                               voronoi_regions)
+from model._cells_geom import (
+    WorkCell,
+    fill_holes_within,
+    largest_first_parts,
+    points_hash,
+    polygonal,
+    union,
+    voronoi_regions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +127,8 @@ def _noise_to_nearest_centroid(xy: np.ndarray, labels: np.ndarray, real: np.ndar
 def _carve(cell: WorkCell, xy: np.ndarray, pts: np.ndarray, cluster: np.ndarray) -> list[WorkCell]:
     """Cut the cluster's Voronoi area (regions of all distinct points, clipped to the shape) out of the cell."""
     parent = cell.shape
-    uniq, inverse = np.unique(xy, axis=0, return_inverse=True)
+    # points within 1e-9 deg (0.1 mm) of each other share one Voronoi region
+    uniq, inverse = np.unique(np.round(xy, 9), axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     regions = voronoi_regions(uniq, parent.bounds if not parent.is_empty else None)
     in_cluster = np.zeros(len(uniq), dtype=bool)
@@ -141,7 +149,7 @@ def _tessellate(cell: WorkCell, xy: np.ndarray, pts: np.ndarray, labels: np.ndar
     """Replace the cell by the Voronoi regions of its cluster centroids, clipped to its shape."""
     parent = cell.shape
     centroids = np.stack([xy[labels == k].mean(axis=0) for k in real])
-    if len(np.unique(centroids, axis=0)) < len(centroids):
+    if len(np.unique(np.round(centroids, 9), axis=0)) < len(centroids):
         return None
     regions = voronoi_regions(centroids, parent.bounds if not parent.is_empty else None)
     shapes = [polygonal(g) for g in shapely.intersection(regions, parent)]

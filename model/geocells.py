@@ -179,10 +179,16 @@ def build_geocells_dir(points_csv: str | Path, out_dir: str | Path, cfg: Geocell
     """Read training points from a CSV, build geocells (``cfg.method``) and export them to ``out_dir``."""
     points = read_points_csv(points_csv)
     t0 = time.perf_counter()
+    provenance = {}
     if cfg.method == "naive":
         result = build_naive_geocells(points.lat_deg, points.lon_deg, cfg)
     else:
+        if geodata is None:
+            from model import geodata as geodata_module
+
+            geodata = geodata_module.load()
         result = build_geocells(points.lat_deg, points.lon_deg, cfg, geodata)
+        provenance = _geodata_hashes(geodata)
     build_s = time.perf_counter() - t0
     table = result.table.copy()
     table["polygon"] = cells_to_wkt(result.polygons, cfg.wkt_precision, cfg.simplify_deg)
@@ -197,9 +203,22 @@ def build_geocells_dir(points_csv: str | Path, out_dir: str | Path, cfg: Geocell
                 "counts": {k: v for k, v in result.stats.items() if k != "stage_times"},
                 "time_s": {"build": round(build_s, 3),
                            **{k: round(v, 3) for k, v in result.stats.get("stage_times", {}).items()}},
-                "versions": versions()}
+                "geodata_sha256": provenance, "versions": versions()}
     write_cells_dir(Path(out_dir), table, assign, manifest)
     return result
+
+
+_GEODATA_FILES = ("countries.csv", "countries.npz", "admin1.csv", "admin1.npz", "places.csv")
+
+
+def _geodata_hashes(gd: Any) -> dict[str, str]:
+    """sha256 of the geodata files a semantic build reads, as recorded by the geodata fetch manifest."""
+    recorded = {}
+    for step in getattr(gd, "manifest", {}).get("steps", {}).values():
+        for path, rec in step.get("outputs", {}).items():
+            if Path(path).name in _GEODATA_FILES:
+                recorded[path] = rec.get("sha256", "")
+    return dict(sorted(recorded.items()))
 
 
 class Geocells:

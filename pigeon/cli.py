@@ -16,6 +16,7 @@ from model.config import ConfigError
 
 COMMAND_MODULES = [
     "model.geocells_cli",
+    "model.inference_cli",
     "bot.arena_cli",
     "train.cli",
     "train.world_cli",

@@ -39,8 +39,12 @@ def wait_panorama(page: Page) -> None:
     )
 
 
-def click_latlon(page: Page, lat: float, lon: float, centre=(20.0, 0.0), zoom: int = 1) -> None:
-    """Click the guess map (still at its initial view) at (lat, lon) by Web Mercator projection."""
+def click_latlon(
+    page: Page, lat: float, lon: float, centre=(20.0, 0.0), zoom: int = 1
+) -> tuple[float, float]:
+    """Click the guess map (still at its initial view) at (lat, lon) by Web Mercator projection; the point is
+    first clamped into the visible part of the world. Returns the point aimed at."""
+    lat, lon = min(70.0, max(-60.0, lat)), min(150.0, max(-150.0, lon))
 
     def world_px(la: float, lo: float) -> tuple[float, float]:
         size = 256 * 2**zoom
@@ -54,6 +58,7 @@ def click_latlon(page: Page, lat: float, lon: float, centre=(20.0, 0.0), zoom: i
     )
     (cx, cy), (x, y) = world_px(*centre), world_px(lat, lon)
     page.mouse.click(inner["x"] + inner["w"] / 2 + x - cx, inner["y"] + inner["h"] / 2 + y - cy)
+    return lat, lon
 
 
 def truth(arena, gid: str, n: int) -> tuple[float, float]:
@@ -101,8 +106,7 @@ def test_human_plays_a_classic_game(browser, arena):
         expect(page.locator("[data-qa=round-number]")).to_have_text(f"{n} / 5")
         wait_panorama(page)
         lat, lon = truth(arena, gid, n)
-        target = (max(-60.0, min(70.0, lat + offsets[n - 1][0])), lon + offsets[n - 1][1])
-        click_latlon(page, *target)
+        target = click_latlon(page, lat + offsets[n - 1][0], lon + offsets[n - 1][1])
         expect(page.locator("[data-qa=perform-guess]")).to_be_enabled()
         if n == 1:
             page.wait_for_timeout(300)  # let the country layer paint

@@ -115,7 +115,7 @@ def test_split_tessellates_many_clusters_with_sizes_in_range():
 def test_evenly_spread_points_need_the_bisect_fallback():
     gx, gy = np.meshgrid(np.arange(15) * 0.66 + 0.2, np.arange(10) + 0.5)
     lonlat = np.c_[gx.ravel(), gy.ravel()]  # a regular grid: no density structure for OPTICS
-    make = lambda: WorkCell("p", "AA", "x", box(0, 0, 10, 10), np.arange(150))  # noqa: E731
+    make = lambda: WorkCell("p", "AA", "x", box(0, 0, 10, 10), np.arange(150))
     stuck = split_large_cells([make()], lonlat, 30, 60, PASSES, 0.01, bisect=False)
     assert [(c.size, c.reason) for c in stuck] == [(150, "unsplittable")]
     cells = split_large_cells([make()], lonlat, 30, 60, PASSES, 0.01, bisect=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,8 +29,16 @@ def test_torchrun_two_processes_match_a_single_process(tmp_path):
     ddp, single = tmp_path / "ddp", tmp_path / "single"
     cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "pigeon", "train", "--data", str(data),
            "--out", str(ddp), "--no-eval", *OVERRIDES]
-    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # own session, so a hung rendezvous can be killed with all its workers
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail("torchrun timed out:\n" + out[-3000:])
+    assert proc.returncode == 0, out[-5000:]
     manifest = json.loads((ddp / "manifest.json").read_text())
     assert manifest["training"]["world_size"] == 2
 

@@ -1,5 +1,7 @@
-"""Synthetic street world: determinism, dataset format, held-out splits, clues that follow the data, importers,
-CLI errors. Tiny renders (12 locations at 64 px) against the real offline geodata (run `make setup` first)."""
+"""Synthetic street world: determinism, dataset format, held-out splits, clues that follow the data,
+importers, CLI errors. Tiny renders (12 locations at 64 px) against the real offline geodata (run
+`make setup` first)."""
+
 from __future__ import annotations
 
 import csv
@@ -60,7 +62,7 @@ def test_folder_follows_the_dataset_format(tiny):
     with Image.open(ds.image_path(ds.locations[0].id, 90)) as im:
         assert im.size == (64, 64) and im.format == "JPEG"
     for loc in ds.locations:
-        assert re.fullmatch(r"[0-9a-f]{16}", loc.id)            # opaque: no coordinates, no country
+        assert re.fullmatch(r"[0-9a-f]{16}", loc.id)  # opaque: no coordinates, no country
         assert loc.aux["country"] in STREETVIEW_COVERAGE or loc.aux["country"] == "FR"
         assert loc.aux["driving_side"] in ("left", "right") and 1 <= int(loc.aux["month"]) <= 12
         assert 0 <= float(loc.aux["heading"]) < 360 and loc.aux["town"]
@@ -90,18 +92,43 @@ def test_sampler_stays_on_land_in_the_allowed_countries(geo):
 
 def _scene(**kw) -> Scene:
     iso = kw.pop("country", "US")
-    base = dict(index=0, seed=1, loc_id="x", lat=40.0, lon=-100.0, country=iso, town="Springfield", town_km=8.0,
-                town2="Shelbyville", town2_km=12.0, town2_bearing_deg=0.0, koppen="Dfa", land_cover=10,
-                elevation_m=300.0, temp_avg_c=10.0, prec_avg_mm=60.0, driving_side="right", month=7,
-                heading_deg=0.0, hour=12.0, horizon_deg=(0.0,) * 16, peak_m=(300.0,) * 16, water=(False,) * 16,
-                language="en_US", script="Latn", centre_word="Downtown", stop_word="STOP", style=road_style(iso))
+    base = dict(
+        index=0,
+        seed=1,
+        loc_id="x",
+        lat=40.0,
+        lon=-100.0,
+        country=iso,
+        town="Springfield",
+        town_km=8.0,
+        town2="Shelbyville",
+        town2_km=12.0,
+        town2_bearing_deg=0.0,
+        koppen="Dfa",
+        land_cover=10,
+        elevation_m=300.0,
+        temp_avg_c=10.0,
+        prec_avg_mm=60.0,
+        driving_side="right",
+        month=7,
+        heading_deg=0.0,
+        hour=12.0,
+        horizon_deg=(0.0,) * 16,
+        peak_m=(300.0,) * 16,
+        water=(False,) * 16,
+        language="en_US",
+        script="Latn",
+        centre_word="Downtown",
+        stop_word="STOP",
+        style=road_style(iso),
+    )
     base.update(kw)
     return Scene(**base)
 
 
 def _yellow_columns(img: Image.Image) -> np.ndarray:
     a = np.asarray(img).astype(int)
-    lower = a[a.shape[0] * 3 // 4:]
+    lower = a[a.shape[0] * 3 // 4 :]
     yellow = (lower[..., 0] > 150) & (lower[..., 1] > 110) & (lower[..., 2] < 90)
     return np.nonzero(yellow)[1]
 
@@ -111,20 +138,22 @@ def test_driving_side_moves_the_centre_line():
     right = _yellow_columns(render_location(_scene(), cfg, 128)[0])
     left = _yellow_columns(render_location(_scene(driving_side="left"), cfg, 128)[0])
     assert len(right) > 20 and len(left) > 20
-    assert right.mean() < 64 < left.mean()     # keep right: the yellow centre line is on the camera's left
+    assert right.mean() < 64 < left.mean()  # keep right: the yellow centre line is on the camera's left
 
 
 def test_snow_covers_the_ground_in_a_continental_winter_only():
     cfg = dataclasses.replace(WorldConfig().render, weather=(1.0, 0, 0, 0, 0))
+
     def white(month: int) -> float:  # noqa: E306
         imgs = render_location(_scene(koppen="Dfc", lat=62.0, month=month), cfg, 96)
         a = np.concatenate([np.asarray(im)[60:] for im in imgs]).astype(int)
         return float(np.mean((a.min(axis=-1) > 150) & (np.ptp(a, axis=-1) < 45)))
+
     assert white(1) > 0.2 > white(7)
 
 
 def test_sun_is_north_south_of_the_tropics_and_rises_in_the_east():
-    az, el = sun_position(np.array([45.0, -35.0, 0.0]), 80.0, 12.0)   # March equinox, solar noon
+    az, el = sun_position(np.array([45.0, -35.0, 0.0]), 80.0, 12.0)  # March equinox, solar noon
     assert abs(az[0] - 180) < 1 and abs(az[1] % 360) < 1 and el[2] > 85
     assert abs(el[0] - 45) < 2 and abs(el[1] - 55) < 2
     morning, _ = sun_position(45.0, 172.0, 8.0)
@@ -144,13 +173,17 @@ def test_every_sign_word_has_glyphs_in_its_script_font():
             assert found is not None, f"no font for {sc}"
             if found not in cmaps:
                 cmaps[found] = TTFont(found[0], fontNumber=found[1], lazy=True).getBestCmap()
-            missing = [ch for ch in word if not ch.isspace() and ch != "\u200d" and ord(ch) not in cmaps[found]]
+            missing = [
+                ch for ch in word if not ch.isspace() and ch != "\u200d" and ord(ch) not in cmaps[found]
+            ]
             assert not missing, f"{lang}: {word!r} has no glyph for {missing} in {found[0]}"
 
 
 def test_bad_inputs_give_clear_errors(geo, tmp_path):
     with pytest.raises(ValueError, match="XX"):
-        render_world(tmp_path / "a", 1, 4, load_world_config(overrides=TINY + ['sampler.include=["XX"]']), geo=geo)
+        render_world(
+            tmp_path / "a", 1, 4, load_world_config(overrides=TINY + ['sampler.include=["XX"]']), geo=geo
+        )
     with pytest.raises(ConfigError, match="two capital letters"):
         load_world_config(overrides=['sampler.exclude=["France"]'])
     with pytest.raises(ValueError, match="at least 1"):
@@ -169,17 +202,38 @@ def test_bad_inputs_give_clear_errors(geo, tmp_path):
 
 
 def test_cli_reports_bad_size_and_zero_locations_without_traceback(tmp_path, capsys):
-    assert pigeon_main(["world", "render", "--seed", "1", "--locations", "2", "--out", str(tmp_path / "x"),
-                        "--size", "8"]) == 2
+    assert (
+        pigeon_main(
+            [
+                "world",
+                "render",
+                "--seed",
+                "1",
+                "--locations",
+                "2",
+                "--out",
+                str(tmp_path / "x"),
+                "--size",
+                "8",
+            ]
+        )
+        == 2
+    )
     assert "image_size=8" in capsys.readouterr().err
-    assert pigeon_main(["world", "render", "--seed", "1", "--locations", "0", "--out", str(tmp_path / "y")]) == 2
+    assert (
+        pigeon_main(["world", "render", "--seed", "1", "--locations", "0", "--out", str(tmp_path / "y")]) == 2
+    )
     assert "--locations must be at least 1" in capsys.readouterr().err
 
 
 def test_contact_sheet_cli(tiny, tmp_path):
     out = tmp_path / "sheet.png"
-    assert pigeon_main(["world", "contact-sheet", "--data", str(tiny), "--out", str(out), "--n", "4",
-                        "--thumb", "48"]) == 0
+    assert (
+        pigeon_main(
+            ["world", "contact-sheet", "--data", str(tiny), "--out", str(out), "--n", "4", "--thumb", "48"]
+        )
+        == 0
+    )
     with Image.open(out) as im:
         assert im.size == (2 * 4 * 48 + 6, 2 * (48 + 14) + 6)
 
@@ -200,13 +254,17 @@ def test_osv5m_import_skips_bad_rows_and_images(geo, tmp_path):
         _jpeg(imgs / f"{key}.jpg")
     (imgs / "333.jpg").write_bytes(b"not a jpeg")
     table = tmp_path / "train.csv"
-    table.write_text("id,latitude,longitude,captured_at,country\n111,48.8566,2.3522,1625000000000,FR\n"
-                     "222,-33.87,151.21,,AU\n333,35.68,139.69,,JP\n444,10,10,,XX\n555,abc,3,,FR\n")
-    manifest, report = import_osv5m(table, tmp_path / "images", tmp_path / "ds", seed=1, split="test", geo=geo)
+    table.write_text(
+        "id,latitude,longitude,captured_at,country\n111,48.8566,2.3522,1625000000000,FR\n"
+        "222,-33.87,151.21,,AU\n333,35.68,139.69,,JP\n444,10,10,,XX\n555,abc,3,,FR\n"
+    )
+    manifest, report = import_osv5m(
+        table, tmp_path / "images", tmp_path / "ds", seed=1, split="test", geo=geo
+    )
     assert report.imported == 2 and manifest["views"] == [0]
     assert dict(report.skipped) == {"unreadable image": 1, "image not found": 1, "bad coordinates": 1}
     ds = load_dataset(tmp_path / "ds", check_images=True)
-    by = {l.id: l for l in ds.locations}
+    by = {loc.id: loc for loc in ds.locations}
     assert by["111"].aux["country"] == "FR" and by["111"].aux["month"] == "6" and by["222"].split == "test"
     bad = tmp_path / "bad.csv"
     bad.write_text("id,lat,lon\n1,2,3\n")
@@ -217,12 +275,19 @@ def test_osv5m_import_skips_bad_rows_and_images(geo, tmp_path):
 def test_exif_import_reads_gps_and_strips_it(geo, tmp_path):
     src = tmp_path / "photos"
     src.mkdir()
-    _jpeg(src / "sydney.jpg", {1: "S", 2: (33.0, 51.0, 54.0), 3: "E", 4: (151.0, 12.0, 36.0), 17: 270.5},
-          "2021:07:14 10:00:00")
+    _jpeg(
+        src / "sydney.jpg",
+        {1: "S", 2: (33.0, 51.0, 54.0), 3: "E", 4: (151.0, 12.0, 36.0), 17: 270.5},
+        "2021:07:14 10:00:00",
+    )
     _jpeg(src / "nogps.jpg")
     (src / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     manifest, report = import_exif(src, tmp_path / "ds", geo=geo)
-    assert report.imported == 1 and report.skipped["no GPS in EXIF"] == 1 and report.skipped["bad image or EXIF"] == 1
+    assert (
+        report.imported == 1
+        and report.skipped["no GPS in EXIF"] == 1
+        and report.skipped["bad image or EXIF"] == 1
+    )
     with open(tmp_path / "ds" / "locations.csv", newline="") as f:
         row = next(csv.DictReader(f))
     assert abs(float(row["lat"]) + 33.865) < 1e-4 and abs(float(row["lon"]) - 151.21) < 1e-4

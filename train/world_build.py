@@ -1,5 +1,6 @@
 """``render_world``: sample locations, look up their geodata once, draw them in worker processes, and write
 a dataset folder (``model.dataset`` format) that is byte-identical for the same seed, count and config."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,12 +16,12 @@ import numpy as np
 from model.config import config_to_dict
 from model.dataset import AUX_COLUMNS, FORMAT, write_locations_csv, write_manifest
 from train.world_config import RenderConfig, WorldConfig
-from train.world_scene import Scene, build_scenes
 from train.world_sampler import assign_splits, sample_locations
+from train.world_scene import Scene, build_scenes
 
 log = logging.getLogger(__name__)
 RENDERER_VERSION = 1
-_CHUNK = 4   # locations per worker task: small enough for a smooth progress bar
+_CHUNK = 4  # locations per worker task: small enough for a smooth progress bar
 
 
 def prepare_out(out: Path, overwrite: bool = False) -> Path:
@@ -31,11 +32,15 @@ def prepare_out(out: Path, overwrite: bool = False) -> Path:
         raise ValueError(f"output {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         manifest = out / "manifest.json"
-        is_dataset = manifest.is_file() and f'"{FORMAT}"' in manifest.read_text(encoding="utf-8", errors="replace")
+        is_dataset = manifest.is_file() and f'"{FORMAT}"' in manifest.read_text(
+            encoding="utf-8", errors="replace"
+        )
         if not overwrite:
             raise ValueError(f"output folder {out} is not empty; pass --overwrite to replace a dataset there")
         if not is_dataset:
-            raise ValueError(f"output folder {out} is not empty and holds no pigeon dataset; refusing to overwrite it")
+            raise ValueError(
+                f"output folder {out} is not empty and holds no pigeon dataset; refusing to overwrite it"
+            )
         for name in ("images", "locations.csv", "manifest.json"):
             target = out / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
@@ -66,11 +71,16 @@ def _worker(args: tuple) -> int:
 
 def _chunks(items: Sequence, n: int) -> Iterable[Sequence]:
     for i in range(0, len(items), n):
-        yield items[i:i + n]
+        yield items[i : i + n]
 
 
-def _draw_all(scenes: list[Scene], cfg: RenderConfig, images_dir: Path, workers: int,
-              progress: Callable[[int], None] | None) -> None:
+def _draw_all(
+    scenes: list[Scene],
+    cfg: RenderConfig,
+    images_dir: Path,
+    workers: int,
+    progress: Callable[[int], None] | None,
+) -> None:
     tasks = [(chunk, cfg, str(images_dir), cfg.image_size) for chunk in _chunks(scenes, _CHUNK)]
     if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
@@ -90,13 +100,23 @@ def _location_rows(scenes: list[Scene], ann, split: np.ndarray) -> list[dict]:
     rows = []
     for i, s in enumerate(scenes):
         elev = ann["elevation_m"].iat[i]
-        rows.append({
-            "id": s.loc_id, "lat": f"{s.lat:.6f}", "lon": f"{s.lon:.6f}", "split": str(split[i]),
-            "country": s.country, "admin1": str(ann["admin1"].iat[i]), "town": s.town,
-            "koppen": str(ann["koppen"].iat[i]), "elevation_m": "" if np.isnan(elev) else f"{elev:.0f}",
-            "land_cover": int(s.land_cover), "driving_side": s.driving_side, "month": s.month,
-            "heading": f"{s.heading_deg:.1f}",
-        })
+        rows.append(
+            {
+                "id": s.loc_id,
+                "lat": f"{s.lat:.6f}",
+                "lon": f"{s.lon:.6f}",
+                "split": str(split[i]),
+                "country": s.country,
+                "admin1": str(ann["admin1"].iat[i]),
+                "town": s.town,
+                "koppen": str(ann["koppen"].iat[i]),
+                "elevation_m": "" if np.isnan(elev) else f"{elev:.0f}",
+                "land_cover": int(s.land_cover),
+                "driving_side": s.driving_side,
+                "month": s.month,
+                "heading": f"{s.heading_deg:.1f}",
+            }
+        )
     return rows
 
 
@@ -105,8 +125,16 @@ def _geodata_fingerprint(geo) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
-def render_world(out: str | Path, seed: int, n_locations: int, cfg: WorldConfig, workers: int = 1,
-                 geo=None, progress: Callable[[int], None] | None = None, overwrite: bool = False) -> dict:
+def render_world(
+    out: str | Path,
+    seed: int,
+    n_locations: int,
+    cfg: WorldConfig,
+    workers: int = 1,
+    geo=None,
+    progress: Callable[[int], None] | None = None,
+    overwrite: bool = False,
+) -> dict:
     """Render ``n_locations`` locations into the dataset folder ``out``; returns the manifest.
 
     ``progress(k)`` is called as each batch of ``k`` locations is written."""
@@ -125,22 +153,40 @@ def render_world(out: str | Path, seed: int, n_locations: int, cfg: WorldConfig,
     lat, lon, _ = sample_locations(geo, cfg.sampler, n_locations, rng)
     split = assign_splits(lat, lon, seed, cfg.split)
     scenes, ann = build_scenes(geo, lat, lon, seed, cfg.render, rng)
-    log.info("rendering %d locations x %d views at %d px with %d worker(s)", len(scenes), len(cfg.render.views),
-             cfg.render.image_size, workers)
+    log.info(
+        "rendering %d locations x %d views at %d px with %d worker(s)",
+        len(scenes),
+        len(cfg.render.views),
+        cfg.render.image_size,
+        workers,
+    )
     _draw_all(scenes, cfg.render, out / "images", workers, progress)
     write_locations_csv(out / "locations.csv", _location_rows(scenes, ann, split), AUX_COLUMNS)
     import PIL
 
-    generator = {"tool": "pigeon world render", "renderer_version": RENDERER_VERSION, "seed": seed,
-                 "locations": n_locations, "config": config_to_dict(cfg),
-                 "geodata_manifest_sha256": _geodata_fingerprint(geo),
-                 "versions": {"numpy": np.__version__, "pillow": PIL.__version__}}
+    generator = {
+        "tool": "pigeon world render",
+        "renderer_version": RENDERER_VERSION,
+        "seed": seed,
+        "locations": n_locations,
+        "config": config_to_dict(cfg),
+        "geodata_manifest_sha256": _geodata_fingerprint(geo),
+        "versions": {"numpy": np.__version__, "pillow": PIL.__version__},
+    }
     size = cfg.render.image_size
-    return write_manifest(out, name=cfg.name, source="synthetic", views=list(cfg.render.views),
-                          image_size=(size, size), generator=generator,
-                          extra={"split_rule": f"{cfg.split.block_deg} deg blocks, val/test >= {cfg.split.min_km} km "
-                                               "from every train location"},
-                          timestamp=False)
+    return write_manifest(
+        out,
+        name=cfg.name,
+        source="synthetic",
+        views=list(cfg.render.views),
+        image_size=(size, size),
+        generator=generator,
+        extra={
+            "split_rule": f"{cfg.split.block_deg} deg blocks, val/test >= {cfg.split.min_km} km "
+            "from every train location"
+        },
+        timestamp=False,
+    )
 
 
 def default_workers() -> int:

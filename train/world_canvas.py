@@ -6,6 +6,7 @@ clockwise from the travel direction; in camera space ``z`` is depth and ``x`` is
 camera with focal length ``f`` pixels maps ground points to ``u = cx + f x / z``,
 ``v = horizon + f (camera_height - y) / z``. Small pitch only moves the horizon row.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,8 +32,8 @@ class Camera:
     f: float
     horizon: float
     height_m: float
-    yaw_deg: float        # clockwise from the direction of travel
-    heading_deg: float    # compass heading of the view's centre
+    yaw_deg: float  # clockwise from the direction of travel
+    heading_deg: float  # compass heading of the view's centre
     cos_yaw: float = 1.0
     sin_yaw: float = 0.0
 
@@ -71,7 +72,7 @@ class Camera:
             if cam is None:
                 return None
         f, cx, hz, hm = self.f, self.size / 2.0, self.horizon, self.height_m
-        lim = 50.0 * self.size   # keep coordinates sane for PIL
+        lim = 50.0 * self.size  # keep coordinates sane for PIL
         out = []
         for x, y, z in cam:
             u, v = cx + f * x / z, hz + f * (hm - y) / z
@@ -99,25 +100,31 @@ def rgb8(rgb, shade: float = 1.0) -> tuple[int, int, int]:
     return tuple(int(min(max(x * shade, 0.0), 1.0) * 255 + 0.5) for x in rgb)  # type: ignore[return-value]
 
 
-def make_camera(size: int, fov_deg: float, pitch_deg: float, height_m: float, yaw_deg: float,
-                heading_deg: float) -> Camera:
+def make_camera(
+    size: int, fov_deg: float, pitch_deg: float, height_m: float, yaw_deg: float, heading_deg: float
+) -> Camera:
     f = (size / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
     horizon = size / 2.0 + f * math.tan(math.radians(pitch_deg))
     t = math.radians(yaw_deg)
-    return Camera(size, f, horizon, height_m, yaw_deg, (heading_deg + yaw_deg) % 360.0, math.cos(t), math.sin(t))
+    return Camera(
+        size, f, horizon, height_m, yaw_deg, (heading_deg + yaw_deg) % 360.0, math.cos(t), math.sin(t)
+    )
 
 
 # --- per-process caches -------------------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=4)
 def noise_bank(size: int) -> np.ndarray:
     """Three fixed value-noise textures in [0, 1], shape (3, N, N) with N = max(512, 2 size); built once."""
     n = max(512, 2 * size)
-    rng = np.random.default_rng(20240517)   # fixed: textures are part of the renderer, not of a location
+    rng = np.random.default_rng(20240517)  # fixed: textures are part of the renderer, not of a location
     out = np.zeros((3, n, n), np.float32)
-    recipes = (((4, 1.0), (8, 0.6), (16, 0.4), (32, 0.25), (64, 0.15), (128, 0.1)),    # clouds, soil patches
-               ((8, 0.6), (16, 0.6), (32, 0.5), (64, 0.35), (128, 0.25), (256, 0.15)),   # tones, cloud shading
-               ((16, 0.4), (32, 0.5), (64, 0.5), (128, 0.45), (256, 0.35)))              # grain, snow, rain
+    recipes = (
+        ((4, 1.0), (8, 0.6), (16, 0.4), (32, 0.25), (64, 0.15), (128, 0.1)),  # clouds, soil patches
+        ((8, 0.6), (16, 0.6), (32, 0.5), (64, 0.35), (128, 0.25), (256, 0.15)),  # tones, cloud shading
+        ((16, 0.4), (32, 0.5), (64, 0.5), (128, 0.45), (256, 0.35)),
+    )  # grain, snow, rain
     for ch in range(3):
         total = 0.0
         for octave, amp in recipes[ch]:
@@ -136,10 +143,12 @@ def noise_crop(size: int, rng: np.random.Generator) -> np.ndarray:
     bank = noise_bank(size)
     n = bank.shape[1]
     i, j = rng.integers(0, n - size, size=2)
-    return bank[:, i:i + size, j:j + size]
+    return bank[:, i : i + size, j : j + size]
 
 
-def noise_1d(n: int, rng: np.random.Generator, octaves=((6, 1.0), (18, 0.5), (54, 0.25), (160, 0.12))) -> np.ndarray:
+def noise_1d(
+    n: int, rng: np.random.Generator, octaves=((6, 1.0), (18, 0.5), (54, 0.25), (160, 0.12))
+) -> np.ndarray:
     """Periodic 1-D fractal noise in about [-1, 1], shape (n,) (skylines around a panorama)."""
     x = np.arange(n) / n
     out = np.zeros(n)

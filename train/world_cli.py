@@ -1,4 +1,5 @@
 """``pigeon world``: render the synthetic street world, import real photos, draw a contact sheet."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,28 +22,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = parser.add_subparsers(dest="world_command", metavar="VERB", required=True)
 
     render = verbs.add_parser("render", help="render N locations (4 views each) into a dataset folder")
-    render.add_argument("--seed", type=_positive_int, required=True, help="dataset seed (same seed -> same bytes)")
+    render.add_argument(
+        "--seed", type=_positive_int, required=True, help="dataset seed (same seed -> same bytes)"
+    )
     render.add_argument("--locations", type=_positive_int, required=True, help="number of locations")
     render.add_argument("--out", type=Path, required=True, help="output dataset folder (new or empty)")
-    render.add_argument("--size", type=_positive_int, default=None, help="image side in pixels (default: config)")
+    render.add_argument(
+        "--size", type=_positive_int, default=None, help="image side in pixels (default: config)"
+    )
     render.add_argument("--workers", type=_positive_int, default=None, help="processes (default: all cores)")
-    render.add_argument("--config", type=Path, default=None, help="WorldConfig TOML (default configs/world.toml)")
-    render.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set sampler.include='[\"CN\"]' (repeatable)")
+    render.add_argument(
+        "--config", type=Path, default=None, help="WorldConfig TOML (default configs/world.toml)"
+    )
+    render.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set sampler.include='[\"CN\"]' (repeatable)",
+    )
     render.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     render.set_defaults(func=_render)
 
-    for name, help_text in (("import-osv5m", "OSV-5M-style CSV (id, latitude, longitude) + images/<id>.jpg"),
-                            ("import-exif", "a folder of photos with EXIF GPS tags")):
+    for name, help_text in (
+        ("import-osv5m", "OSV-5M-style CSV (id, latitude, longitude) + images/<id>.jpg"),
+        ("import-exif", "a folder of photos with EXIF GPS tags"),
+    ):
         imp = verbs.add_parser(name, help=help_text)
         if name == "import-osv5m":
-            imp.add_argument("--csv", type=Path, required=True, help="CSV with columns id, latitude, longitude")
-        imp.add_argument("--images", type=Path, required=True, help="folder with the images (searched recursively)")
+            imp.add_argument(
+                "--csv", type=Path, required=True, help="CSV with columns id, latitude, longitude"
+            )
+        imp.add_argument(
+            "--images", type=Path, required=True, help="folder with the images (searched recursively)"
+        )
         imp.add_argument("--out", type=Path, required=True, help="output dataset folder (new or empty)")
         imp.add_argument("--seed", type=_positive_int, default=0, help="seed of the split assignment")
-        imp.add_argument("--split", default="auto", help="auto (seeded geographic blocks) or train/val/test for all")
-        imp.add_argument("--max-side", type=_positive_int, default=None, help="downscale larger images to this side")
-        imp.add_argument("--quality", type=_positive_int, default=92, help="JPEG quality of the re-encoded images")
+        imp.add_argument(
+            "--split", default="auto", help="auto (seeded geographic blocks) or train/val/test for all"
+        )
+        imp.add_argument(
+            "--max-side", type=_positive_int, default=None, help="downscale larger images to this side"
+        )
+        imp.add_argument(
+            "--quality", type=_positive_int, default=92, help="JPEG quality of the re-encoded images"
+        )
         imp.add_argument("--config", type=Path, default=None, help="WorldConfig TOML for the split rule")
         imp.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
         imp.set_defaults(func=_import)
@@ -58,8 +83,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _progress(total: int, what: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                    TimeRemainingColumn(), transient=False)
+    return Progress(
+        TextColumn(what),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        transient=False,
+    )
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -85,9 +116,11 @@ def _render(args: argparse.Namespace) -> int:
 
         manifest = render_world(args.out, args.seed, args.locations, cfg, workers=workers, progress=advance)
     counts = manifest["counts"]
-    Console().print(f"wrote {counts['locations']} locations ({counts['train']} train, {counts['val']} val, "
-                    f"{counts['test']} test) x {len(manifest['views'])} views to {args.out} "
-                    f"in {time.perf_counter() - start:.1f} s")
+    Console().print(
+        f"wrote {counts['locations']} locations ({counts['train']} train, {counts['val']} val, "
+        f"{counts['test']} test) x {len(manifest['views'])} views to {args.out} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
     return 0
 
 
@@ -98,16 +131,24 @@ def _import(args: argparse.Namespace) -> int:
     from train.world_import import import_exif, import_osv5m
 
     split_cfg = load_world_config(args.config).split
-    common = dict(seed=args.seed, split=args.split, split_cfg=split_cfg, max_side=args.max_side,
-                  quality=args.quality, overwrite=args.overwrite)
+    common = dict(
+        seed=args.seed,
+        split=args.split,
+        split_cfg=split_cfg,
+        max_side=args.max_side,
+        quality=args.quality,
+        overwrite=args.overwrite,
+    )
     if args.world_command == "import-osv5m":
         manifest, report = import_osv5m(args.csv, args.images, args.out, **common)
     else:
         manifest, report = import_exif(args.images, args.out, **common)
     console = Console()
     counts = manifest["counts"]
-    console.print(f"imported {report.imported} photos ({counts['train']} train, {counts['val']} val, "
-                  f"{counts['test']} test) into {args.out}")
+    console.print(
+        f"imported {report.imported} photos ({counts['train']} train, {counts['val']} val, "
+        f"{counts['test']} test) into {args.out}"
+    )
     for reason, n in sorted(report.skipped.items()):
         console.print(f"  skipped {n}: {reason} (e.g. {', '.join(report.examples.get(reason, []))})")
     return 0

@@ -10,6 +10,7 @@ orientation applied) and optionally downscaled. Auxiliary columns come from ``mo
 follow the same seeded geographic-block rule as the renderer. A bad row or image is skipped and counted,
 never fatal; the report says how many and why.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,7 +34,7 @@ from train.world_sampler import assign_splits
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
-_ID_OK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")   # the dataset format's id rule
+_ID_OK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # the dataset format's id rule
 
 
 @dataclass
@@ -57,13 +58,19 @@ class _Record:
     src: Path
     lat: float
     lon: float
-    key: str           # original id, for the output id
+    key: str  # original id, for the output id
     month: int | None
     heading: float | None
 
 
 def _valid_latlon(lat: float, lon: float) -> bool:
-    return math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180 and (lat, lon) != (0.0, 0.0)
+    return (
+        math.isfinite(lat)
+        and math.isfinite(lon)
+        and -90 <= lat <= 90
+        and -180 <= lon <= 180
+        and (lat, lon) != (0.0, 0.0)
+    )
 
 
 def _month_from(value: str) -> int | None:
@@ -106,8 +113,10 @@ def read_osv5m_csv(csv_path: Path, images_dir: Path, report: ImportReport) -> li
         cols = reader.fieldnames or []
         missing = [c for c in ("id", "latitude", "longitude") if c not in cols]
         if missing:
-            raise ValueError(f"{csv_path}: missing column(s) {', '.join(missing)} "
-                             f"(an OSV-5M CSV has id, latitude, longitude; this one has {', '.join(cols) or 'none'})")
+            raise ValueError(
+                f"{csv_path}: missing column(s) {', '.join(missing)} "
+                f"(an OSV-5M CSV has id, latitude, longitude; this one has {', '.join(cols) or 'none'})"
+            )
         for n, row in enumerate(reader, start=2):
             key = (row["id"] or "").strip()
             try:
@@ -136,9 +145,11 @@ def exif_position(img: Image.Image) -> tuple[float, float, int | None, float | N
     gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
     if not gps or 2 not in gps or 4 not in gps:
         return None
+
     def dms(v) -> float:  # noqa: E306
         d, m, s = (_rational(t) for t in v)
         return d + m / 60.0 + s / 3600.0
+
     lat, lon = dms(gps[2]), dms(gps[4])
     if str(gps.get(1, "N")).upper().startswith("S"):
         lat = -lat
@@ -156,7 +167,15 @@ def read_exif_folder(images_dir: Path, report: ImportReport) -> list[_Record]:
         try:
             with Image.open(path) as img:
                 pos = exif_position(img)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ZeroDivisionError, TypeError, IndexError):
+        except (
+            UnidentifiedImageError,
+            OSError,
+            SyntaxError,
+            ValueError,
+            ZeroDivisionError,
+            TypeError,
+            IndexError,
+        ):
             report.skip("bad image or EXIF", path.name)
             continue
         if pos is None:
@@ -181,15 +200,28 @@ def _convert(src: Path, dst: Path, max_side: int | None, quality: int) -> tuple[
     return img.size
 
 
-def write_import(records: list[_Record], out: Path, report: ImportReport, *, name: str, source: str, seed: int,
-                 split: str, split_cfg: SplitConfig, max_side: int | None, quality: int, id_from: str, geo=None,
-                 progress: Callable[[int], None] | None = None) -> dict:
+def write_import(
+    records: list[_Record],
+    out: Path,
+    report: ImportReport,
+    *,
+    name: str,
+    source: str,
+    seed: int,
+    split: str,
+    split_cfg: SplitConfig,
+    max_side: int | None,
+    quality: int,
+    id_from: str,
+    geo=None,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
     """Convert images, annotate, split and write the dataset folder; returns the manifest."""
     kept, sizes, seen = [], set(), set()
     for rec in records:
-        if id_from == "key":   # keep dataset ids (OSV-5M's are opaque numbers) unless the format forbids them
+        if id_from == "key":  # keep dataset ids (OSV-5M's are opaque numbers) unless the format forbids them
             loc_id = rec.key if _ID_OK.match(rec.key) else hashlib.sha1(rec.key.encode()).hexdigest()[:16]
-        else:                  # file names may tell the place ("paris.jpg"): hash the content instead
+        else:  # file names may tell the place ("paris.jpg"): hash the content instead
             loc_id = hashlib.sha1(rec.src.read_bytes()).hexdigest()[:16]
         if loc_id in seen:
             report.skip("duplicate", rec.src.name)
@@ -205,7 +237,9 @@ def write_import(records: list[_Record], out: Path, report: ImportReport, *, nam
         seen.add(loc_id)
         kept.append((loc_id, rec))
     if not kept:
-        raise ValueError(f"nothing to import: every input was skipped ({dict(report.skipped) or 'no inputs found'})")
+        raise ValueError(
+            f"nothing to import: every input was skipped ({dict(report.skipped) or 'no inputs found'})"
+        )
     lat = np.array([r.lat for _, r in kept])
     lon = np.array([r.lon for _, r in kept])
     if geo is None:
@@ -217,17 +251,41 @@ def write_import(records: list[_Record], out: Path, report: ImportReport, *, nam
     rows = []
     for i, (loc_id, rec) in enumerate(kept):
         elev = ann["elevation_m"].iat[i]
-        rows.append({"id": loc_id, "lat": f"{rec.lat:.6f}", "lon": f"{rec.lon:.6f}", "split": str(splits[i]),
-                     "country": ann["country"].iat[i], "admin1": ann["admin1"].iat[i], "town": ann["town"].iat[i],
-                     "koppen": ann["koppen"].iat[i], "elevation_m": "" if np.isnan(elev) else f"{elev:.0f}",
-                     "land_cover": int(ann["land_cover"].iat[i]), "driving_side": ann["driving_side"].iat[i],
-                     "month": rec.month or "", "heading": "" if rec.heading is None else f"{rec.heading:.1f}"})
+        rows.append(
+            {
+                "id": loc_id,
+                "lat": f"{rec.lat:.6f}",
+                "lon": f"{rec.lon:.6f}",
+                "split": str(splits[i]),
+                "country": ann["country"].iat[i],
+                "admin1": ann["admin1"].iat[i],
+                "town": ann["town"].iat[i],
+                "koppen": ann["koppen"].iat[i],
+                "elevation_m": "" if np.isnan(elev) else f"{elev:.0f}",
+                "land_cover": int(ann["land_cover"].iat[i]),
+                "driving_side": ann["driving_side"].iat[i],
+                "month": rec.month or "",
+                "heading": "" if rec.heading is None else f"{rec.heading:.1f}",
+            }
+        )
     write_locations_csv(out / "locations.csv", rows, AUX_COLUMNS)
     report.imported = len(rows)
-    generator = {"tool": f"pigeon world {source}", "seed": seed, "split": split, "max_side": max_side,
-                 "quality": quality, "skipped": dict(report.skipped)}
-    return write_manifest(out, name=name, source=source, views=[0],
-                          image_size=sizes.pop() if len(sizes) == 1 else None, generator=generator)
+    generator = {
+        "tool": f"pigeon world {source}",
+        "seed": seed,
+        "split": split,
+        "max_side": max_side,
+        "quality": quality,
+        "skipped": dict(report.skipped),
+    }
+    return write_manifest(
+        out,
+        name=name,
+        source=source,
+        views=[0],
+        image_size=sizes.pop() if len(sizes) == 1 else None,
+        generator=generator,
+    )
 
 
 def _check_common(split: str, max_side: int | None, quality: int) -> None:
@@ -239,29 +297,74 @@ def _check_common(split: str, max_side: int | None, quality: int) -> None:
         raise ValueError(f"--quality must be in [1, 100], got {quality}")
 
 
-def import_osv5m(csv_path: str | Path, images_dir: str | Path, out: str | Path, *, seed: int = 0, split: str = "auto",
-                 split_cfg: SplitConfig = SplitConfig(), max_side: int | None = None, quality: int = 92,
-                 overwrite: bool = False, geo=None, progress=None) -> tuple[dict, ImportReport]:
+def import_osv5m(
+    csv_path: str | Path,
+    images_dir: str | Path,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    split: str = "auto",
+    split_cfg: SplitConfig = SplitConfig(),
+    max_side: int | None = None,
+    quality: int = 92,
+    overwrite: bool = False,
+    geo=None,
+    progress=None,
+) -> tuple[dict, ImportReport]:
     """Import an OSV-5M-style CSV + images folder into the dataset folder ``out``."""
     _check_common(split, max_side, quality)
     report = ImportReport()
     records = read_osv5m_csv(Path(csv_path), Path(images_dir), report)
     out = prepare_out(Path(out), overwrite)
-    manifest = write_import(records, out, report, name=Path(csv_path).stem, source="osv5m", seed=seed, split=split,
-                            split_cfg=split_cfg, max_side=max_side, quality=quality, id_from="key", geo=geo,
-                            progress=progress)
+    manifest = write_import(
+        records,
+        out,
+        report,
+        name=Path(csv_path).stem,
+        source="osv5m",
+        seed=seed,
+        split=split,
+        split_cfg=split_cfg,
+        max_side=max_side,
+        quality=quality,
+        id_from="key",
+        geo=geo,
+        progress=progress,
+    )
     return manifest, report
 
 
-def import_exif(images_dir: str | Path, out: str | Path, *, seed: int = 0, split: str = "auto",
-                split_cfg: SplitConfig = SplitConfig(), max_side: int | None = None, quality: int = 92,
-                overwrite: bool = False, geo=None, progress=None) -> tuple[dict, ImportReport]:
+def import_exif(
+    images_dir: str | Path,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    split: str = "auto",
+    split_cfg: SplitConfig = SplitConfig(),
+    max_side: int | None = None,
+    quality: int = 92,
+    overwrite: bool = False,
+    geo=None,
+    progress=None,
+) -> tuple[dict, ImportReport]:
     """Import a folder of EXIF-geotagged photos into the dataset folder ``out`` (ids: sha1 of the file)."""
     _check_common(split, max_side, quality)
     report = ImportReport()
     records = read_exif_folder(Path(images_dir), report)
     out = prepare_out(Path(out), overwrite)
-    manifest = write_import(records, out, report, name=Path(images_dir).name or "photos", source="exif", seed=seed,
-                            split=split, split_cfg=split_cfg, max_side=max_side, quality=quality, id_from="file",
-                            geo=geo, progress=progress)
+    manifest = write_import(
+        records,
+        out,
+        report,
+        name=Path(images_dir).name or "photos",
+        source="exif",
+        seed=seed,
+        split=split,
+        split_cfg=split_cfg,
+        max_side=max_side,
+        quality=quality,
+        id_from="file",
+        geo=geo,
+        progress=progress,
+    )
     return manifest, report

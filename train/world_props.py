@@ -5,6 +5,7 @@ where it keeps left, so the centre line, the oncoming car and the roadside signs
 side. Objects are vertical billboards or 3-D quads (building facades and roofs, guard rails, hedges) drawn
 far to near; shadows fall away from the sun, so they show its direction even in views that do not face it.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from train.world_biome import RGB, Biome, hex_rgb, mix
-from train.world_canvas import NEAR_M, Camera, rgb8 as _c
+from train.world_canvas import NEAR_M, Camera
+from train.world_canvas import rgb8 as _c
 from train.world_scene import Scene
 from train.world_signs import draw_car, draw_sign, make_cars, make_signs, shop_sign
 from train.world_style import BOLLARDS, BUILDINGS
@@ -40,7 +42,7 @@ class Prop:
 class Layout:
     """Road geometry and props of one location (travel frame, metres)."""
 
-    centre_b: float              # lateral position of the road centre (camera at 0)
+    centre_b: float  # lateral position of the road centre (camera at 0)
     lane_m: float
     paved: bool
     surface: RGB
@@ -52,17 +54,14 @@ class Layout:
     dash_phase: float
     cross_road: tuple[float, float] | None
     props: list[Prop]
-    pole_lines: list[list[tuple[float, float, float]]]   # per side: pole tops (a, b, h) for wires
+    pole_lines: list[list[tuple[float, float, float]]]  # per side: pole tops (a, b, h) for wires
     wires: int
     heading_deg: float
-    quads: list[tuple[list, RGB]] = field(default_factory=list)   # hedges, guard rails, forest: [(a, b, y)]
+    quads: list[tuple[list, RGB]] = field(default_factory=list)  # hedges, guard rails, forest: [(a, b, y)]
 
     @property
     def edges(self) -> tuple[float, float]:
         return self.centre_b - self.lane_m, self.centre_b + self.lane_m
-
-
-
 
 
 def _pick(rng: np.random.Generator, kinds: tuple[tuple[str, float], ...]) -> str:
@@ -70,14 +69,26 @@ def _pick(rng: np.random.Generator, kinds: tuple[tuple[str, float], ...]) -> str
     return kinds[int(rng.choice(len(kinds), p=w / w.sum()))][0]
 
 
-_TREE_SIZES = {"broadleaf": (5, 12, 3, 7), "conifer": (7, 20, 2.5, 5), "palm": (6, 13, 4, 6), "acacia": (4, 7, 5, 9),
-               "shrub": (0.6, 1.8, 0.8, 2.5), "cactus": (1.5, 4, 0.5, 1.2), "birch": (8, 15, 2.5, 4),
-               "cypress": (7, 14, 1.2, 2)}
+_TREE_SIZES = {
+    "broadleaf": (5, 12, 3, 7),
+    "conifer": (7, 20, 2.5, 5),
+    "palm": (6, 13, 4, 6),
+    "acacia": (4, 7, 5, 9),
+    "shrub": (0.6, 1.8, 0.8, 2.5),
+    "cactus": (1.5, 4, 0.5, 1.2),
+    "birch": (8, 15, 2.5, 4),
+    "cypress": (7, 14, 1.2, 2),
+}
 _EVERGREEN = ("conifer", "cypress", "palm")
 
 
-def _trees(biome: Biome, edges: tuple[float, float], rng, built: list[tuple[float, float, int]],
-           max_b: dict[int, float]) -> list[Prop]:
+def _trees(
+    biome: Biome,
+    edges: tuple[float, float],
+    rng,
+    built: list[tuple[float, float, int]],
+    max_b: dict[int, float],
+) -> list[Prop]:
     """Scattered trees on both sides, off the road, outside houses, and in front of forest walls."""
     n = int(rng.poisson(biome.tree_density * 46))
     out = []
@@ -89,7 +100,7 @@ def _trees(biome: Biome, edges: tuple[float, float], rng, built: list[tuple[floa
             continue
         b = (edges[1] if side > 0 else edges[0]) + side * off
         if any(lo - 2 < a < hi + 2 and s == side for lo, hi, s in built):
-            continue   # no tree inside a house
+            continue  # no tree inside a house
         kind = _pick(rng, biome.trees)
         lo_h, hi_h, lo_w, hi_w = _TREE_SIZES[kind]
         h, w = rng.uniform(lo_h, hi_h), rng.uniform(lo_w, hi_w)
@@ -104,7 +115,7 @@ def _forest_wall(biome: Biome, b: float, rng) -> tuple[list, RGB]:
     conifer = any(k == "conifer" and w > 0.5 for k, w in biome.trees)
     a_knots = np.arange(-250.0, 251.0, 2.5)
     top = rng.uniform(10, 22) + 3.0 * rng.standard_normal(len(a_knots)).cumsum() * 0.15
-    if conifer:   # spruce spires: every other knot sticks up by a random amount
+    if conifer:  # spruce spires: every other knot sticks up by a random amount
         top = top + np.where(np.arange(len(a_knots)) % 2 == 0, rng.uniform(1.0, 4.0, len(a_knots)), -1.5)
     top = np.clip(top, 5, 30)
     pts = [(-250.0, b, 0.0)] + [(float(a), b, float(t)) for a, t in zip(a_knots, top)] + [(250.0, b, 0.0)]
@@ -126,9 +137,23 @@ def _buildings(scene: Scene, biome: Biome, edges, rng) -> tuple[list[Prop], list
             if rng.random() < (0.95 if dense else 0.6):
                 storeys = int(rng.integers(s_lo, (s_hi if dense else max(s_lo, min(s_hi, 2))) + 1))
                 b = (edges[1] if side > 0 else edges[0]) + side * (setback + rng.uniform(0, 1.5))
-                props.append(Prop("building", a, b, width, storeys * 3.0 + 0.3, hex_rgb(rng.choice(walls)),
-                                  {"roof": hex_rgb(rng.choice(roofs)), "roof_kind": roof_kind, "side": side,
-                                   "depth": rng.uniform(7, 12), "storeys": storeys}))
+                props.append(
+                    Prop(
+                        "building",
+                        a,
+                        b,
+                        width,
+                        storeys * 3.0 + 0.3,
+                        hex_rgb(rng.choice(walls)),
+                        {
+                            "roof": hex_rgb(rng.choice(roofs)),
+                            "roof_kind": roof_kind,
+                            "side": side,
+                            "depth": rng.uniform(7, 12),
+                            "storeys": storeys,
+                        },
+                    )
+                )
                 spans.append((a, a + width, side))
             a += width + (rng.uniform(0, 2) if dense else rng.uniform(4, 20))
     return props, spans
@@ -143,8 +168,17 @@ def _poles_and_bollards(scene: Scene, edges, urban: bool, rng) -> tuple[list[Pro
         gap, h = rng.uniform(32, 48), rng.uniform(7.5, 10.0)
         tops = []
         for a in np.arange(-150 + rng.uniform(0, gap), 150, gap).tolist():
-            props.append(Prop("pole", float(a), b, 0.28, h, (0.42, 0.32, 0.22) if style.pole == "wood" else (0.62, 0.62, 0.6),
-                              {"style": style.pole}))
+            props.append(
+                Prop(
+                    "pole",
+                    float(a),
+                    b,
+                    0.28,
+                    h,
+                    (0.42, 0.32, 0.22) if style.pole == "wood" else (0.62, 0.62, 0.6),
+                    {"style": style.pole},
+                )
+            )
             tops.append((float(a), b, h))
         lines.append(tops)
     if style.bollard and not urban:
@@ -176,14 +210,19 @@ def make_layout(scene: Scene, biome: Biome, look, rng: np.random.Generator) -> L
             quads.append(_forest_wall(biome, edge + side * off, rng))
             max_b[side] = off - 0.5
         elif rng.random() < style.hedge and not built:
-            quads.append((_vquad(-200, 200, edge + side * 1.4, 0.0, rng.uniform(1.4, 2.4)), mix(biome.evergreen, biome.grass, 0.4)))
+            quads.append(
+                (
+                    _vquad(-200, 200, edge + side * 1.4, 0.0, rng.uniform(1.4, 2.4)),
+                    mix(biome.evergreen, biome.grass, 0.4),
+                )
+            )
         elif rng.random() < style.guardrail and (urban or rng.random() >= style.unpaved):
             a0 = rng.uniform(-120, 0)
             colour = (0.92, 0.92, 0.9) if style.region == "eas" else (0.66, 0.68, 0.7)
             quads.append((_vquad(a0, a0 + rng.uniform(40, 160), edge + side * 0.6, 0.45, 0.8), colour))
     props = buildings + poles + _trees(biome, edges, rng, spans, max_b)
     signs, cross = make_signs(scene, edges, paved, rng)
-    for side in (-1, 1):   # a shop front facing the side view, when a house stands there
+    for side in (-1, 1):  # a shop front facing the side view, when a house stands there
         near = [p for p in buildings if p.extra["side"] == side and abs(p.a + p.w / 2) < 8 and p.w > 6]
         if near and rng.random() < 0.8:
             signs.append(shop_sign(scene, near[0], rng))
@@ -195,111 +234,39 @@ def make_layout(scene: Scene, biome: Biome, look, rng: np.random.Generator) -> L
         asphalt = mix(asphalt, (0.1, 0.1, 0.12), 0.35)
     surface = asphalt if paved else mix(hex_rgb(style.dirt), biome.soil, 0.3)
     shoulder = mix(surface, biome.soil, 0.5) if paved else surface
-    if biome.snow > 0.5:   # packed snow on the road, white shoulders
+    if biome.snow > 0.5:  # packed snow on the road, white shoulders
         surface = mix(surface, (0.82, 0.84, 0.88), 0.25 * biome.snow)
         shoulder = mix(shoulder, (0.92, 0.94, 0.97), 0.8)
-    return Layout(centre_b=centre_b, lane_m=lane, paved=paved, surface=surface, shoulder=shoulder,
-                  centre_colour=style.centre if paved else "", centre_pattern=style.centre_pattern,
-                  edge_colour=style.edge if paved and rng.random() < 0.9 else "", kerb=style.kerb if urban and paved else "",
-                  dash_phase=rng.uniform(0, 12), cross_road=cross, props=props, pole_lines=pole_lines,
-                  wires=style.wires, heading_deg=scene.heading_deg, quads=quads)
+    return Layout(
+        centre_b=centre_b,
+        lane_m=lane,
+        paved=paved,
+        surface=surface,
+        shoulder=shoulder,
+        centre_colour=style.centre if paved else "",
+        centre_pattern=style.centre_pattern,
+        edge_colour=style.edge if paved and rng.random() < 0.9 else "",
+        kerb=style.kerb if urban and paved else "",
+        dash_phase=rng.uniform(0, 12),
+        cross_road=cross,
+        props=props,
+        pole_lines=pole_lines,
+        wires=style.wires,
+        heading_deg=scene.heading_deg,
+        quads=quads,
+    )
 
 
 def _vquad(a0: float, a1: float, b: float, y0: float, y1: float) -> list[tuple[float, float, float]]:
     return [(a0, b, y0), (a1, b, y0), (a1, b, y1), (a0, b, y1)]
 
 
-def _strip(cam: Camera, draw: ImageDraw.ImageDraw, a0, a1, b0, b1, colour) -> None:
-    poly = cam.polygon([(a0, b0, 0.0), (a1, b0, 0.0), (a1, b1, 0.0), (a0, b1, 0.0)])
-    if poly:
-        draw.polygon(poly, fill=colour)
-
-
-def _line_strips(layout: Layout, cam: Camera, draw: ImageDraw.ImageDraw) -> None:
-    """Centre and edge markings; dashes only where they can be seen."""
-    L = ROAD_HALF_LEN_M
-    lo, hi = layout.edges
-    if layout.edge_colour:
-        for b in (lo + 0.25, hi - 0.25):
-            _strip(cam, draw, -L, L, b - 0.07, b + 0.07, _c(hex_rgb(layout.edge_colour)))
-    if not layout.centre_colour:
-        return
-    col, c = _c(hex_rgb(layout.centre_colour)), layout.centre_b
-    if layout.centre_pattern == "double":
-        for off in (-0.12, 0.12):
-            _strip(cam, draw, -L, L, c + off - 0.06, c + off + 0.06, col)
-    elif layout.centre_pattern == "solid":
-        _strip(cam, draw, -L, L, c - 0.07, c + 0.07, col)
-    else:
-        for a in np.arange(-120 + layout.dash_phase, 120, 12.0).tolist():
-            x, z = cam.to_cam(a + 1.5, c)
-            if z > NEAR_M - 3.0 and abs(x) < z * 3 + 6:
-                _strip(cam, draw, a, a + 3.0, c - 0.07, c + 0.07, col)
-
-
-def draw_ground_layer(img: Image.Image, cam: Camera, layout: Layout) -> None:
-    """Road surface, shoulders, cross road, markings and kerbs."""
-    draw = ImageDraw.Draw(img)
-    L = ROAD_HALF_LEN_M
-    lo, hi = layout.edges
-    _strip(cam, draw, -L, L, lo - 1.2, hi + 1.2, _c(layout.shoulder))
-    _strip(cam, draw, -L, L, lo, hi, _c(layout.surface))
-    if layout.cross_road:
-        a0, a1 = layout.cross_road
-        _strip(cam, draw, a0, a1, -L, L, _c(layout.surface))
-    if layout.paved:
-        _line_strips(layout, cam, draw)
-    if layout.kerb:
-        c1, c2 = {"red_white": ("#c02020", "#f0f0f0"), "black_white": ("#202020", "#f0f0f0"),
-                  "yellow_black": ("#e8c020", "#202020")}[layout.kerb]
-        for b in (lo - 0.1, hi + 0.1):
-            for i, a in enumerate(range(-60, 60)):
-                x, z = cam.to_cam(a, b)
-                if z > NEAR_M and abs(x) < z * 2 + 2:
-                    _strip(cam, draw, a, a + 1.0, b - 0.15, b + 0.15, _c(hex_rgb(c1 if i % 2 else c2)))
-
-
-def _shadow_dir(layout: Layout, look) -> tuple[float, float]:
-    t = math.radians(look.sun_az_deg + 180.0 - layout.heading_deg)
-    return math.cos(t), math.sin(t)
-
-
-def apply_shadows(img: Image.Image, cam: Camera, layout: Layout, look) -> Image.Image:
-    """Darken the ground where props cast shadows (none without direct sun)."""
-    if not look.sun_visible or look.sun_el_deg < 3:
-        return img
-    strength = 0.45 if look.weather in ("clear", "haze") else 0.3
-    length = min(1.0 / math.tan(math.radians(look.sun_el_deg)), 6.0)
-    da, db = _shadow_dir(layout, look)
-    mask = Image.new("L", (cam.size, cam.size), 0)
-    draw = ImageDraw.Draw(mask)
-    for p in layout.props:
-        if p.kind == "bollard":
-            continue
-        x, z = cam.to_cam(p.a, p.b)
-        if z < -40 or abs(x) > abs(z) * 2.5 + 40:
-            continue
-        reach = p.h * length
-        if p.kind == "building":   # the facade's foot line swept away from the sun
-            pts = [(p.a, p.b), (p.a + p.w, p.b), (p.a + p.w + da * reach, p.b + db * reach),
-                   (p.a + da * reach, p.b + db * reach)]
-        else:                      # a band as wide as the object, as long as its shadow
-            pa, pb = -db * p.w * 0.4, da * p.w * 0.4
-            pts = [(p.a + pa, p.b + pb), (p.a - pa, p.b - pb), (p.a - pa + da * reach, p.b - pb + db * reach),
-                   (p.a + pa + da * reach, p.b + pb + db * reach)]
-        poly = cam.polygon([(a, b, 0.0) for a, b in pts])
-        if poly:
-            draw.polygon(poly, fill=255)
-    if mask.getbbox() is None:
-        return img
-    dark = img.point([int(x * (1.0 - strength)) for x in range(256)] * 3)
-    return Image.composite(dark, img, mask)
-
-
 def _face_shade(look, normal_compass_deg: float) -> float:
     if not look.sun_visible:
         return 0.9
-    lam = max(0.0, math.cos(math.radians(normal_compass_deg - look.sun_az_deg))) * math.cos(math.radians(max(look.sun_el_deg, 0)))
+    lam = max(0.0, math.cos(math.radians(normal_compass_deg - look.sun_az_deg))) * math.cos(
+        math.radians(max(look.sun_el_deg, 0))
+    )
     return 0.7 + 0.45 * lam
 
 
@@ -347,7 +314,7 @@ def _draw_wires(draw: ImageDraw.ImageDraw, cam: Camera, layout: Layout) -> None:
             x1, z1 = cam.to_cam(a1, b1)
             if z0 < NEAR_M and z1 < NEAR_M:
                 continue
-            if z0 < NEAR_M or z1 < NEAR_M:   # move the end behind the camera onto the near plane
+            if z0 < NEAR_M or z1 < NEAR_M:  # move the end behind the camera onto the near plane
                 t = (NEAR_M - z0) / (z1 - z0)
                 xn = x0 + t * (x1 - x0)
                 if z0 < NEAR_M:

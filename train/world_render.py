@@ -2,10 +2,12 @@
 
 Per view: a sky gradient with clouds and the sun, the real terrain skyline around the point (mountains scaled
 by the elevation profile, snow caps above the snow line, sea where the coast is near), ground and vegetation
-from the biome, then the road, shadows and roadside objects (``train.world_props``), then light, haze and rain.
+from the biome, then the road, shadows and roadside objects (``train.world_props``), then light, haze
+and rain.
 All randomness comes from ``numpy.random.default_rng([seed, index])``, so a location renders the same bytes
 whatever process draws it.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,14 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from train.world_biome import RGB, Biome, hex_rgb, make_biome, mix
+from train.world_biome import RGB, Biome, make_biome, mix
 from train.world_canvas import Camera, make_camera, noise_1d, noise_crop
 from train.world_config import RenderConfig
-from train.world_props import Layout, apply_shadows, draw_ground_layer, draw_objects, make_layout
+from train.world_props import Layout, draw_objects, make_layout
+from train.world_road import apply_shadows, draw_ground_layer
 from train.world_scene import Scene, day_of_year, sun_position
 
 WEATHERS = ("clear", "cloudy", "overcast", "haze", "rain")
-_SKYLINE_SAMPLES = 720   # 0.5 degree steps around the panorama
+_SKYLINE_SAMPLES = 720  # 0.5 degree steps around the panorama
 
 
 @dataclass(frozen=True)
@@ -37,26 +40,26 @@ class Look:
     height_m: float
     sun_az_deg: float
     sun_el_deg: float
-    sun_visible: bool        # not hidden by overcast/rain
-    light: float             # global brightness multiplier
-    tint: RGB                # colour of the light
+    sun_visible: bool  # not hidden by overcast/rain
+    light: float  # global brightness multiplier
+    tint: RGB  # colour of the light
     zenith: RGB
     horizon: RGB
-    skyline: np.ndarray      # (720,) noise for mountain detail
-    hills: np.ndarray        # (720,) noise for the near hill layer
+    skyline: np.ndarray  # (720,) noise for mountain detail
+    hills: np.ndarray  # (720,) noise for the near hill layer
     hill_deg: float
-    treeline: np.ndarray     # (720,) forest band height in degrees (0 = none)
+    treeline: np.ndarray  # (720,) forest band height in degrees (0 = none)
 
 
 def _weather(scene: Scene, cfg: RenderConfig, rng: np.random.Generator) -> str:
     w = np.array(cfg.weather, np.float64)
     kg = scene.koppen[:1]
     if kg == "B":
-        w *= (1.3, 0.7, 0.3, 2.0, 0.15)       # dry: dust haze, little rain
+        w *= (1.3, 0.7, 0.3, 2.0, 0.15)  # dry: dust haze, little rain
     elif scene.koppen in ("Af", "Am"):
         w *= (0.7, 1.6, 1.0, 1.0, 1.8)
     elif scene.koppen in ("Cfb", "Cfc", "Dfc", "ET"):
-        w *= (0.7, 1.3, 1.8, 0.6, 1.4)        # oceanic/boreal: grey skies
+        w *= (0.7, 1.3, 1.8, 0.6, 1.4)  # oceanic/boreal: grey skies
     return WEATHERS[int(rng.choice(5, p=w / w.sum()))]
 
 
@@ -68,9 +71,9 @@ def _sky_colours(scene: Scene, weather: str, sun_el: float) -> tuple[RGB, RGB]:
     zenith = mix((0.22, 0.44, 0.80), (0.12, 0.30, 0.72), float(np.clip(scene.elevation_m / 4000.0, 0, 1)))
     horizon = (0.70, 0.80, 0.90)
     if scene.koppen[:1] == "A":
-        horizon = (0.80, 0.85, 0.89)          # humid, milky
+        horizon = (0.80, 0.85, 0.89)  # humid, milky
     elif scene.koppen[:1] == "B":
-        horizon = (0.86, 0.84, 0.78)          # dusty
+        horizon = (0.86, 0.84, 0.78)  # dusty
     if weather == "haze":
         zenith, horizon = mix(zenith, (0.75, 0.76, 0.74), 0.5), mix(horizon, (0.86, 0.84, 0.80), 0.6)
     low = float(np.clip(1.0 - sun_el / 15.0, 0.0, 1.0))
@@ -80,9 +83,16 @@ def _sky_colours(scene: Scene, weather: str, sun_el: float) -> tuple[RGB, RGB]:
 def make_look(scene: Scene, cfg: RenderConfig, biome: Biome, rng: np.random.Generator) -> Look:
     """Weather, camera jitter, sun and skyline noise for one location."""
     weather = _weather(scene, cfg, rng)
-    cover = {"clear": rng.uniform(0, 0.2), "cloudy": rng.uniform(0.35, 0.7), "overcast": 1.0,
-             "haze": rng.uniform(0, 0.2), "rain": 1.0}[weather]
-    haze = {"clear": 0.08, "cloudy": 0.12, "overcast": 0.25, "haze": rng.uniform(0.45, 0.7), "rain": 0.4}[weather]
+    cover = {
+        "clear": rng.uniform(0, 0.2),
+        "cloudy": rng.uniform(0.35, 0.7),
+        "overcast": 1.0,
+        "haze": rng.uniform(0, 0.2),
+        "rain": 1.0,
+    }[weather]
+    haze = {"clear": 0.08, "cloudy": 0.12, "overcast": 0.25, "haze": rng.uniform(0.45, 0.7), "rain": 0.4}[
+        weather
+    ]
     az, el = sun_position(scene.lat, day_of_year(scene.month), scene.hour)
     az, el = float(az), float(el)
     dim = {"overcast": 0.82, "rain": 0.68, "haze": 0.9}.get(weather, 1.0)
@@ -98,17 +108,30 @@ def make_look(scene: Scene, cfg: RenderConfig, biome: Biome, rng: np.random.Gene
         band = rng.uniform(0.8, 2.5)
     conifer = any(k == "conifer" and w > 0.5 for k, w in biome.trees)
     tl = noise_1d(_SKYLINE_SAMPLES, rng)
-    if conifer:   # jagged spruce tops
+    if conifer:  # jagged spruce tops
         tl = tl + 0.6 * np.abs(np.sin(np.arange(_SKYLINE_SAMPLES) * rng.uniform(2.5, 4.0)))
     treeline = np.clip(band * (0.7 + 0.5 * tl), 0.0, None) if band > 0 else np.zeros(_SKYLINE_SAMPLES)
-    return Look(weather=weather, cloud_cover=float(cover), haze=float(haze),
-                fov_deg=cfg.fov_deg + rng.uniform(-1, 1) * cfg.fov_jitter_deg,
-                pitch_deg=float(np.clip(rng.normal(0, cfg.pitch_jitter_deg / 2), -cfg.pitch_jitter_deg, cfg.pitch_jitter_deg)),
-                height_m=cfg.camera_height_m * rng.uniform(0.92, 1.08), sun_az_deg=az, sun_el_deg=el,
-                sun_visible=weather not in ("overcast", "rain") and el > -1.0, light=light,
-                tint=mix((1.0, 1.0, 1.0), (1.0, 0.93, 0.84), low), zenith=zenith, horizon=horizon,
-                skyline=noise_1d(_SKYLINE_SAMPLES, rng), hills=noise_1d(_SKYLINE_SAMPLES, rng), hill_deg=hill_deg,
-                treeline=treeline)
+    return Look(
+        weather=weather,
+        cloud_cover=float(cover),
+        haze=float(haze),
+        fov_deg=cfg.fov_deg + rng.uniform(-1, 1) * cfg.fov_jitter_deg,
+        pitch_deg=float(
+            np.clip(rng.normal(0, cfg.pitch_jitter_deg / 2), -cfg.pitch_jitter_deg, cfg.pitch_jitter_deg)
+        ),
+        height_m=cfg.camera_height_m * rng.uniform(0.92, 1.08),
+        sun_az_deg=az,
+        sun_el_deg=el,
+        sun_visible=weather not in ("overcast", "rain") and el > -1.0,
+        light=light,
+        tint=mix((1.0, 1.0, 1.0), (1.0, 0.93, 0.84), low),
+        zenith=zenith,
+        horizon=horizon,
+        skyline=noise_1d(_SKYLINE_SAMPLES, rng),
+        hills=noise_1d(_SKYLINE_SAMPLES, rng),
+        hill_deg=hill_deg,
+        treeline=treeline,
+    )
 
 
 def _around(values, az_deg: np.ndarray) -> np.ndarray:
@@ -142,13 +165,14 @@ def _paint(img: np.ndarray, mask: np.ndarray, rgb) -> None:
 # Images are channels-first float32 (3, S, S) in [0, 1] while in numpy: broadcasting over a trailing axis of
 # length 3 is about ten times slower than over whole contiguous planes.
 
+
 def draw_sky(cam: Camera, scene: Scene, look: Look, tex: np.ndarray) -> np.ndarray:
     """(3, S, S) sky with clouds, sun glow and brightening towards the sun."""
     s = cam.size
     rows = np.arange(s, dtype=np.float32)[:, None]
-    t = np.clip((cam.horizon - rows) / max(cam.horizon, 1.0), 0.0, 1.0) ** 0.6          # (S, 1)
-    grad = _col(look.horizon) * (1 - t) + _col(look.zenith) * t                          # (3, S, 1)
-    if look.sun_visible:   # the sky is brighter on the sun's side, in every view
+    t = np.clip((cam.horizon - rows) / max(cam.horizon, 1.0), 0.0, 1.0) ** 0.6  # (S, 1)
+    grad = _col(look.horizon) * (1 - t) + _col(look.zenith) * t  # (3, S, 1)
+    if look.sun_visible:  # the sky is brighter on the sun's side, in every view
         toward = (0.07 * np.cos(np.radians(cam.column_azimuth() - look.sun_az_deg))).astype(np.float32)
         sky = grad + toward[None, :] * (1 - 0.5 * t)
     else:
@@ -162,7 +186,7 @@ def draw_sky(cam: Camera, scene: Scene, look: Look, tex: np.ndarray) -> np.ndarr
     if look.sun_visible and abs(rel) < 75 and look.sun_el_deg > -1:
         us = cam.cx + cam.f * math.tan(math.radians(rel))
         vs = cam.horizon - cam.f * math.tan(math.radians(look.sun_el_deg)) / math.cos(math.radians(rel))
-        r = 0.45 * s   # glow radius: only this window is touched
+        r = 0.45 * s  # glow radius: only this window is touched
         x0, x1 = int(max(0, us - r)), int(min(s, us + r))
         y0, y1 = int(max(0, vs - r)), int(min(s, vs + r))
         if x1 > x0 and y1 > y0:
@@ -198,12 +222,20 @@ def draw_terrain(img: np.ndarray, cam: Camera, scene: Scene, biome: Biome, look:
     hills = np.where(sea, 0.0, look.hill_deg * (0.5 + 0.5 * _sample(look.hills, az)))
     hill_top = cam.horizon - cam.f * np.tan(np.radians(np.clip(hills, 0, 20)))
     snow_hill = mix((0.92, 0.93, 0.95), look.horizon, 0.3)
-    _paint(img, (rows >= hill_top[None, :]) & below, snow_hill if biome.snow >= 0.5 else mix(biome.grass, look.horizon, 0.45))
+    _paint(
+        img,
+        (rows >= hill_top[None, :]) & below,
+        snow_hill if biome.snow >= 0.5 else mix(biome.grass, look.horizon, 0.45),
+    )
     band = np.where(sea, 0.0, _sample(look.treeline, az))
     if band.any():
         tl_top = cam.horizon - cam.f * np.tan(np.radians(band))
         crown = mix(biome.crown, (0.1, 0.16, 0.1), 0.45)
-        _paint(img, (rows >= tl_top[None, :]) & (rows < cam.horizon + 1) & (band[None, :] > 0), mix(crown, look.horizon, 0.35))
+        _paint(
+            img,
+            (rows >= tl_top[None, :]) & (rows < cam.horizon + 1) & (band[None, :] > 0),
+            mix(crown, look.horizon, 0.35),
+        )
     shore = np.where(sea, cam.horizon + cam.f * look.height_m / 40.0, cam.horizon)
     water = (rows >= cam.horizon) & (rows < shore[None, :])
     if water.any():
@@ -211,8 +243,15 @@ def draw_terrain(img: np.ndarray, cam: Camera, scene: Scene, biome: Biome, look:
     return shore
 
 
-def draw_ground(img: np.ndarray, cam: Camera, biome: Biome, look: Look, tex: np.ndarray, shore: np.ndarray,
-                crop_angle: float) -> None:
+def draw_ground(
+    img: np.ndarray,
+    cam: Camera,
+    biome: Biome,
+    look: Look,
+    tex: np.ndarray,
+    shore: np.ndarray,
+    crop_angle: float,
+) -> None:
     """Ground below the horizon: grass/soil patches, crop rows in perspective, snow."""
     s = cam.size
     v0 = int(max(0, math.floor(cam.horizon)))
@@ -237,7 +276,7 @@ def draw_ground(img: np.ndarray, cam: Camera, biome: Biome, look: Look, tex: np.
     if biome.snow > 0:
         cover = np.clip(biome.snow * 1.3 + 0.5 * (n2 - 0.5) - 0.15, 0.0, 1.0)
         ground += cover * (_col((0.93, 0.95, 0.98)) - ground)
-    amp = 0.3 * (1.0 - 0.75 * biome.snow)   # fresh snow is smooth
+    amp = 0.3 * (1.0 - 0.75 * biome.snow)  # fresh snow is smooth
     ground *= (1.0 - amp / 2) + amp * n2
     mask = (np.arange(v0, s, dtype=np.float32)[:, None] + 0.5) >= shore[None, :]
     np.copyto(img[:, v0:], ground, where=mask[None])
@@ -248,16 +287,16 @@ def postprocess(arr255: np.ndarray, cam: Camera, look: Look, tex: np.ndarray) ->
     (3, S, S) float in 0..255 -> (3, S, S) uint8."""
     s = cam.size
     rows = np.arange(s, dtype=np.float32)
-    h = (look.haze * np.exp(-np.abs(rows - cam.horizon) / (0.18 * s))).astype(np.float32)[:, None]   # (S, 1)
+    h = (look.haze * np.exp(-np.abs(rows - cam.horizon) / (0.18 * s))).astype(np.float32)[:, None]  # (S, 1)
     haze_col = _col(mix(look.horizon, (0.85, 0.85, 0.85), 0.3)) * (255.0 * min(1.0, look.light + 0.1))
     out = arr255 * ((1 - h) * (look.light * _col(look.tint)))
     out += h * haze_col + 0.5
-    if look.weather in ("overcast", "rain"):   # washed-out colours
+    if look.weather in ("overcast", "rain"):  # washed-out colours
         out = 0.7 * out + 0.3 * out.mean(axis=0)
     if look.weather == "rain":
         out *= 0.92
         out += (tex[2] > 0.93) * np.float32(30.0)
-    out += (tex[1] - 0.5) * 6.0   # film grain
+    out += (tex[1] - 0.5) * 6.0  # film grain
     np.clip(out, 0.0, 255.0, out=out)
     return out.astype(np.uint8)
 
@@ -271,8 +310,17 @@ def render_location(scene: Scene, cfg: RenderConfig, size: int | None = None) ->
     """One RGB image per ``cfg.views`` heading, deterministic for (scene.seed, scene.index)."""
     size = int(size or cfg.image_size)
     rng = np.random.default_rng([scene.seed, scene.index])
-    biome = make_biome(scene.koppen, scene.land_cover, scene.month, scene.lat, scene.elevation_m,
-                       scene.prec_avg_mm, scene.town_km, rng, scene.style.region)
+    biome = make_biome(
+        scene.koppen,
+        scene.land_cover,
+        scene.month,
+        scene.lat,
+        scene.elevation_m,
+        scene.prec_avg_mm,
+        scene.town_km,
+        rng,
+        scene.style.region,
+    )
     look = make_look(scene, cfg, biome, rng)
     layout: Layout = make_layout(scene, biome, look, rng)
     crop_angle = float(rng.uniform(-0.3, 0.3)) if rng.random() < 0.5 else float(rng.uniform(1.2, 1.9))

@@ -9,6 +9,7 @@ to train, val or test by a seeded hash, so whole areas are unseen in training. A
 two points apart, so afterwards every val/test location closer than ``min_km`` to a train location is moved
 to train (repeated until none is), which guarantees ``distance(val/test, train) >= min_km``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,20 +31,24 @@ def allowed_countries(cfg: SamplerConfig, known_iso_a2: set[str]) -> tuple[str, 
         # the default coverage list may name territories missing from the polygons: skip those quietly,
         # but codes the user typed in include/exclude must exist
         if unknown and name != "countries":
-            raise ValueError(f"unknown country code(s) {', '.join(unknown)} in sampler.{name} "
-                             f"(not in the country polygons; use ISO 3166-1 alpha-2 codes such as FR, JP)")
+            raise ValueError(
+                f"unknown country code(s) {', '.join(unknown)} in sampler.{name} "
+                f"(not in the country polygons; use ISO 3166-1 alpha-2 codes such as FR, JP)"
+            )
         if unknown:
             log.info("sampler.countries: no polygons for %s; skipped", ", ".join(unknown))
     allowed = tuple(c for c in cfg.allowed() if c in known_iso_a2)
     if (cfg.countries or cfg.include) and not allowed:
-        raise ValueError("the country filter leaves no country to sample from (check sampler.countries/exclude)")
+        raise ValueError(
+            "the country filter leaves no country to sample from (check sampler.countries/exclude)"
+        )
     return allowed
 
 
 def place_weights(population: np.ndarray, cc: np.ndarray, cfg: SamplerConfig) -> np.ndarray:
     """Normalised sampling weight per place, shape (P,) -> (P,)."""
     pop = np.maximum(np.nan_to_num(population.astype(np.float64), nan=0.0), cfg.population_floor)
-    w = pop ** cfg.population_alpha
+    w = pop**cfg.population_alpha
     if cfg.country_balance > 0:
         codes, inverse = np.unique(cc, return_inverse=True)
         totals = np.bincount(inverse, weights=w, minlength=len(codes))
@@ -51,8 +56,9 @@ def place_weights(population: np.ndarray, cc: np.ndarray, cfg: SamplerConfig) ->
     return w / w.sum()
 
 
-def jitter(lat_deg: np.ndarray, lon_deg: np.ndarray, mean_km: float, rng: np.random.Generator
-           ) -> tuple[np.ndarray, np.ndarray]:
+def jitter(
+    lat_deg: np.ndarray, lon_deg: np.ndarray, mean_km: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Move each point by an exponential distance (mean ``mean_km``) in a uniform direction."""
     dist_km = rng.exponential(mean_km, size=lat_deg.shape) if mean_km > 0 else np.zeros_like(lat_deg)
     bearing = rng.uniform(0, 2 * np.pi, size=lat_deg.shape)
@@ -62,9 +68,12 @@ def jitter(lat_deg: np.ndarray, lon_deg: np.ndarray, mean_km: float, rng: np.ran
     return lat, lon
 
 
-def sample_locations(geo, cfg: SamplerConfig, n: int, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``n`` land locations near places of allowed countries -> (lat_deg (n,), lon_deg (n,), place_idx (n,))."""
+def sample_locations(
+    geo, cfg: SamplerConfig, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` land locations near places of allowed countries.
+
+    Returns (lat_deg (n,), lon_deg (n,), place_idx (n,) rows of ``geo.places``)."""
     if n < 1:
         raise ValueError(f"number of locations must be at least 1, got {n}")
     places = geo.places
@@ -85,7 +94,9 @@ def sample_locations(geo, cfg: SamplerConfig, n: int, rng: np.random.Generator
         lat, lon = jitter(plat[pick], plon[pick], cfg.jitter_km, rng)
         country = np.asarray(geo.country_at(lat, lon)).astype(str)
         ok = np.isin(country, allowed_set) if allowed else country != ""
-        got_lat.append(lat[ok]); got_lon.append(lon[ok]); got_idx.append(pool[pick[ok]])
+        got_lat.append(lat[ok])
+        got_lon.append(lon[ok])
+        got_idx.append(pool[pick[ok]])
         have += int(ok.sum())
         if have >= n:
             break
@@ -97,7 +108,9 @@ def sample_locations(geo, cfg: SamplerConfig, n: int, rng: np.random.Generator
 
 def _block_hash(i: np.ndarray, j: np.ndarray, seed: int) -> np.ndarray:
     """Uniform [0, 1) per (block row, block column, seed) from splitmix64, vectorised."""
-    x = (i.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (j.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
+    x = (i.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (
+        j.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+    )
     x = x ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -106,7 +119,7 @@ def _block_hash(i: np.ndarray, j: np.ndarray, seed: int) -> np.ndarray:
 
 
 def assign_splits(lat_deg: np.ndarray, lon_deg: np.ndarray, seed: int, cfg: SplitConfig) -> np.ndarray:
-    """Split name per location, shape (N,) of str; val/test are >= ``cfg.min_km`` from every train location."""
+    """Split name per location, shape (N,) of str; val/test are >= ``cfg.min_km`` from any train location."""
     lat = np.asarray(lat_deg, np.float64)
     lon = np.asarray(lon_deg, np.float64)
     bi = np.floor((lat + 90.0) / cfg.block_deg).astype(np.int64)

@@ -4,6 +4,7 @@ A :class:`Scene` is plain, picklable data. All geodata lookups (country, town, K
 elevation, climate, the terrain profile around the point, nearby sea) happen here for all locations at once,
 so worker processes only draw.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,7 @@ import numpy as np
 from train.world_config import RenderConfig
 from train.world_style import LANGUAGE_WORDS, LEFT_DRIVING, RoadStyle, road_style, sign_language
 
-N_AZIMUTHS = 16                          # terrain/sea profile bins, clockwise from north
+N_AZIMUTHS = 16  # terrain/sea profile bins, clockwise from north
 PROFILE_DISTANCES_KM = (6.0, 15.0, 35.0)  # elevation is a ~9 km grid: nearer samples add nothing
 SEA_PROBE_KM = 4.0
 _EARTH_RADIUS_M = 6_371_008.8
@@ -31,8 +32,8 @@ class Scene:
     lon: float
     country: str
     town: str
-    town_km: float             # distance to the nearest place (settlement density)
-    town2: str                 # a bigger nearby place, for direction signs
+    town_km: float  # distance to the nearest place (settlement density)
+    town2: str  # a bigger nearby place, for direction signs
     town2_km: float
     town2_bearing_deg: float
     koppen: str
@@ -40,13 +41,13 @@ class Scene:
     elevation_m: float
     temp_avg_c: float
     prec_avg_mm: float
-    driving_side: str          # 'left' | 'right'
-    month: int                 # 1..12
-    heading_deg: float         # compass heading of view 0 (= direction of travel)
-    hour: float                # local solar time
-    horizon_deg: tuple[float, ...]   # terrain elevation angle per azimuth bin
-    peak_m: tuple[float, ...]        # highest terrain altitude per azimuth bin (snow caps)
-    water: tuple[bool, ...]          # sea in that direction within SEA_PROBE_KM
+    driving_side: str  # 'left' | 'right'
+    month: int  # 1..12
+    heading_deg: float  # compass heading of view 0 (= direction of travel)
+    hour: float  # local solar time
+    horizon_deg: tuple[float, ...]  # terrain elevation angle per azimuth bin
+    peak_m: tuple[float, ...]  # highest terrain altitude per azimuth bin (snow caps)
+    water: tuple[bool, ...]  # sea in that direction within SEA_PROBE_KM
     language: str
     script: str
     centre_word: str
@@ -75,7 +76,11 @@ def sun_position(lat_deg, doy, hour) -> tuple[np.ndarray, np.ndarray]:
     ha = np.radians(15.0 * (np.asarray(hour, np.float64) - 12.0))
     sin_el = np.sin(phi) * np.sin(dec) + np.cos(phi) * np.cos(dec) * np.cos(ha)
     el = np.degrees(np.arcsin(np.clip(sin_el, -1, 1)))
-    az = np.degrees(np.arctan2(-np.cos(dec) * np.sin(ha), np.sin(dec) * np.cos(phi) - np.cos(dec) * np.sin(phi) * np.cos(ha)))
+    az = np.degrees(
+        np.arctan2(
+            -np.cos(dec) * np.sin(ha), np.sin(dec) * np.cos(phi) - np.cos(dec) * np.sin(phi) * np.cos(ha)
+        )
+    )
     return az % 360.0, el
 
 
@@ -87,8 +92,9 @@ def half_day_hours(lat_deg, doy) -> np.ndarray:
     return np.degrees(np.arccos(cos_h0)) / 15.0
 
 
-def sample_capture(lat_deg: np.ndarray, cfg: RenderConfig, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_capture(
+    lat_deg: np.ndarray, cfg: RenderConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Month (1..12), heading (deg) and local solar hour per location, shape (N,) each.
 
     Months follow ``cfg.month_weights`` (shifted six months south of the equator); months whose noon sun
@@ -109,8 +115,9 @@ def sample_capture(lat_deg: np.ndarray, cfg: RenderConfig, rng: np.random.Genera
     return month.astype(np.int64), np.round(heading, 1), hour
 
 
-def terrain_profile(geo, lat: np.ndarray, lon: np.ndarray, elev0_m: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def terrain_profile(
+    geo, lat: np.ndarray, lon: np.ndarray, elev0_m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Terrain around each point: (horizon angle deg (N,A), highest altitude m (N,A), sea (N,A) bool)."""
     az = np.radians(np.arange(N_AZIMUTHS) * 360.0 / N_AZIMUTHS)
     n, a = len(lat), N_AZIMUTHS
@@ -121,13 +128,18 @@ def terrain_profile(geo, lat: np.ndarray, lon: np.ndarray, elev0_m: np.ndarray
     plat = np.clip(lat[:, None, None] + dlat, -89.9, 89.9)
     plon = (lon[:, None, None] + dlon + 180.0) % 360.0 - 180.0
     k = len(PROFILE_DISTANCES_KM)
-    elev = np.asarray(geo.elevation_at(plat[:, :, :k].ravel(), plon[:, :, :k].ravel()), np.float64).reshape(n, a, k)
+    elev = np.asarray(geo.elevation_at(plat[:, :, :k].ravel(), plon[:, :, :k].ravel()), np.float64).reshape(
+        n, a, k
+    )
     elev = np.nan_to_num(elev, nan=0.0)
     base = np.nan_to_num(elev0_m, nan=0.0)[:, None, None]
     d_m = np.array(PROFILE_DISTANCES_KM) * 1000.0
-    rise = elev - base - d_m ** 2 / (2 * _EARTH_RADIUS_M)       # Earth curvature hides far terrain
+    rise = elev - base - d_m**2 / (2 * _EARTH_RADIUS_M)  # Earth curvature hides far terrain
     angle = np.degrees(np.arctan2(rise, d_m)).max(axis=2)
-    sea = np.asarray(geo.koppen_at(plat[:, :, k].ravel(), plon[:, :, k].ravel())).astype(str).reshape(n, a) == ""
+    sea = (
+        np.asarray(geo.koppen_at(plat[:, :, k].ravel(), plon[:, :, k].ravel())).astype(str).reshape(n, a)
+        == ""
+    )
     return np.clip(angle, 0.0, 30.0), elev.max(axis=2), sea
 
 
@@ -136,7 +148,7 @@ def _second_places(geo, lat: np.ndarray, lon: np.ndarray) -> tuple[list[str], np
     idx, dist = geo.nearest_place(lat, lon, k=8)
     places = geo.places
     pop = np.nan_to_num(places["population"].to_numpy(np.float64)[idx[:, 1:]], nan=0.0)
-    pop = pop / (1.0 + dist[:, 1:] / 50.0)   # prefer big places but not far ones
+    pop = pop / (1.0 + dist[:, 1:] / 50.0)  # prefer big places but not far ones
     best = np.argmax(pop, axis=1)
     rows = np.arange(len(lat))
     pick = idx[:, 1:][rows, best]
@@ -144,7 +156,9 @@ def _second_places(geo, lat: np.ndarray, lon: np.ndarray) -> tuple[list[str], np
     plat = places["lat"].to_numpy(np.float64)[pick]
     plon = places["lon"].to_numpy(np.float64)[pick]
     y = np.sin(np.radians(plon - lon)) * np.cos(np.radians(plat))
-    x = np.cos(np.radians(lat)) * np.sin(np.radians(plat)) - np.sin(np.radians(lat)) * np.cos(np.radians(plat)) * np.cos(np.radians(plon - lon))
+    x = np.cos(np.radians(lat)) * np.sin(np.radians(plat)) - np.sin(np.radians(lat)) * np.cos(
+        np.radians(plat)
+    ) * np.cos(np.radians(plon - lon))
     bearing = np.degrees(np.arctan2(y, x)) % 360.0
     return [str(s) for s in places["name"].to_numpy()[pick]], dist_km, bearing
 
@@ -163,8 +177,9 @@ def _country_facts(geo, iso: str) -> tuple[str, str, str]:
     return str(info.get("continent", "")), str(info.get("languages", "")), str(info.get("driving_side", ""))
 
 
-def build_scenes(geo, lat: np.ndarray, lon: np.ndarray, seed: int, cfg: RenderConfig,
-                 rng: np.random.Generator) -> tuple[list[Scene], "object"]:
+def build_scenes(
+    geo, lat: np.ndarray, lon: np.ndarray, seed: int, cfg: RenderConfig, rng: np.random.Generator
+) -> tuple[list[Scene], "object"]:
     """Scenes for all locations plus the ``geo.annotate`` table (for the CSV's auxiliary columns)."""
     ann = geo.annotate(lat, lon)
     clim = geo.climate_at(lat, lon)
@@ -181,18 +196,39 @@ def build_scenes(geo, lat: np.ndarray, lon: np.ndarray, seed: int, cfg: RenderCo
         lang = sign_language(iso, languages)
         script, centre, stop = LANGUAGE_WORDS[lang]
         lc = int(ann["land_cover"].iat[i])
-        koppen = str(ann["koppen"].iat[i]) or _koppen_fallback(float(np.nan_to_num(clim["temp_avg_c"][i], nan=15.0)))
-        scenes.append(Scene(
-            index=i, seed=seed, loc_id=location_id(seed, i), lat=float(lat[i]), lon=float(lon[i]), country=iso,
-            town=str(ann["town"].iat[i]),
-            town_km=float(np.nan_to_num(ann["town_dist_km"].iat[i], nan=50.0)), town2=town2[i], town2_km=float(town2_km[i]),
-            town2_bearing_deg=float(town2_bearing[i]), koppen=koppen, land_cover=lc,
-            elevation_m=float(np.nan_to_num(elev[i], nan=0.0)),
-            temp_avg_c=float(np.nan_to_num(clim["temp_avg_c"][i], nan=15.0)),
-            prec_avg_mm=float(np.nan_to_num(clim["prec_avg_mm"][i], nan=800.0)),
-            driving_side=side if side in ("left", "right") else "right", month=int(month[i]),
-            heading_deg=float(heading[i]), hour=float(hour[i]),
-            horizon_deg=tuple(np.round(horizon[i], 3).tolist()), peak_m=tuple(np.round(peak[i], 1).tolist()),
-            water=tuple(bool(x) for x in sea[i]), language=lang, script=script, centre_word=centre,
-            stop_word=stop, style=road_style(iso, continent)))
+        koppen = str(ann["koppen"].iat[i]) or _koppen_fallback(
+            float(np.nan_to_num(clim["temp_avg_c"][i], nan=15.0))
+        )
+        scenes.append(
+            Scene(
+                index=i,
+                seed=seed,
+                loc_id=location_id(seed, i),
+                lat=float(lat[i]),
+                lon=float(lon[i]),
+                country=iso,
+                town=str(ann["town"].iat[i]),
+                town_km=float(np.nan_to_num(ann["town_dist_km"].iat[i], nan=50.0)),
+                town2=town2[i],
+                town2_km=float(town2_km[i]),
+                town2_bearing_deg=float(town2_bearing[i]),
+                koppen=koppen,
+                land_cover=lc,
+                elevation_m=float(np.nan_to_num(elev[i], nan=0.0)),
+                temp_avg_c=float(np.nan_to_num(clim["temp_avg_c"][i], nan=15.0)),
+                prec_avg_mm=float(np.nan_to_num(clim["prec_avg_mm"][i], nan=800.0)),
+                driving_side=side if side in ("left", "right") else "right",
+                month=int(month[i]),
+                heading_deg=float(heading[i]),
+                hour=float(hour[i]),
+                horizon_deg=tuple(np.round(horizon[i], 3).tolist()),
+                peak_m=tuple(np.round(peak[i], 1).tolist()),
+                water=tuple(bool(x) for x in sea[i]),
+                language=lang,
+                script=script,
+                centre_word=centre,
+                stop_word=stop,
+                style=road_style(iso, continent),
+            )
+        )
     return scenes, ann

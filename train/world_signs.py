@@ -5,6 +5,7 @@ distance in the country's unit, and the word for "centre" in the local script, w
 bearing of that place), sometimes a stop sign at a crossing, a town-name sign behind for the opposite
 traffic, and a shop sign ("hotel" in the local language + the town) on a house front facing the side views.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from train.world_biome import RGB, hex_rgb, mix
-from train.world_canvas import Camera, font, rgb8 as _c
+from train.world_biome import hex_rgb
+from train.world_canvas import Camera, font
+from train.world_canvas import rgb8 as _c
 from train.world_style import PLATES, SHOP_WORDS
 from train.world_trees import billboard
 
@@ -24,7 +26,7 @@ class Sign:
     """A sign panel ``w`` x ``h`` m whose bottom edge is ``y0`` m above ground at travel-frame (a, b),
     readable from the side its normal (na, nb) points to."""
 
-    kind: str                                # direction | stop | town | shop
+    kind: str  # direction | stop | town | shop
     a: float
     b: float
     w: float
@@ -32,12 +34,12 @@ class Sign:
     y0: float
     na: float
     nb: float
-    lines: tuple[tuple[str, str], ...]       # (text, ISO 15924 script)
+    lines: tuple[tuple[str, str], ...]  # (text, ISO 15924 script)
     bg: str
     fg: str
     border: str
-    arrow: str = ""                          # "" | up | left | right
-    shape: str = "rect"                      # rect | octagon | triangle
+    arrow: str = ""  # "" | up | left | right
+    shape: str = "rect"  # rect | octagon | triangle
     posts: int = 1
 
 
@@ -50,8 +52,9 @@ def _arrow(scene, a_sign: float) -> str:
     return "up" if abs(rel) < 35 else ("right" if rel > 0 else "left")
 
 
-def make_signs(scene, edges: tuple[float, float], paved: bool, rng: np.random.Generator
-               ) -> tuple[list[Sign], tuple[float, float] | None]:
+def make_signs(
+    scene, edges: tuple[float, float], paved: bool, rng: np.random.Generator
+) -> tuple[list[Sign], tuple[float, float] | None]:
     """Signs of one location and the optional cross road (a0, a1) at a stop sign."""
     st = scene.style
     s_d = 1 if scene.driving_side == "right" else -1
@@ -59,20 +62,68 @@ def make_signs(scene, edges: tuple[float, float], paved: bool, rng: np.random.Ge
     signs, cross = [], None
     if rng.random() < 0.8:
         dist = scene.town2_km * (0.621 if st.unit == "mi" else 1.0)
-        lines = ((f"{scene.town2}  {max(1, round(dist))} {st.unit}", "Latn"),
-                 (scene.centre_word, _script_of(scene.centre_word, scene.script)))
-        signs.append(Sign("direction", rng.uniform(10, 18), edge_d + s_d * 1.8, 3.4, 1.8, 1.6, -1.0, 0.0, lines,
-                          st.sign_bg, st.sign_fg, st.sign_fg, arrow=_arrow(scene, 0.0), posts=2))
+        lines = (
+            (f"{scene.town2}  {max(1, round(dist))} {st.unit}", "Latn"),
+            (scene.centre_word, _script_of(scene.centre_word, scene.script)),
+        )
+        signs.append(
+            Sign(
+                "direction",
+                rng.uniform(10, 18),
+                edge_d + s_d * 1.8,
+                3.4,
+                1.8,
+                1.6,
+                -1.0,
+                0.0,
+                lines,
+                st.sign_bg,
+                st.sign_fg,
+                st.sign_fg,
+                arrow=_arrow(scene, 0.0),
+                posts=2,
+            )
+        )
     if paved and rng.random() < 0.3:
         a = rng.uniform(8, 14)
         word = scene.stop_word
         shape = "triangle" if st.stop_shape == "triangle" else "octagon"
-        signs.append(Sign("stop", a, edge_d + s_d * 1.1, 0.9, 0.9, 1.5, -1.0, 0.0,
-                          ((word, _script_of(word, scene.script)),), "#c4161c", "#ffffff", "#ffffff", shape=shape))
+        signs.append(
+            Sign(
+                "stop",
+                a,
+                edge_d + s_d * 1.1,
+                0.9,
+                0.9,
+                1.5,
+                -1.0,
+                0.0,
+                ((word, _script_of(word, scene.script)),),
+                "#c4161c",
+                "#ffffff",
+                "#ffffff",
+                shape=shape,
+            )
+        )
         cross = (a + 2.0, a + 9.0)
     if rng.random() < 0.6 and scene.town:
-        signs.append(Sign("town", -rng.uniform(14, 30), edge_o - s_d * 1.4, 2.2, 1.0, 1.4, 1.0, 0.0,
-                          ((scene.town, "Latn"),), st.town_bg, st.town_fg, st.town_border, posts=2))
+        signs.append(
+            Sign(
+                "town",
+                -rng.uniform(14, 30),
+                edge_o - s_d * 1.4,
+                2.2,
+                1.0,
+                1.4,
+                1.0,
+                0.0,
+                ((scene.town, "Latn"),),
+                st.town_bg,
+                st.town_fg,
+                st.town_border,
+                posts=2,
+            )
+        )
     return signs, cross
 
 
@@ -83,21 +134,39 @@ def shop_sign(scene, building, rng: np.random.Generator) -> Sign:
     bg = rng.choice(["#b01818", "#183c8c", "#f2f2f2", "#1a6a2a", "#f0c020", "#202020"])
     fg = "#111111" if bg in ("#f2f2f2", "#f0c020") else "#ffffff"
     w = min(building.w * 0.85, 7.0)
-    return Sign("shop", building.a + building.w / 2, building.b - side * 0.15, w, 1.6, 2.5, 0.0, -float(side),
-                ((word, _script_of(word, scene.script)), (scene.town, "Latn")), bg, fg, fg)
+    return Sign(
+        "shop",
+        building.a + building.w / 2,
+        building.b - side * 0.15,
+        w,
+        1.6,
+        2.5,
+        0.0,
+        -float(side),
+        ((word, _script_of(word, scene.script)), (scene.town, "Latn")),
+        bg,
+        fg,
+        fg,
+    )
 
 
 def _panel(cam: Camera, s: Sign) -> list[tuple[float, float]] | None:
-    ta, tb = -s.nb * s.w / 2, s.na * s.w / 2   # half the panel, along it
+    ta, tb = -s.nb * s.w / 2, s.na * s.w / 2  # half the panel, along it
     y0, y1 = s.y0, s.y0 + s.h
-    return cam.polygon([(s.a - ta, s.b - tb, y0), (s.a + ta, s.b + tb, y0), (s.a + ta, s.b + tb, y1),
-                        (s.a - ta, s.b - tb, y1)])
+    return cam.polygon(
+        [
+            (s.a - ta, s.b - tb, y0),
+            (s.a + ta, s.b + tb, y0),
+            (s.a + ta, s.b + tb, y1),
+            (s.a - ta, s.b - tb, y1),
+        ]
+    )
 
 
 def _text_block(draw: ImageDraw.ImageDraw, box, lines, fg, arrow: str) -> None:
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
-    shares = (0.58, 0.42) if len(lines) == 2 else (1.0 / len(lines),) * len(lines)   # first line biggest
+    shares = (0.58, 0.42) if len(lines) == 2 else (1.0 / len(lines),) * len(lines)  # first line biggest
     line_h = h * shares[0]
     arrow_w = line_h * 0.8 if arrow else 0.0
     top = y0
@@ -106,7 +175,7 @@ def _text_block(draw: ImageDraw.ImageDraw, box, lines, fg, arrow: str) -> None:
         size = int(lh * 0.72)
         cy = top + lh / 2
         top += lh
-        if size < 5:   # unreadable at this distance: draw the grey smudge that text becomes
+        if size < 5:  # unreadable at this distance: draw the grey smudge that text becomes
             half = max(0.5, lh * 0.15)
             if x1 - w * 0.1 - arrow_w > x0 + w * 0.1:
                 draw.rectangle([x0 + w * 0.1, cy - half, x1 - w * 0.1 - arrow_w, cy + half], fill=fg)
@@ -120,9 +189,11 @@ def _text_block(draw: ImageDraw.ImageDraw, box, lines, fg, arrow: str) -> None:
         draw.text((x0 + (w - arrow_w - tw) / 2, cy), text, font=f, fill=fg, anchor="lm")
     if arrow and line_h > 4:
         ax, ay, r = x1 - arrow_w * 0.65, y0 + line_h * 0.5, line_h * 0.3
-        pts = {"up": [(ax - r, ay + r * 0.3), (ax + r, ay + r * 0.3), (ax, ay - r)],
-               "left": [(ax + r * 0.3, ay - r), (ax + r * 0.3, ay + r), (ax - r, ay)],
-               "right": [(ax - r * 0.3, ay - r), (ax - r * 0.3, ay + r), (ax + r, ay)]}[arrow]
+        pts = {
+            "up": [(ax - r, ay + r * 0.3), (ax + r, ay + r * 0.3), (ax, ay - r)],
+            "left": [(ax + r * 0.3, ay - r), (ax + r * 0.3, ay + r), (ax - r, ay)],
+            "right": [(ax - r * 0.3, ay - r), (ax - r * 0.3, ay + r), (ax + r, ay)],
+        }[arrow]
         draw.polygon(pts, fill=fg)
 
 
@@ -139,11 +210,11 @@ def _posts(draw, cam: Camera, s: Sign, shade: float) -> None:
 def draw_sign(img: Image.Image, draw: ImageDraw.ImageDraw, cam: Camera, s: Sign, shade: float) -> None:
     """Posts, panel (front or grey back) and text of a sign."""
     view_a, view_b = math.cos(math.radians(cam.yaw_deg)), math.sin(math.radians(cam.yaw_deg))
-    facing = -(view_a * s.na + view_b * s.nb)   # 1 = panel faces the camera
+    facing = -(view_a * s.na + view_b * s.nb)  # 1 = panel faces the camera
     if s.kind != "shop":
         _posts(draw, cam, s, shade)
     if abs(facing) < 0.35:
-        return   # edge-on
+        return  # edge-on
     poly = _panel(cam, s)
     if not poly:
         return
@@ -158,7 +229,7 @@ def draw_sign(img: Image.Image, draw: ImageDraw.ImageDraw, cam: Camera, s: Sign,
         cx, cy, r = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, (box[2] - box[0]) / 2
         draw.regular_polygon((cx, cy, r), 8, rotation=22.5, fill=border)
         draw.regular_polygon((cx, cy, r * 0.88), 8, rotation=22.5, fill=bg)
-    elif s.shape == "triangle":   # Japanese stop sign: inverted red triangle
+    elif s.shape == "triangle":  # Japanese stop sign: inverted red triangle
         cx, cy, r = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, (box[2] - box[0]) / 2
         draw.regular_polygon((cx, cy, r), 3, rotation=180, fill=border)
         draw.regular_polygon((cx, cy, r * 0.85), 3, rotation=180, fill=bg)
@@ -179,25 +250,42 @@ def draw_sign(img: Image.Image, draw: ImageDraw.ImageDraw, cam: Camera, s: Sign,
 _CAR_COLOURS = ("#f0f0f0", "#b8bcc0", "#202224", "#8a1c1c", "#1c3a78", "#6a6e72", "#e8e4d8", "#2a4a2a")
 
 
-def make_cars(scene, centre_b: float, lane: float, edges: tuple[float, float], paved: bool, parked: float,
-              rng: np.random.Generator) -> list[dict]:
+def make_cars(
+    scene,
+    centre_b: float,
+    lane: float,
+    edges: tuple[float, float],
+    paved: bool,
+    parked: float,
+    rng: np.random.Generator,
+) -> list[dict]:
     """Oncoming, leading, following and parked cars as dicts (a, b, w, h, colour, front +1/-1, plate)."""
     s_d = 1 if scene.driving_side == "right" else -1
     own, other = centre_b + s_d * lane / 2, centre_b - s_d * lane / 2
     plate = PLATES[scene.style.plate]
     traffic = 1.0 if paved else 0.4
     cars = []
-    for prob, a_range, b, front in ((0.55, (12, 70), other, -1), (0.25, (14, 60), own, 1),
-                                    (0.2, (-50, -12), own, 1), (0.2, (-60, -14), other, -1)):
+    for prob, a_range, b, front in (
+        (0.55, (12, 70), other, -1),
+        (0.25, (14, 60), own, 1),
+        (0.2, (-50, -12), own, 1),
+        (0.2, (-60, -14), other, -1),
+    ):
         if rng.random() < prob * traffic:
             cars.append({"a": rng.uniform(*a_range), "b": b + rng.uniform(-0.3, 0.3), "front": front})
-    for side in (-1, 1):   # parked at the kerb, seen side-on from the side views
+    for side in (-1, 1):  # parked at the kerb, seen side-on from the side views
         if rng.random() < parked:
             b = (edges[1] if side > 0 else edges[0]) + side * 1.1
             cars.append({"a": rng.uniform(-10, 10), "b": b, "front": 1 if rng.random() < 0.5 else -1})
     for c in cars:
-        c.update(w=1.8, h=1.5, length=4.3, colour=hex_rgb(rng.choice(_CAR_COLOURS)), plate=plate,
-                 uk=scene.style.plate == "uk")
+        c.update(
+            w=1.8,
+            h=1.5,
+            length=4.3,
+            colour=hex_rgb(rng.choice(_CAR_COLOURS)),
+            plate=plate,
+            uk=scene.style.plate == "uk",
+        )
     return cars
 
 
@@ -216,21 +304,39 @@ def draw_car(draw: ImageDraw.ImageDraw, cam: Camera, car: dict, shade: float) ->
         draw.rectangle([u - hw * 0.9, v - 0.3 * k, u - hw * 0.5, v], fill=tyre)
         draw.rectangle([u + hw * 0.5, v - 0.3 * k, u + hw * 0.9, v], fill=tyre)
         draw.rectangle([u - hw, v - 0.95 * k, u + hw, v - 0.22 * k], fill=body)
-        draw.polygon([(u - hw * 0.85, v - 0.95 * k), (u + hw * 0.85, v - 0.95 * k), (u + hw * 0.65, v - 1.45 * k),
-                      (u - hw * 0.65, v - 1.45 * k)], fill=body)
-        draw.polygon([(u - hw * 0.75, v - 1.0 * k), (u + hw * 0.75, v - 1.0 * k), (u + hw * 0.6, v - 1.38 * k),
-                      (u - hw * 0.6, v - 1.38 * k)], fill=glass)
+        draw.polygon(
+            [
+                (u - hw * 0.85, v - 0.95 * k),
+                (u + hw * 0.85, v - 0.95 * k),
+                (u + hw * 0.65, v - 1.45 * k),
+                (u - hw * 0.65, v - 1.45 * k),
+            ],
+            fill=body,
+        )
+        draw.polygon(
+            [
+                (u - hw * 0.75, v - 1.0 * k),
+                (u + hw * 0.75, v - 1.0 * k),
+                (u + hw * 0.6, v - 1.38 * k),
+                (u - hw * 0.6, v - 1.38 * k),
+            ],
+            fill=glass,
+        )
         light = (250, 250, 235) if front_visible else (200, 20, 20)
         for sx in (-1, 1):
             xa, xb = sorted((u + sx * hw * 0.92, u + sx * hw * 0.62))
             draw.rectangle([xa, v - 0.82 * k, xb, v - 0.68 * k], fill=light)
         bg, strip, fg = car["plate"]
         if car.get("uk") and front_visible:
-            bg = "#f4f4f0"   # UK: white front plate, yellow rear
+            bg = "#f4f4f0"  # UK: white front plate, yellow rear
         pw, ph = 0.26 * k, 0.06 * k
-        draw.rectangle([u - pw, v - 0.5 * k - ph, u + pw, v - 0.5 * k + ph], fill=_c(hex_rgb(bg), min(shade, 1.05)))
+        draw.rectangle(
+            [u - pw, v - 0.5 * k - ph, u + pw, v - 0.5 * k + ph], fill=_c(hex_rgb(bg), min(shade, 1.05))
+        )
         if strip:
-            draw.rectangle([u - pw, v - 0.5 * k - ph, u - pw * 0.8, v - 0.5 * k + ph], fill=_c(hex_rgb(strip)))
+            draw.rectangle(
+                [u - pw, v - 0.5 * k - ph, u - pw * 0.8, v - 0.5 * k + ph], fill=_c(hex_rgb(strip))
+            )
         return
     # side view: the car's length runs across the image
     x0, z0 = cam.to_cam(car["a"] - 2.15, car["b"])
@@ -240,10 +346,24 @@ def draw_car(draw: ImageDraw.ImageDraw, cam: Camera, car: dict, shade: float) ->
     ua, ub = sorted([cam.cx + cam.f * x0 / z0, cam.cx + cam.f * x1 / z1])
     length = ub - ua
     draw.rectangle([ua, v - 0.95 * k, ub, v - 0.25 * k], fill=body)
-    draw.polygon([(ua + length * 0.2, v - 0.95 * k), (ub - length * 0.15, v - 0.95 * k), (ub - length * 0.3, v - 1.45 * k),
-                  (ua + length * 0.32, v - 1.45 * k)], fill=body)
-    draw.polygon([(ua + length * 0.25, v - 1.0 * k), (ub - length * 0.2, v - 1.0 * k), (ub - length * 0.32, v - 1.38 * k),
-                  (ua + length * 0.35, v - 1.38 * k)], fill=glass)
+    draw.polygon(
+        [
+            (ua + length * 0.2, v - 0.95 * k),
+            (ub - length * 0.15, v - 0.95 * k),
+            (ub - length * 0.3, v - 1.45 * k),
+            (ua + length * 0.32, v - 1.45 * k),
+        ],
+        fill=body,
+    )
+    draw.polygon(
+        [
+            (ua + length * 0.25, v - 1.0 * k),
+            (ub - length * 0.2, v - 1.0 * k),
+            (ub - length * 0.32, v - 1.38 * k),
+            (ua + length * 0.35, v - 1.38 * k),
+        ],
+        fill=glass,
+    )
     for t in (0.2, 0.8):
         cx = ua + length * t
         draw.ellipse([cx - 0.33 * k, v - 0.62 * k, cx + 0.33 * k, v + 0.02 * k], fill=tyre)

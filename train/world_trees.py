@@ -1,4 +1,5 @@
 """Drawing of vegetation, poles, bollards and buildings (billboards and projected quads) for one view."""
+
 from __future__ import annotations
 
 import math
@@ -7,10 +8,11 @@ import numpy as np
 from PIL import ImageDraw
 
 from train.world_biome import RGB, mix
-from train.world_canvas import Camera, rgb8 as _c
+from train.world_canvas import Camera
+from train.world_canvas import rgb8 as _c
 
 _TRUNK: RGB = (0.33, 0.26, 0.19)
-_BARE: RGB = (0.416, 0.353, 0.290)   # biome crown colour of leafless deciduous trees
+_BARE: RGB = (0.416, 0.353, 0.290)  # biome crown colour of leafless deciduous trees
 
 
 def billboard(cam: Camera, a: float, b: float) -> tuple[float, float, float, float]:
@@ -31,7 +33,9 @@ def _bare_tree(draw, u, v, k, h, lean, shade) -> None:
     for t, ang in ((0.45, -0.9), (0.55, 0.8), (0.7, -0.5), (0.78, 0.55), (0.88, -0.2)):
         sx, sy = u + lean * h * k * t, v - h * k * t
         r = 0.3 * h * k * (1.1 - t)
-        draw.line([(sx, sy), (sx + math.sin(ang) * r, sy - math.cos(ang) * r)], fill=col, width=max(1, int(0.1 * k)))
+        draw.line(
+            [(sx, sy), (sx + math.sin(ang) * r, sy - math.cos(ang) * r)], fill=col, width=max(1, int(0.1 * k))
+        )
 
 
 def draw_tree(draw: ImageDraw.ImageDraw, cam: Camera, p, shade: float) -> None:
@@ -39,7 +43,7 @@ def draw_tree(draw: ImageDraw.ImageDraw, cam: Camera, p, shade: float) -> None:
     u, v, k, z = billboard(cam, p.a, p.b)
     h, w, lean = p.h * k, p.w * k, p.extra.get("lean", 0.0)
     if h < 1.5 or w > 0.6 * cam.size:
-        return   # too small to see, or so close it would hide the whole view
+        return  # too small to see, or so close it would hide the whole view
     crown, dark = _c(p.colour, shade), _c(p.colour, shade * 0.72)
     trunk = _c(_TRUNK, shade)
     kind = p.kind
@@ -60,8 +64,14 @@ def draw_tree(draw: ImageDraw.ImageDraw, cam: Camera, p, shade: float) -> None:
             half = w / 2 * (1.0 - 0.27 * i)
             draw.polygon([(u - half, base), (u + half, base), (u, top)], fill=dark if i == 0 else crown)
             if p.extra.get("snow", 0) > 0.5:
-                draw.polygon([(u - half * 0.35, top + 0.35 * (base - top)), (u + half * 0.35, top + 0.35 * (base - top)),
-                              (u, top)], fill=_c((0.95, 0.96, 0.98), shade))
+                draw.polygon(
+                    [
+                        (u - half * 0.35, top + 0.35 * (base - top)),
+                        (u + half * 0.35, top + 0.35 * (base - top)),
+                        (u, top),
+                    ],
+                    fill=_c((0.95, 0.96, 0.98), shade),
+                )
     elif kind == "palm":
         top = (u + lean * h * 2, v - h)
         draw.line([(u, v), top], fill=_c((0.48, 0.40, 0.3), shade), width=max(1, int(0.28 * k)))
@@ -109,12 +119,17 @@ def draw_pole_or_bollard(draw: ImageDraw.ImageDraw, cam: Camera, p, shade: float
     style = p.extra.get("style", "wood")
     col = _c(p.colour, shade)
     if style == "concrete":
-        draw.polygon([(u - half * 1.2, v), (u + half * 1.2, v), (u + half * 0.7, v - h), (u - half * 0.7, v - h)], fill=col)
+        draw.polygon(
+            [(u - half * 1.2, v), (u + half * 1.2, v), (u + half * 0.7, v - h), (u - half * 0.7, v - h)],
+            fill=col,
+        )
         draw.rectangle([u - 0.6 * k, v - 0.93 * h, u + 0.6 * k, v - 0.91 * h], fill=col)
     elif style == "metal":
         draw.rectangle([u - half * 0.6, v - h, u + half * 0.6, v], fill=col)
         draw.line([(u, v - h), (u - 1.8 * k, v - h - 0.3 * k)], fill=col, width=max(1, int(0.12 * k)))
-        draw.rectangle([u - 2.1 * k, v - h - 0.35 * k, u - 1.5 * k, v - h - 0.15 * k], fill=_c((0.85, 0.85, 0.8), shade))
+        draw.rectangle(
+            [u - 2.1 * k, v - h - 0.35 * k, u - 1.5 * k, v - h - 0.15 * k], fill=_c((0.85, 0.85, 0.8), shade)
+        )
     else:
         draw.rectangle([u - half, v - h, u + half, v], fill=col)
         draw.rectangle([u - 0.9 * k, v - 0.95 * h, u + 0.9 * k, v - 0.95 * h + max(1.0, 0.14 * k)], fill=col)
@@ -132,16 +147,35 @@ def _roof(cam: Camera, draw, p, wall_shade: float) -> None:
     kind = p.extra["roof_kind"]
     roof = _c(p.extra["roof"], wall_shade * 0.95)
     if kind == "flat":
-        _quad(cam, draw, [(a0, b, h), (a1, b, h), (a1, b, h + 0.5), (a0, b, h + 0.5)], _c(p.colour, wall_shade * 0.8))
+        _quad(
+            cam,
+            draw,
+            [(a0, b, h), (a1, b, h), (a1, b, h + 0.5), (a0, b, h + 0.5)],
+            _c(p.colour, wall_shade * 0.8),
+        )
         return
     if kind == "shed":
-        _quad(cam, draw, [(a0, b, h), (a1, b, h), (a1, b + side * depth, h + 0.9), (a0, b + side * depth, h + 0.9)], roof)
+        _quad(
+            cam,
+            draw,
+            [(a0, b, h), (a1, b, h), (a1, b + side * depth, h + 0.9), (a0, b + side * depth, h + 0.9)],
+            roof,
+        )
         return
     rise = depth / 2 * 0.7
     inset = depth / 2 * 0.8 if kind == "hip" else 0.0
     inset = min(inset, p.w / 2 - 0.5)
-    _quad(cam, draw, [(a0 - 0.3, b - side * 0.3, h), (a1 + 0.3, b - side * 0.3, h),
-                      (a1 - inset, b + side * depth / 2, h + rise), (a0 + inset, b + side * depth / 2, h + rise)], roof)
+    _quad(
+        cam,
+        draw,
+        [
+            (a0 - 0.3, b - side * 0.3, h),
+            (a1 + 0.3, b - side * 0.3, h),
+            (a1 - inset, b + side * depth / 2, h + rise),
+            (a0 + inset, b + side * depth / 2, h + rise),
+        ],
+        roof,
+    )
 
 
 def draw_building(draw: ImageDraw.ImageDraw, cam: Camera, p, look, shade: float) -> None:
@@ -157,12 +191,16 @@ def draw_building(draw: ImageDraw.ImageDraw, cam: Camera, p, look, shade: float)
     wall = p.colour
     end = a0 if cam.cos_yaw > 0.3 and a0 > 0 else a1 if cam.cos_yaw < -0.3 and a1 < 0 else None
     if end is not None:
-        _quad(cam, draw, [(end, b, 0), (end, b + side * depth, 0), (end, b + side * depth, h), (end, b, h)],
-              _c(wall, shade * 0.78))
+        _quad(
+            cam,
+            draw,
+            [(end, b, 0), (end, b + side * depth, 0), (end, b + side * depth, h), (end, b, h)],
+            _c(wall, shade * 0.78),
+        )
     draw.polygon(facade, fill=_c(wall, shade))
     _roof(cam, draw, p, shade)
     if max(us) - min(us) < 10:
-        return   # too small for windows to matter
+        return  # too small for windows to matter
     glass = _c((0.22, 0.26, 0.3), shade * (1.3 if look.sun_visible else 1.0))
     door = _c((0.3, 0.2, 0.14), shade)
     fb = b - side * 0.02
@@ -172,5 +210,9 @@ def draw_building(draw: ImageDraw.ImageDraw, cam: Camera, p, look, shade: float)
         for wa in np.arange(a0 + 1.0, a1 - 1.6, 2.8).tolist():
             is_door = s == 0 and abs(wa + 0.6 - mid) < 1.5
             y0 = 0.0 if is_door else s * 3.0 + 0.9
-            _quad(cam, draw, [(wa, fb, y0), (wa + 1.2, fb, y0), (wa + 1.2, fb, top), (wa, fb, top)],
-                  door if is_door else glass)
+            _quad(
+                cam,
+                draw,
+                [(wa, fb, y0), (wa + 1.2, fb, y0), (wa + 1.2, fb, top), (wa, fb, top)],
+                door if is_door else glass,
+            )

@@ -1,0 +1,122 @@
+"""Training throughput on this machine's CPU -> benchmarks/results/train.json.
+
+* pretrain: one full contrastive step (both towers, ClipLoss, AdamW) of the demo backbone at the demo size,
+  images/s, on in-memory tensors and real PIGEON captions;
+* loading: JPEG decode + preprocess + caption + tokenise of pretraining samples (CaptionedViews), images/s;
+* embed: token-mean embedding without gradients, images/s;
+* head: geocell head epochs with haversine smoothing + aux losses on cached-size features, locations/s.
+Run: ``.venv/bin/python benchmarks/bench_train.py [--quick]``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from _util import timeit, write  # noqa: E402
+
+
+def bench_pretrain(size: int, batch: int, repeat: int) -> dict:
+    from model.network import build_clip  # imports the torchvision shim before open_clip
+    import open_clip
+
+    from train.captions import CaptionInfo, sample_caption
+    from train.config import PretrainConfig
+    from train.pretrain import make_optimizer
+
+    clip, tok = build_clip("tiny-vit", image_size=size, seed=0)
+    clip.train()
+    opt = make_optimizer(clip, PretrainConfig(lr=1e-4))
+    loss_fn = open_clip.ClipLoss()
+    rng = np.random.default_rng(0)
+    info = CaptionInfo("France", "Brittany", "Brest", "a temperate oceanic climate", "right", 10.0, 5)
+    images = torch.randn(batch, 3, size, size)
+    tokens = tok([sample_caption(rng, info) for _ in range(batch)])
+
+    def step():
+        out = clip(images, tokens)
+        loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    t = timeit(step, repeat=repeat, warmup=1)
+    return {**t, "batch": batch, "image_size": size, "images_per_s": batch / t["median_s"]}
+
+
+def bench_loading(size: int, n: int) -> dict:
+    from model.dataset import load_dataset
+    from model.network import build_clip
+    from train.captions import CaptionInfo
+    from train.data import CaptionedViews, LocationTable, epoch_samples
+    from trainkit import make_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = load_dataset(make_dataset(Path(tmp) / "ds", n=n, size=256))
+        table = LocationTable.from_dataset(ds)
+        _, tok = build_clip("tiny-vit", image_size=size)
+        samples = epoch_samples(np.arange(n), 4, "one", 0, 0)
+        data = CaptionedViews(ds, table, samples, [CaptionInfo.from_aux(a) for a in table.aux], size,
+                              (0.5,) * 3, (0.25,) * 3, tok, 0, 0, True)
+        t = timeit(lambda: [data[k] for k in range(len(data))], repeat=3, warmup=1)
+    return {**t, "samples": n, "source_image_px": 256, "images_per_s": n / t["median_s"]}
+
+
+def bench_embed(size: int, batch: int, repeat: int) -> dict:
+    from model.network import build_visual, token_mean
+
+    visual = build_visual("tiny-vit", size).eval()
+    x = torch.randn(batch, 3, size, size)
+    with torch.no_grad():
+        t = timeit(lambda: token_mean(visual, x), repeat=repeat, warmup=1)
+    return {**t, "batch": batch, "image_size": size, "images_per_s": batch / t["median_s"]}
+
+
+def bench_head(n: int, cells: int, epochs: int) -> dict:
+    from model.network import AuxSpec
+    from train.config import HeadConfig
+    from train.head import train_head
+    from train.targets import Targets
+
+    rng = np.random.default_rng(0)
+    latlon = np.c_[rng.uniform(-60, 70, n), rng.uniform(-180, 180, n)]
+    cent = np.c_[rng.uniform(-60, 70, cells), rng.uniform(-180, 180, cells)]
+    aux = AuxSpec(("elevation", "temp_avg"), (0.0, 0.0), (1.0, 1.0), tuple(f"k{i}" for i in range(31)), True)
+    t = Targets(rng.integers(0, cells, n), latlon, rng.normal(size=(n, 2)).astype(np.float32),
+                rng.integers(-1, 31, n), rng.integers(-1, 12, n), aux)
+    x = torch.randn(n, 160)
+    cfg = HeadConfig(epochs=epochs, batch_size=256, lr=1e-3, patience=0)
+    split = int(0.9 * n)
+    timing = timeit(lambda: train_head(x, t, np.arange(split), np.arange(split, n), cent, cfg, 0), repeat=3, warmup=1)
+    return {**timing, "locations": split, "cells": cells, "epochs": epochs,
+            "locations_per_s": split * epochs / timing["median_s"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
+    args = ap.parse_args()
+    rep = 2 if args.quick else 5
+    load_before = os.getloadavg()[0]
+    results = {
+        "what": "tiny-vit (demo backbone) throughput on CPU; medians",
+        "torch_threads": torch.get_num_threads(),
+        "pretrain_step": bench_pretrain(128, 64, rep),
+        "pretrain_loading": bench_loading(128, 64 if args.quick else 256),
+        "embed": bench_embed(128, 128, rep),
+        "head": bench_head(8000, 200, 5 if args.quick else 10),
+    }
+    results["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    write("train", results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""The inference engine: ``Predictor.load(run_dir).predict(views)``.
+
+One location's views (the 4 headings of a round, or a single photo) -> the geocell distribution of the head,
+its top-k cells, the refined guess (retrieval refinement, :mod:`model.retrieval`, when the run has an
+``index/``) and an expected-score-maximising guess (argmax over candidate points x of sum_c p(c) * score(d(x, c)),
+anchors.md §3.7). Batched, CPU or GPU (device chosen once at load), warmed up at load so the first round is fast.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from model.geography import geoguessr_score, pairwise_haversine_km
+
+log = logging.getLogger(__name__)
+INDEX_DIR = "index"
+
+
+class PredictError(ValueError):
+    """Bad input to the predictor (unreadable image, wrong number of views)."""
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; an explicit ``cuda`` without a GPU is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA GPU is available (use --device cpu or auto)")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda[:N]")
+    return device
+
+
+def load_image(item: Any):
+    """A path, raw bytes, a PIL image or an HxWx3 uint8 array -> RGB PIL image; clear error otherwise."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if isinstance(item, Image.Image):
+            img = item
+        elif isinstance(item, (bytes, bytearray, memoryview)):
+            img = Image.open(io.BytesIO(bytes(item)))
+        elif isinstance(item, np.ndarray):
+            if item.ndim != 3 or item.shape[2] not in (3, 4) or item.dtype != np.uint8:
+                raise PredictError(f"image array must be HxWx3 uint8, got {item.shape} {item.dtype}")
+            img = Image.fromarray(item[..., :3])
+        else:
+            path = Path(item)
+            if not path.is_file():
+                raise PredictError(f"image file not found: {path}")
+            img = Image.open(path)
+        img.load()
+    except (UnidentifiedImageError, OSError) as e:
+        raise PredictError(f"cannot read image {str(item)[:80] if not isinstance(item, bytes) else '<bytes>'}: {e}") from None
+    if min(img.size) < 8:
+        raise PredictError(f"image too small: {img.size}")
+    return img.convert("RGB")
+
+
+@dataclass
+class Prediction:
+    """One location's prediction. Coordinates are (lat_deg, lon_deg)."""
+
+    guess: tuple[float, float]                    # the point to play: refined if an index exists, else head
+    head_guess: tuple[float, float]               # centroid of the argmax cell (unrefined PIGEON guess)
+    refined_guess: tuple[float, float] | None     # retrieval refinement (None without an index)
+    expected_score_guess: tuple[float, float]     # argmax_x sum_c p(c) score(d(x, c))
+    expected_score: float                         # its expected GeoGuessr score under the head's distribution
+    top_cells: list[dict[str, Any]]               # [{cell, p, lat, lon, country}], best first
+    cell_probs: np.ndarray = field(repr=False)    # (C,) softmax over geocells
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self, heat_min_p: float = 1e-3) -> dict[str, Any]:
+        """JSON-ready: everything but the full distribution, which is given as heat points above a threshold."""
+        return {"guess": list(self.guess), "head_guess": list(self.head_guess),
+                "refined_guess": list(self.refined_guess) if self.refined_guess else None,
+                "expected_score_guess": list(self.expected_score_guess),
+                "expected_score": round(self.expected_score, 1), "top_cells": self.top_cells,
+                "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
+
+
+class Predictor:
+    """A trained run ready for inference. Build with :meth:`load`."""
+
+    def __init__(self, model, info, index=None, device: str = "cpu", guess_mode: str = "refined",
+                 top_k: int = 5, candidates: int = 256):
+        self.model, self.info, self.index, self.device = model, info, index, device
+        if guess_mode not in ("refined", "head", "expected_score"):
+            raise ValueError(f"guess_mode {guess_mode!r}: use refined, head or expected_score")
+        self.guess_mode, self.top_k, self.candidates = guess_mode, top_k, candidates
+        cells = info.geocells()
+        self.centroids_deg = np.asarray(cells.centroids_deg, dtype=np.float64)
+        table = getattr(cells, "table", None)
+        self.cell_country = (table["country"].fillna("").astype(str).tolist() if table is not None and "country" in table
+                             else [""] * len(self.centroids_deg))
+        # score(d(centroid_i, centroid_j)) for the expected-score guess; C x C is small for our cell counts
+        self._score_matrix = (geoguessr_score(pairwise_haversine_km(self.centroids_deg, self.centroids_deg))
+                              .astype(np.float32) if len(self.centroids_deg) <= 8000 else None)
+
+    @classmethod
+    def load(cls, run_dir: str | Path, device: str = "auto", warmup: bool = True, **kwargs) -> "Predictor":
+        from model.network import load_run
+        from model.retrieval import RefinementIndex
+
+        device = resolve_device(device)
+        model, info = load_run(run_dir, device)
+        index_dir = Path(run_dir) / INDEX_DIR
+        index = RefinementIndex.load(index_dir) if (index_dir / "manifest.json").is_file() else None
+        if index is not None and index.num_cells != info.num_cells:
+            raise ValueError(f"{index_dir}: index has {index.num_cells} cells but the model {info.num_cells}; "
+                             "rebuild it with `pigeon index`")
+        if index is None:
+            log.info("%s has no retrieval index: guesses are unrefined (build one with `pigeon index`)", run_dir)
+        pred = cls(model, info, index, device, **kwargs)
+        if warmup:
+            pred.warmup()
+        return pred
+
+    def warmup(self) -> None:
+        from PIL import Image
+
+        img = Image.new("RGB", (self.info.image_size, self.info.image_size), (120, 140, 160))
+        self.predict([img] * max(1, len(self.info.views)))
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, views: Sequence[Any]) -> Prediction:
+        """views: the images of one location (paths, bytes, PIL images or arrays), any count >= 1."""
+        return self.predict_batch([views])[0]
+
+    def predict_batch(self, locations: Iterable[Sequence[Any]]) -> list[Prediction]:
+        import torch
+
+        from model.network import autocast
+
+        t0 = time.perf_counter()
+        locations = [list(v) for v in locations]
+        if not locations:
+            return []
+        counts = {len(v) for v in locations}
+        if 0 in counts:
+            raise PredictError("a location needs at least one view")
+        tensors = [torch.stack([self.model.preprocess(load_image(x)) for x in views]) for views in locations]
+        t1 = time.perf_counter()
+        with torch.inference_mode(), autocast(self.device):
+            if len(counts) == 1:
+                emb = self.model.embed(torch.stack(tensors).to(self.device)).mean(1)
+            else:  # ragged view counts: embed each location on its own
+                emb = torch.cat([self.model.embed(t[None].to(self.device)).mean(1) for t in tensors])
+            logits = self.model.head(emb)["cell"].float()
+            probs = torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
+        emb_np = emb.float().cpu().numpy()
+        t2 = time.perf_counter()
+        refined = self.index.refine(emb_np, probs, self.centroids_deg) if self.index is not None else None
+        t3 = time.perf_counter()
+        out = [self._one(i, probs[i], refined) for i in range(len(locations))]
+        t4 = time.perf_counter()
+        per = len(locations)
+        for p in out:
+            p.timings_ms = {"decode_ms": (t1 - t0) * 1e3 / per, "network_ms": (t2 - t1) * 1e3 / per,
+                            "refine_ms": (t3 - t2) * 1e3 / per, "expected_score_ms": (t4 - t3) * 1e3 / per,
+                            "total_ms": (t4 - t0) * 1e3 / per}
+        return out
+
+    def _one(self, i: int, probs: np.ndarray, refined: dict | None) -> Prediction:
+        order = np.argsort(-probs)[: self.top_k]
+        head = tuple(float(x) for x in self.centroids_deg[order[0]])
+        ref = tuple(float(x) for x in refined["latlon"][i]) if refined is not None else None
+        es_point, es_value = self._expected_score_guess(probs, [p for p in (ref, head) if p is not None])
+        guess = {"refined": ref or head, "head": head, "expected_score": es_point}[self.guess_mode]
+        top = [{"cell": int(c), "p": float(probs[c]), "lat": float(self.centroids_deg[c, 0]),
+                "lon": float(self.centroids_deg[c, 1]), "country": self.cell_country[c]} for c in order]
+        return Prediction(guess, head, ref, es_point, es_value, top, probs)
+
+    def _expected_score_guess(self, probs: np.ndarray, extra: list[tuple[float, float]]):
+        """argmax over candidates (the top-M cell centroids and ``extra`` points) of sum_c p(c) score(d(x, c))."""
+        m = min(self.candidates, len(probs))
+        cand_cells = np.argpartition(-probs, m - 1)[:m]
+        if self._score_matrix is not None:
+            exp_cells = self._score_matrix[cand_cells] @ probs.astype(np.float32)
+        else:
+            exp_cells = geoguessr_score(pairwise_haversine_km(self.centroids_deg[cand_cells], self.centroids_deg)) @ probs
+        best = int(np.argmax(exp_cells))
+        point, value = tuple(float(x) for x in self.centroids_deg[cand_cells[best]]), float(exp_cells[best])
+        if extra:
+            pts = np.asarray(extra, dtype=np.float64)
+            exp_extra = geoguessr_score(pairwise_haversine_km(pts, self.centroids_deg)) @ probs
+            j = int(np.argmax(exp_extra))
+            if exp_extra[j] > value:
+                point, value = tuple(float(x) for x in pts[j]), float(exp_extra[j])
+        return point, value
+
+
+def embed_dataset_locations(predictor: Predictor, ds, locs, batch_size: int = 32, progress=None) -> np.ndarray:
+    """View-averaged token-mean embeddings (N, D) float32 for dataset locations (in ``locs`` order)."""
+    import torch
+
+    from model.network import autocast
+
+    out = []
+    for start in range(0, len(locs), batch_size):
+        chunk = locs[start:start + batch_size]
+        x = torch.stack([torch.stack([predictor.model.preprocess(load_image(p)) for p in ds.image_paths(l.id)])
+                         for l in chunk]).to(predictor.device)
+        with torch.inference_mode(), autocast(predictor.device):
+            out.append(predictor.model.embed(x).mean(1).float().cpu().numpy())
+        if progress is not None:
+            progress(min(start + batch_size, len(locs)), len(locs))
+    return np.concatenate(out).astype(np.float32)
+
+
+def build_index(run_dir: str | Path, data_dir: str | Path, cfg=None, split: str = "train", batch_size: int = 32,
+                device: str = "auto", progress=None) -> Path:
+    """Embed ``split`` of the dataset with the run's model and write RUN/index/ (see :mod:`model.retrieval`)."""
+    from model.dataset import load_dataset
+    from model.retrieval import RefinementIndex, RetrievalConfig
+
+    pred = Predictor.load(run_dir, device=device, warmup=False)
+    ds = load_dataset(data_dir)
+    locs = ds.split(split)
+    if not locs:
+        raise ValueError(f"{data_dir} has no {split!r} locations to index")
+    emb = embed_dataset_locations(pred, ds, locs, batch_size, progress)
+    latlon = np.array([[l.lat, l.lon] for l in locs])
+    cells = pred.info.geocells().assign(latlon[:, 0], latlon[:, 1])
+    index = RefinementIndex.build(emb, latlon, cells, pred.info.num_cells, cfg or RetrievalConfig())
+    return index.save(Path(run_dir) / INDEX_DIR, extra={"dataset": str(Path(data_dir).resolve()),
+                                                        "dataset_manifest": ds.manifest.get("files", {}),
+                                                        "split": split})

@@ -1,0 +1,89 @@
+"""Predictor end to end on a tiny trained run: load, warm-up, predict, index refinement, expected-score guess."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from trainkit import TINY_OVERRIDES, make_dataset
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from pigeon.cli import main
+
+    root = tmp_path_factory.mktemp("inf")
+    data = make_dataset(root / "ds", n=40, size=40)
+    run = root / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *TINY_OVERRIDES, "pretrain.max_steps=2"]) == 0
+    return run, data
+
+
+def test_predict_without_index_is_the_head_guess(run):
+    from model.inference import Predictor
+
+    run_dir, data = run
+    pred = Predictor.load(run_dir, device="cpu")
+    assert pred.index is None
+    views = [data / "images" / f"loc0000_{v}.jpg" for v in (0, 90, 180, 270)]
+    p = pred.predict(views)
+    assert p.refined_guess is None and p.guess == p.head_guess
+    assert p.cell_probs.shape == (pred.info.num_cells,)
+    assert abs(p.cell_probs.sum() - 1) < 1e-5
+    assert [c["p"] for c in p.top_cells] == sorted([c["p"] for c in p.top_cells], reverse=True)
+    assert 0 <= p.expected_score <= 5000
+    # the expected-score guess is never worse, under the model's own distribution, than the head guess
+    from model.geography import geoguessr_score, pairwise_haversine_km
+
+    def expected(pt):
+        return float(geoguessr_score(pairwise_haversine_km(np.array([pt]), pred.centroids_deg))[0] @ p.cell_probs)
+
+    assert expected(p.expected_score_guess) >= expected(p.head_guess) - 1e-6
+    batch = pred.predict_batch([views, views[:1]])
+    assert len(batch) == 2 and batch[0].head_guess == p.head_guess
+    json.dumps(p.to_dict())
+
+
+def test_index_build_and_refined_predictions(run):
+    from model.dataset import load_dataset
+    from model.inference import Predictor
+    from pigeon.cli import main
+
+    run_dir, data = run
+    assert main(["index", "--run", str(run_dir), "--data", str(data), "--device", "cpu"]) == 0
+    manifest = json.loads((run_dir / "index" / "manifest.json").read_text())
+    assert manifest["num_locations"] == len(load_dataset(data).split("train")) and manifest["num_cells"] > 1
+    pred = Predictor.load(run_dir, device="cpu")
+    p = pred.predict([data / "images" / f"loc0001_{v}.jpg" for v in (0, 90, 180, 270)])
+    assert p.refined_guess is not None and p.guess == p.refined_guess
+    # a refined guess is the exact coordinate of some training location
+    train = load_dataset(data).latlon("train")
+    assert np.min(np.abs(train - np.array(p.refined_guess)).sum(1)) < 1e-9
+    assert set(p.timings_ms) >= {"network_ms", "refine_ms", "total_ms"}
+
+
+def test_bad_images_and_devices_are_clear_errors(run, tmp_path, capsys):
+    from model.inference import PredictError, Predictor, resolve_device
+    from pigeon.cli import main
+
+    run_dir, _ = run
+    pred = Predictor.load(run_dir, device="cpu", warmup=False)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    with pytest.raises(PredictError, match="cannot read image"):
+        pred.predict([bad])
+    with pytest.raises(PredictError, match="not found"):
+        pred.predict([tmp_path / "missing.jpg"])
+    with pytest.raises(PredictError, match="at least one view"):
+        pred.predict([])
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu")
+    img = tmp_path / "ok.png"
+    Image.new("RGB", (50, 40), (10, 200, 30)).save(img)
+    assert main(["predict", "--run", str(run_dir), str(img), "--json", "--device", "cpu"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["guess"]) == 2 and len(out["top_cells"]) >= 1
+    assert main(["predict", "--run", str(run_dir), str(bad), "--device", "cpu"]) == 2
+    assert "cannot read image" in capsys.readouterr().err
