@@ -7,7 +7,7 @@ STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system venv data demo test bench clean-data
+.PHONY: setup system venv data demo test bench clean-data screenshots
 
 setup: system venv data
 
@@ -46,3 +46,7 @@ bench: setup
 
 clean-data:
 	rm -rf data
+
+# re-render the arena screenshots committed under docs/screenshots (look at them after UI changes)
+screenshots: setup
+	@PIGEON_SCREENSHOT_DIR=docs/screenshots bash scripts/run_tests.sh tests/test_arena_browser.py

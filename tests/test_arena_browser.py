@@ -1,9 +1,12 @@
 """The arena played in real headless Chromium: a human classic game, a duel between two browser contexts and
-the stream overlay. Screenshots land in docs/screenshots/ (look at them after UI changes)."""
+the stream overlay. Screenshots land in a temporary folder; `make screenshots` writes them to docs/screenshots/
+(PIGEON_SCREENSHOT_DIR), so a test run never rewrites tracked files."""
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import random
 import re
 from pathlib import Path
@@ -15,7 +18,7 @@ from arena_support import Client, make_leaky_world
 from bot.arena import make_server, rules
 
 pytestmark = pytest.mark.browser
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("PIGEON_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="pigeon-shots-"))
 VIEWPORT = {"width": 1280, "height": 720}
 
 

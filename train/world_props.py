@@ -117,9 +117,12 @@ def _forest_wall(biome: Biome, b: float, rng) -> tuple[list, RGB]:
     top = rng.uniform(10, 22) + 3.0 * rng.standard_normal(len(a_knots)).cumsum() * 0.15
     if conifer:  # spruce spires: every other knot sticks up by a random amount
         top = top + np.where(np.arange(len(a_knots)) % 2 == 0, rng.uniform(1.0, 4.0, len(a_knots)), -1.5)
+    else:  # rounded broadleaf crowns, a few metres across
+        top = top + 2.0 * np.abs(np.sin(a_knots / rng.uniform(2.0, 3.5) + rng.uniform(0, 3)))
     top = np.clip(top, 5, 30)
     pts = [(-250.0, b, 0.0)] + [(float(a), b, float(t)) for a, t in zip(a_knots, top)] + [(250.0, b, 0.0)]
-    leaf = biome.evergreen if conifer or biome.crown == biome.evergreen else biome.crown
+    # a closed canopy seen from outside is mostly shade: darker than single trees, mixed with evergreens
+    leaf = biome.evergreen if conifer else mix(biome.crown, biome.evergreen, 0.4)
     return pts, mix(leaf, (0.05, 0.1, 0.05), 0.35)
 
 

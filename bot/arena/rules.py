@@ -1,8 +1,9 @@
 """Pure game rules of the arena: round scoring, duel damage multipliers, health, Elo ratings.
 
 No I/O and no clock: every function maps numbers to numbers, so the state machine in ``games.py`` and the
-tests share one definition. Scoring is GeoGuessr's world-map formula from ``model.geography``
-(round(5000 * exp(-d / 1492.7 km))).
+tests share one definition. Scoring is the GeoGuessr world-map formula from ``model.geography`` with PIGEON's
+decay, round(5000 * exp(-d / 1492.7 km)), the same as our evaluation metric (the live site's world map decays over
+1491.69 km: the two differ by at most 1 point).
 """
 
 from __future__ import annotations
