@@ -5,7 +5,10 @@ The geodata is loaded once before timing (its load time is reported apart). Each
 whole ``render_world`` call: sampling, bulk geodata lookups, drawing in the pool, writing JPEGs, CSV and
 manifest.
 A single-process drawing rate is measured too. The machine may be shared: the 1-minute load average before
-and after each run is recorded next to the figures. Target: >= 40 locations/s on the 2-core CI machine.
+and after each run is recorded next to the figures, and so is the drawing CPU time per location (summed
+over the worker processes), from which ``draw_capacity_locations_per_s_on_idle_cores`` = workers / CPU time
+follows. Target: >= 40
+locations/s on the 2-core CI machine.
 Usage: ``python benchmarks/bench_world.py [--locations 400] [--workers 2] [--repeats 3]``.
 """
 
@@ -47,13 +50,19 @@ def main(argv: list[str] | None = None) -> int:
     build_scenes(geo, lat, lon, 0, cfg.render, np.random.default_rng(0))
     load_s = time.perf_counter() - t
 
-    runs, loads = [], []
+    runs, loads, draw_cpu, draw_wall, lookup = [], [], [], [], []
     for rep in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             before = os.getloadavg()[0]
+            stats: dict = {}
             t = time.perf_counter()
-            render_world(Path(tmp) / "ds", rep, args.locations, cfg, workers=args.workers, geo=geo)
+            render_world(
+                Path(tmp) / "ds", rep, args.locations, cfg, workers=args.workers, geo=geo, stats=stats
+            )
             runs.append(time.perf_counter() - t)
+            draw_cpu.append(stats["draw_cpu_s"])
+            draw_wall.append(stats["draw_s"])
+            lookup.append(stats["lookup_s"])
             loads.append((before, os.getloadavg()[0]))
             print(f"repeat {rep}: {args.locations / runs[-1]:.1f} locations/s", flush=True)
 
@@ -65,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         single = len(scenes) / (time.perf_counter() - t)
 
     med = statistics.median(runs)
+    cpu_per_loc = statistics.median(draw_cpu) / args.locations
     write(
         "world",
         {
@@ -76,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
             "median_s": round(med, 3),
             "runs_s": [round(r, 3) for r in runs],
             "single_process_locations_per_s": round(single, 2),
+            "lookup_s_median": round(statistics.median(lookup), 3),
+            "draw_s_median": round(statistics.median(draw_wall), 3),
+            # CPU seconds the drawing processes spent per location: the cost whatever else shares the cores
+            "draw_cpu_ms_per_location": round(1000 * cpu_per_loc, 1),
+            "draw_capacity_locations_per_s_on_idle_cores": round(args.workers / cpu_per_loc, 1),
             "geodata_load_s": round(load_s, 2),
             "load_average_1min_before_after": [[round(a, 2), round(b, 2)] for a, b in loads],
             "workers": args.workers,

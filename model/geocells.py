@@ -84,6 +84,7 @@ class GeocellBuild:
 def build_geocells(lat_deg: np.ndarray, lon_deg: np.ndarray, cfg: GeocellConfig = GeocellConfig(),
                    geodata: Any = None) -> GeocellBuild:
     """Semantic geocells for training points (N,) degrees. ``geodata`` defaults to ``model.geodata.load()``."""
+    # imported here so that load_geocells() (the bot's path) never pays for scikit-learn and scipy
     from model._cells_fuse import fuse_small_cells
     from model._cells_init import annotate_points, initial_cells
     from model._cells_split import split_large_cells

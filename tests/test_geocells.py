@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from model.config import load_config
 from model.geocells import GeocellConfig, Geocells, build_geocells_dir, build_naive_geocells, load_geocells
 from pigeon.cli import main as pigeon_main
 
+CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "geocells.toml")
 COUNTRIES = ("BE", "NL", "LU")
 N_POINTS = 3000
 REASONS = {"no_neighbour", "country_below_min", "unsplittable"}
@@ -43,7 +45,7 @@ def built(tmp_path_factory):
     csv = _points_csv(root / "points.csv")
     out = root / "cells"
     assert pigeon_main(["geocells", "build", "--points", str(csv), "--out", str(out),
-                        "--config", "configs/geocells.toml"]) == 0
+                        "--config", CONFIG]) == 0
     return {"csv": csv, "out": out, "cells": pd.read_csv(out / "geocells.csv", keep_default_na=False),
             "assign": pd.read_csv(out / "assignments.csv", keep_default_na=False),
             "points": pd.read_csv(csv, keep_default_na=False)}
@@ -168,7 +170,7 @@ def test_naive_cells_respect_max_and_tile_the_globe(built, tmp_path):
 def test_cli_naive_with_config_override(built, tmp_path):
     out = tmp_path / "naive"
     rc = pigeon_main(["geocells", "build", "--points", str(built["csv"]), "--out", str(out), "--naive",
-                      "--config", "configs/geocells.toml", "--set", "max_cell_size=40"])
+                      "--config", CONFIG, "--set", "max_cell_size=40"])
     assert rc == 0
     cells = load_geocells(out)
     assert cells.manifest["method"] == "naive" and cells.manifest["config"]["max_cell_size"] == 40
@@ -216,7 +218,7 @@ def test_cli_reports_user_errors_with_exit_code_2(tmp_path, capsys):
 
 
 def test_config_file_matches_defaults_and_validates():
-    assert load_config(GeocellConfig, "configs/geocells.toml") == GeocellConfig()
+    assert load_config(GeocellConfig, CONFIG) == GeocellConfig()
     with pytest.raises(ValueError, match="min_cell_size <= max_cell_size"):
         GeocellConfig(min_cell_size=70, max_cell_size=60)
     with pytest.raises(ValueError, match="optics pass"):

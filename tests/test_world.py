@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import hashlib
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +49,18 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def test_same_seed_gives_byte_identical_folders_whatever_the_worker_count(geo, tiny, tmp_path):
     again = tmp_path / "again"
-    render_world(again, 7, 12, load_world_config(overrides=TINY), workers=2, geo=geo)
+    render_world(again, 7, 12, load_world_config(overrides=TINY), workers=2, geo=geo)  # forked pool
     assert _files(again) == _files(tiny)
+    busy = threading.Event()
+    waiter = threading.Thread(target=busy.wait)
+    waiter.start()  # a second thread makes render_world use a fork server instead of fork
+    try:
+        served = tmp_path / "served"
+        render_world(served, 7, 12, load_world_config(overrides=TINY), workers=2, geo=geo)
+    finally:
+        busy.set()
+        waiter.join()
+    assert _files(served) == _files(tiny)
     other = tmp_path / "other"
     render_world(other, 8, 12, load_world_config(overrides=TINY), workers=1, geo=geo)
     assert set(_files(other)).isdisjoint(f for f in _files(tiny) if f.startswith("images"))
@@ -108,6 +119,7 @@ def _scene(**kw) -> Scene:
         land_cover=10,
         elevation_m=300.0,
         temp_avg_c=10.0,
+        temp_range_c=25.0,
         prec_avg_mm=60.0,
         driving_side="right",
         month=7,
@@ -141,15 +153,16 @@ def test_driving_side_moves_the_centre_line():
     assert right.mean() < 64 < left.mean()  # keep right: the yellow centre line is on the camera's left
 
 
-def test_snow_covers_the_ground_in_a_continental_winter_only():
+def test_snow_covers_the_ground_in_a_cold_winter_only():
     cfg = dataclasses.replace(WorldConfig().render, weather=(1.0, 0, 0, 0, 0))
 
-    def white(month: int) -> float:  # noqa: E306
-        imgs = render_location(_scene(koppen="Dfc", lat=62.0, month=month), cfg, 96)
-        a = np.concatenate([np.asarray(im)[60:] for im in imgs]).astype(int)
+    def white(month: int, koppen: str = "Dfc", temp_avg_c: float = -2.0, temp_range_c: float = 34.0) -> float:
+        scene = _scene(koppen=koppen, lat=62.0, month=month, temp_avg_c=temp_avg_c, temp_range_c=temp_range_c)
+        a = np.concatenate([np.asarray(im)[60:] for im in render_location(scene, cfg, 96)]).astype(int)
         return float(np.mean((a.min(axis=-1) > 150) & (np.ptp(a, axis=-1) < 45)))
 
     assert white(1) > 0.2 > white(7)
+    assert white(1, "Cfb", 10.0, 12.0) < 0.2  # a mild oceanic January stays green
 
 
 def test_sun_is_north_south_of_the_tropics_and_rises_in_the_east():

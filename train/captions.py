@@ -15,6 +15,7 @@ With ``aux=False`` the caption is the location sentence alone (PIGEON without ``
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ _THE_NAMES = {"Bahamas", "Netherlands", "Philippines", "United States", "United 
               "Czech Republic", "Dominican Republic", "United Kingdom", "Central African Republic", "Gambia"}
 _RENAMES = {"United States Of America": "United States", "United States of America": "United States"}
 _ISO2 = re.compile(r"^[A-Z]{2}$")
+_ISO3166_2 = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,6 +55,26 @@ def compass_word(direction_deg: float) -> str:
     if d <= 135:
         return "east"
     return "south" if d <= 225 else "west"
+
+
+@functools.lru_cache(maxsize=1)
+def _admin1_names() -> dict[str, str]:
+    try:
+        from model import geodata
+
+        table = geodata.load().admin1
+        return dict(zip(table["iso_3166_2"], table["name"]))
+    except Exception as e:  # no offline geodata: region clauses for coded admin-1 values are left out
+        log.warning("admin-1 names unavailable (%s): region clauses need names in the dataset", e)
+        return {}
+
+
+def region_name(value: str) -> str:
+    """Admin-1 name for captions; ISO 3166-2 codes ('US-PR') become names, '' if the code is unknown."""
+    value = value.strip()
+    if _ISO3166_2.match(value):
+        return _admin1_names().get(value, "")
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -92,7 +115,7 @@ class CaptionInfo:
         koppen = (aux.get("koppen") or "").strip()
         side = (aux.get("driving_side") or "").strip().lower()
         return cls(country=country_name(aux["country"]) if (aux.get("country") or "").strip() else "",
-                   admin1=(aux.get("admin1") or "").strip(), town=(aux.get("town") or "").strip(),
+                   admin1=region_name(aux.get("admin1") or ""), town=(aux.get("town") or "").strip(),
                    climate=koppen_descriptions().get(koppen, "").strip(),
                    driving_side=side if side in ("left", "right") else "",
                    heading_deg=num("heading"),

@@ -36,13 +36,17 @@ def smoothed_targets(latlon_deg: torch.Tensor, centroids_deg: torch.Tensor, tau_
     return torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0).float()
 
 
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of -sum_i t_i log softmax(logits)_i; targets (B, C) need not sum to 1."""
+    return -(targets * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
+
+
 def cell_loss(logits: torch.Tensor, latlon_deg: torch.Tensor, cells: torch.Tensor, centroids_deg: torch.Tensor,
               tau_km: float, smoothing: bool) -> torch.Tensor:
-    """Mean over the batch of -sum_i t_i log softmax(logits)_i (smoothing) or cross-entropy on ``cells``."""
-    logp = F.log_softmax(logits.float(), dim=1)
+    """Haversine-smoothed soft cross-entropy (smoothing) or plain cross-entropy on ``cells``."""
     if not smoothing:
-        return F.nll_loss(logp, cells)
-    return -(smoothed_targets(latlon_deg, centroids_deg, tau_km) * logp).sum(dim=1).mean()
+        return F.cross_entropy(logits.float(), cells)
+    return soft_cross_entropy(logits, smoothed_targets(latlon_deg, centroids_deg, tau_km))
 
 
 def aux_loss(out: dict[str, torch.Tensor], reg: torch.Tensor, koppen: torch.Tensor, month: torch.Tensor,
@@ -119,7 +123,7 @@ def train_head(x: torch.Tensor, targets: Targets, train_idx: np.ndarray, val_idx
         best_acc, best_epoch, bad, epoch, steps, history = (pr["best_acc"], pr["best_epoch"], pr["bad"], pr["epoch"],
                                                             pr["steps"], pr["history"])
     net = nn.parallel.DistributedDataParallel(head) if d.enabled else head
-    tensors = _device_targets(x, targets, centroids_deg, dev)
+    tensors = _device_targets(x, targets, centroids_deg, train_idx, cfg, dev)
     val_cells = targets.cells[val_idx]
     done = (cfg.patience and bad >= cfg.patience) or (cfg.max_steps and steps >= cfg.max_steps)
     while epoch < cfg.epochs and not done:
@@ -155,18 +159,31 @@ def train_head(x: torch.Tensor, targets: Targets, train_idx: np.ndarray, val_idx
     return HeadResult(best.cpu().eval(), best_epoch, best_acc, epoch, history)
 
 
-def _device_targets(x: torch.Tensor, t: Targets, centroids_deg: np.ndarray, dev: torch.device) -> dict:
-    return {"x": x.float().to(dev), "latlon": torch.as_tensor(t.latlon_deg, dtype=torch.float64, device=dev),
-            "cells": torch.as_tensor(t.cells, dtype=torch.long, device=dev),
-            "reg": torch.as_tensor(t.regression, device=dev), "koppen": torch.as_tensor(t.koppen, device=dev),
-            "month": torch.as_tensor(t.month, device=dev),
-            "centroids": torch.as_tensor(centroids_deg, dtype=torch.float64, device=dev)}
+SOFT_TABLE_MAX_ELEMS = 1 << 26  # precompute all soft labels when N x C fits in 256 MB of float32
+
+
+def _device_targets(x: torch.Tensor, t: Targets, centroids_deg: np.ndarray, train_idx: np.ndarray,
+                    cfg: HeadConfig, dev: torch.device) -> dict:
+    out = {"x": x.float().to(dev), "latlon": torch.as_tensor(t.latlon_deg, dtype=torch.float64, device=dev),
+           "cells": torch.as_tensor(t.cells, dtype=torch.long, device=dev),
+           "reg": torch.as_tensor(t.regression, device=dev), "koppen": torch.as_tensor(t.koppen, device=dev),
+           "month": torch.as_tensor(t.month, device=dev),
+           "centroids": torch.as_tensor(centroids_deg, dtype=torch.float64, device=dev)}
+    if cfg.smoothing and len(x) * len(centroids_deg) <= SOFT_TABLE_MAX_ELEMS:  # labels are fixed: compute once
+        soft = torch.zeros((len(x), len(centroids_deg)), device=dev)
+        rows = torch.as_tensor(train_idx, device=dev)
+        soft[rows] = smoothed_targets(out["latlon"][rows], out["centroids"], cfg.tau_km)
+        out["soft"] = soft
+    return out
 
 
 def _step(net: nn.Module, opt: torch.optim.Optimizer, t: dict, idx: np.ndarray, cfg: HeadConfig) -> float:
     i = torch.as_tensor(idx, device=t["x"].device)
     out = net(t["x"][i])
-    loss = cell_loss(out["cell"], t["latlon"][i], t["cells"][i], t["centroids"], cfg.tau_km, cfg.smoothing)
+    if "soft" in t:
+        loss = soft_cross_entropy(out["cell"], t["soft"][i])
+    else:
+        loss = cell_loss(out["cell"], t["latlon"][i], t["cells"][i], t["centroids"], cfg.tau_km, cfg.smoothing)
     if cfg.multitask:
         loss = loss + aux_loss(out, t["reg"][i], t["koppen"][i], t["month"][i], tuple(cfg.aux_weights))
     opt.zero_grad(set_to_none=True)

@@ -8,11 +8,15 @@ go orange in autumn and bare in winter; continental and polar zones get snow in 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 RGB = tuple[float, float, float]
+
+
+BARE_BRANCHES: RGB = (0x6A / 255.0, 0x5A / 255.0, 0x4A / 255.0)   # "crown" colour of leafless trees
 
 
 def hex_rgb(code: str) -> RGB:
@@ -48,30 +52,6 @@ class Biome:
     forest: bool = False  # closed forest: tree walls along the road
 
 
-_SNOW_BY_ZONE = {  # probability of snow on the ground in (winter, shoulder months)
-    "EF": (1.0, 1.0),
-    "ET": (0.95, 0.5),
-    "Dfc": (0.95, 0.55),
-    "Dfd": (0.98, 0.6),
-    "Dwc": (0.9, 0.45),
-    "Dwd": (0.95, 0.5),
-    "Dsc": (0.85, 0.4),
-    "Dsd": (0.9, 0.4),
-    "Dfb": (0.75, 0.25),
-    "Dwb": (0.6, 0.2),
-    "Dsb": (0.6, 0.2),
-    "Dfa": (0.45, 0.08),
-    "Dwa": (0.35, 0.05),
-    "Dsa": (0.3, 0.05),
-    "Cfc": (0.25, 0.05),
-    "BSk": (0.2, 0.03),
-    "BWk": (0.12, 0.02),
-    "Cfb": (0.06, 0.0),
-    "Csb": (0.04, 0.0),
-    "Cwb": (0.03, 0.0),
-}
-
-
 def local_season(month: int, lat_deg: float) -> tuple[int, str]:
     """Northern-equivalent month (1..12) and season name."""
     m = month if lat_deg >= 0 else (month + 5) % 12 + 1
@@ -89,16 +69,15 @@ def local_season(month: int, lat_deg: float) -> tuple[int, str]:
     return m, season
 
 
-def _snow(koppen: str, m: int, elevation_m: float, lat_deg: float, rng: np.random.Generator) -> float:
-    winter, shoulder = _SNOW_BY_ZONE.get(koppen, (0.0, 0.0))
-    p = winter if m in (12, 1, 2) else shoulder if m in (3, 11) else shoulder * 0.4 if m in (4, 10) else 0.0
-    if koppen == "EF":
-        p = 1.0
-    snowline_m = float(
-        np.interp(abs(lat_deg), (0, 20, 30, 45, 60, 70, 90), (5000, 5000, 4300, 3000, 1500, 500, 0))
-    )
-    if elevation_m > snowline_m - (1200.0 if m in (12, 1, 2, 3) else 0.0):
-        p = max(p, 0.85)
+def month_temperature_c(temp_avg_c: float, temp_range_c: float, m: int) -> float:
+    """Rough mean temperature of northern-equivalent month ``m``: coldest in January, warmest in July."""
+    return temp_avg_c - temp_range_c / 2.0 * math.cos(2.0 * math.pi * (m - 1) / 12.0)
+
+
+def _snow(koppen: str, m: int, temp_avg_c: float, temp_range_c: float, rng: np.random.Generator) -> float:
+    """Snow cover 0..1: likely when the month's mean temperature is below freezing (ERA5 climatology)."""
+    t = month_temperature_c(temp_avg_c, temp_range_c, m)
+    p = 1.0 if koppen == "EF" else 1.0 / (1.0 + math.exp((t + 1.5) / 1.5))  # 50 % at -1.5 C, 90 % at -5 C
     if rng.random() >= p:
         return 0.0
     return float(np.clip(rng.uniform(0.7, 1.1), 0.0, 1.0))
@@ -224,7 +203,7 @@ def _crown(kinds, season: str, koppen: str, rng) -> RGB:
     if deciduous and season == "autumn" and rng.random() < 0.7:
         return hex_rgb(rng.choice(["#c8782a", "#b8502a", "#d8a030", "#9a7a2a"]))
     if deciduous and season == "winter":
-        return hex_rgb("#6a5a4a")  # bare branches
+        return BARE_BRANCHES
     if koppen.startswith("Cs") or koppen[:1] == "B":
         return hex_rgb("#6a7a4a")  # grey-green, olive and scrub
     return hex_rgb("#2e5e24" if koppen[:1] == "A" else "#3a6a2c")
@@ -238,14 +217,17 @@ def make_biome(
     land_cover: int,
     month: int,
     lat_deg: float,
-    elevation_m: float,
+    temp_avg_c: float,
+    temp_range_c: float,
     prec_avg_mm: float,
     town_km: float,
     rng: np.random.Generator,
     region: str = "",
 ) -> Biome:
-    """The :class:`Biome` of one scene; ``rng`` adds small per-location variation; ``region`` is the style
-    region (red laterite soils in the tropics and the Australian interior)."""
+    """The :class:`Biome` of one scene from its Köppen zone, land cover, month and ERA5 climate (annual mean
+    temperature, warmest-minus-coldest month range, mean monthly precipitation); ``rng`` adds small
+    per-location variation; ``region`` is the style region (red laterite soils in the tropics and the
+    Australian interior)."""
     kg = koppen or "Cfb"
     m, season = local_season(month, lat_deg)
     wetness = float(np.clip(prec_avg_mm * 12.0 / 1500.0, 0.0, 1.0))  # prec_avg_mm is per month
@@ -267,7 +249,7 @@ def make_biome(
         kinds = (("shrub", 0.8),) + tuple((k, w * 0.25) for k, w in kinds if k != "shrub")
     if land_cover == 16:
         soil_share = max(soil_share, 0.8)
-    snow = 1.0 if land_cover == 15 else _snow(kg, m, elevation_m, lat_deg, rng)
+    snow = 1.0 if land_cover == 15 else _snow(kg, m, temp_avg_c, temp_range_c, rng)
     crop_season = "#c9b45a" if m in (7, 8) else "#7a5a3e" if m in (11, 12, 1, 2, 3) else "#6aa040"
     crops = land_cover in (12, 14) and rng.random() < (0.85 if land_cover == 12 else 0.5)
     if kg[:1] == "A":

@@ -8,6 +8,8 @@ import logging
 import multiprocessing as mp
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -64,9 +66,25 @@ def render_scenes(scenes: Sequence[Scene], cfg: RenderConfig, images_dir: Path, 
     return len(scenes)
 
 
-def _worker(args: tuple) -> int:
+def _worker(args: tuple) -> tuple[int, float]:
+    """Draw one chunk; returns (locations, CPU seconds spent)."""
     scenes, cfg, images_dir, size = args
-    return render_scenes(scenes, cfg, Path(images_dir), size)
+    start = time.process_time()
+    done = render_scenes(scenes, cfg, Path(images_dir), size)
+    return done, time.process_time() - start
+
+
+def _pool_context() -> mp.context.BaseContext:
+    """fork while this process has a single thread (fast: the renderer is already imported); otherwise a
+    fork server, since forking a multi-threaded process can leave the child with a lock held forever."""
+    methods = mp.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return mp.get_context("fork")
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["train.world_render"])
+        return ctx
+    return mp.get_context("spawn")
 
 
 def _chunks(items: Sequence, n: int) -> Iterable[Sequence]:
@@ -80,18 +98,23 @@ def _draw_all(
     images_dir: Path,
     workers: int,
     progress: Callable[[int], None] | None,
+    stats: dict,
 ) -> None:
+    """Draw every scene, in a pool when ``workers`` > 1; adds the drawing CPU seconds to ``stats``."""
     tasks = [(chunk, cfg, str(images_dir), cfg.image_size) for chunk in _chunks(scenes, _CHUNK)]
+    stats.setdefault("draw_cpu_s", 0.0)
+    if progress:
+        progress(0)  # lookups done, drawing starts
     if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
-            done = _worker(task)
+            done, cpu_s = _worker(task)
+            stats["draw_cpu_s"] += cpu_s
             if progress:
                 progress(done)
         return
-    # fork shares the already-imported modules; workers only draw, the geodata stays in the parent
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with mp.get_context(method).Pool(processes=min(workers, len(tasks))) as pool:
-        for done in pool.imap_unordered(_worker, tasks):
+    with _pool_context().Pool(processes=min(workers, len(tasks))) as pool:
+        for done, cpu_s in pool.imap_unordered(_worker, tasks):
+            stats["draw_cpu_s"] += cpu_s
             if progress:
                 progress(done)
 
@@ -134,10 +157,14 @@ def render_world(
     geo=None,
     progress: Callable[[int], None] | None = None,
     overwrite: bool = False,
+    stats: dict | None = None,
 ) -> dict:
     """Render ``n_locations`` locations into the dataset folder ``out``; returns the manifest.
 
-    ``progress(k)`` is called as each batch of ``k`` locations is written."""
+    ``progress(k)`` is called with 0 when drawing starts, then as each batch of ``k`` locations is written.
+    ``stats``, if given, receives timings: ``lookup_s`` (sampling + geodata), ``draw_s`` (wall) and
+    ``draw_cpu_s`` (CPU seconds of all drawing processes)."""
+    stats = {} if stats is None else stats
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"--seed must be a non-negative integer, got {seed!r}")
     if not isinstance(n_locations, int) or n_locations < 1:
@@ -149,6 +176,7 @@ def render_world(
         from model import geodata
 
         geo = geodata.load()
+    t0 = time.perf_counter()
     rng = np.random.default_rng([seed, 0x5EED])
     lat, lon, _ = sample_locations(geo, cfg.sampler, n_locations, rng)
     split = assign_splits(lat, lon, seed, cfg.split)
@@ -160,7 +188,9 @@ def render_world(
         cfg.render.image_size,
         workers,
     )
-    _draw_all(scenes, cfg.render, out / "images", workers, progress)
+    t1 = time.perf_counter()
+    _draw_all(scenes, cfg.render, out / "images", workers, progress, stats)
+    stats.update(lookup_s=t1 - t0, draw_s=time.perf_counter() - t1)
     write_locations_csv(out / "locations.csv", _location_rows(scenes, ann, split), AUX_COLUMNS)
     import PIL
 

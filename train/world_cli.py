@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-def _positive_int(text: str) -> int:
+def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -23,14 +23,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     render = verbs.add_parser("render", help="render N locations (4 views each) into a dataset folder")
     render.add_argument(
-        "--seed", type=_positive_int, required=True, help="dataset seed (same seed -> same bytes)"
+        "--seed", type=_non_negative_int, required=True, help="dataset seed (same seed -> same bytes)"
     )
-    render.add_argument("--locations", type=_positive_int, required=True, help="number of locations")
+    render.add_argument("--locations", type=_non_negative_int, required=True, help="number of locations")
     render.add_argument("--out", type=Path, required=True, help="output dataset folder (new or empty)")
     render.add_argument(
-        "--size", type=_positive_int, default=None, help="image side in pixels (default: config)"
+        "--size", type=_non_negative_int, default=None, help="image side in pixels (default: config)"
     )
-    render.add_argument("--workers", type=_positive_int, default=None, help="processes (default: all cores)")
+    render.add_argument(
+        "--workers", type=_non_negative_int, default=None, help="processes (default or 0: all cores)"
+    )
     render.add_argument(
         "--config", type=Path, default=None, help="WorldConfig TOML (default configs/world.toml)"
     )
@@ -58,15 +60,15 @@ def register(sub: argparse._SubParsersAction) -> None:
             "--images", type=Path, required=True, help="folder with the images (searched recursively)"
         )
         imp.add_argument("--out", type=Path, required=True, help="output dataset folder (new or empty)")
-        imp.add_argument("--seed", type=_positive_int, default=0, help="seed of the split assignment")
+        imp.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the split assignment")
         imp.add_argument(
             "--split", default="auto", help="auto (seeded geographic blocks) or train/val/test for all"
         )
         imp.add_argument(
-            "--max-side", type=_positive_int, default=None, help="downscale larger images to this side"
+            "--max-side", type=_non_negative_int, default=None, help="downscale larger images to this side"
         )
         imp.add_argument(
-            "--quality", type=_positive_int, default=92, help="JPEG quality of the re-encoded images"
+            "--quality", type=_non_negative_int, default=92, help="JPEG quality of the re-encoded images"
         )
         imp.add_argument("--config", type=Path, default=None, help="WorldConfig TOML for the split rule")
         imp.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
@@ -75,14 +77,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     sheet = verbs.add_parser("contact-sheet", help="PNG of views of locations spread over the globe")
     sheet.add_argument("--data", type=Path, required=True, help="dataset folder")
     sheet.add_argument("--out", type=Path, required=True, help="output PNG")
-    sheet.add_argument("--n", type=_positive_int, default=16, help="number of locations")
-    sheet.add_argument("--thumb", type=_positive_int, default=192, help="pixel side of each view")
+    sheet.add_argument("--n", type=_non_negative_int, default=16, help="number of locations")
+    sheet.add_argument("--thumb", type=_non_negative_int, default=192, help="pixel side of each view")
     sheet.set_defaults(func=_contact_sheet)
 
 
-def _progress(total: int, what: str):
+def _progress(what: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    # no auto-refresh thread: the render pool may then fork safely (see train.world_build._pool_context)
     return Progress(
         TextColumn(what),
         BarColumn(),
@@ -90,6 +93,7 @@ def _progress(total: int, what: str):
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
         transient=False,
+        auto_refresh=False,
     )
 
 
@@ -107,12 +111,17 @@ def _render(args: argparse.Namespace) -> int:
     cfg = load_world_config(args.config, overrides)
     workers = args.workers if args.workers else default_workers()
     start = time.perf_counter()
-    with _progress(args.locations, "rendering") as bar:
+    drawing_since = [start]
+    with _progress("rendering") as bar:
         task = bar.add_task("render", total=args.locations, rate="")
 
         def advance(k: int) -> None:
+            if k == 0:  # geodata loaded and looked up: drawing starts now
+                drawing_since[0] = time.perf_counter()
+                return
             done = bar.tasks[0].completed + k
-            bar.update(task, advance=k, rate=f"{done / max(time.perf_counter() - start, 1e-6):.1f} loc/s")
+            rate = done / max(time.perf_counter() - drawing_since[0], 1e-6)
+            bar.update(task, advance=k, rate=f"{rate:.1f} loc/s", refresh=True)
 
         manifest = render_world(args.out, args.seed, args.locations, cfg, workers=workers, progress=advance)
     counts = manifest["counts"]

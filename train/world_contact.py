@@ -9,25 +9,44 @@ from PIL import Image, ImageDraw
 
 from model.dataset import Dataset, load_dataset
 from train.world_canvas import font
+from train.world_style import COUNTRY_LANGUAGE, LANGUAGE_WORDS
 
 
-def spread_locations(latlon_deg: np.ndarray, countries: list[str], n: int, climates: list[str] | None = None,
-                     climate_bonus_km: float = 2500.0) -> list[int]:
-    """Indices of ``n`` far-apart locations (greedy farthest-point on the sphere, one per country while
-    countries last, a head start for a Köppen main group not shown yet), starting from the first location;
-    deterministic."""
+def look_classes(loc) -> tuple[str, ...]:
+    """Categories a viewer tells apart at a glance: Köppen main group (plus "snow season" for cold
+    climates in their winter), sign script, and driving side."""
+    aux = loc.aux
+    kg = aux.get("koppen", "")[:1]
+    month = int(aux["month"]) if aux.get("month", "").isdigit() else 0
+    winter = month in ((12, 1, 2) if loc.lat >= 0 else (6, 7, 8))
+    climate = kg + ("*" if kg in ("D", "E") and winter else "")
+    lang = COUNTRY_LANGUAGE.get(aux.get("country", ""), "en")
+    return climate, LANGUAGE_WORDS.get(lang, ("Latn",))[0], aux.get("driving_side", "")
+
+
+def spread_locations(
+    latlon_deg: np.ndarray,
+    countries: list[str],
+    n: int,
+    classes: list[tuple[str, ...]] | None = None,
+    bonus_km: float = 2500.0,
+) -> list[int]:
+    """Indices of ``n`` far-apart locations: greedy farthest-point on the sphere, one per country while
+    countries last, each category in ``classes`` not shown yet worth a ``bonus_km`` head start; starts from
+    the first location; deterministic."""
     from model.geography import pairwise_haversine_km
 
     m = len(latlon_deg)
     if m == 0:
         return []
+    classes = classes or [()] * m
     chosen = [0]
     dist = pairwise_haversine_km(latlon_deg[:1], latlon_deg)[0]
     used = {countries[0]}
-    groups = [c[:1] for c in climates] if climates else [""] * m
-    seen = {groups[0]}
+    seen = [{c} for c in classes[0]]
     while len(chosen) < min(n, m):
-        score = dist + climate_bonus_km * np.array([g not in seen for g in groups])
+        novelty = np.array([sum(c not in s for c, s in zip(cls, seen)) for cls in classes])
+        score = dist + bonus_km * novelty
         fresh = np.array([c not in used for c in countries])
         if fresh.any():
             score[~fresh] = -1.0
@@ -35,7 +54,8 @@ def spread_locations(latlon_deg: np.ndarray, countries: list[str], n: int, clima
         nxt = int(np.argmax(score))
         chosen.append(nxt)
         used.add(countries[nxt])
-        seen.add(groups[nxt])
+        for c, s in zip(classes[nxt], seen):
+            s.add(c)
         dist = np.minimum(dist, pairwise_haversine_km(latlon_deg[nxt : nxt + 1], latlon_deg)[0])
     return chosen
 
@@ -63,9 +83,8 @@ def contact_sheet(
     ds: Dataset = load_dataset(data_dir, check_images=True)
     if not ds.locations:
         raise ValueError(f"dataset {data_dir} has no locations")
-    aux = [loc.aux for loc in ds.locations]
-    countries, climates = [a.get("country", "") for a in aux], [a.get("koppen", "") for a in aux]
-    pick = spread_locations(ds.latlon(), countries, n, climates)
+    countries = [loc.aux.get("country", "") for loc in ds.locations]
+    pick = spread_locations(ds.latlon(), countries, n, [look_classes(loc) for loc in ds.locations])
     views = ds.views
     cap_h = max(14, thumb // 9)
     strip_w, strip_h = thumb * len(views), thumb + cap_h

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw
 
-from train.world_biome import RGB, Biome, hex_rgb, mix
+from train.world_biome import BARE_BRANCHES, RGB, Biome, hex_rgb, mix
 from train.world_canvas import NEAR_M, Camera
 from train.world_canvas import rgb8 as _c
 from train.world_scene import Scene
@@ -106,7 +106,8 @@ def _trees(
         h, w = rng.uniform(lo_h, hi_h), rng.uniform(lo_w, hi_w)
         leaf = biome.evergreen if kind in _EVERGREEN else biome.crown
         crown = mix(leaf, (rng.random() * 0.2, rng.random() * 0.25, rng.random() * 0.1), 0.15)
-        out.append(Prop(kind, a, b, w, h, crown, {"lean": rng.uniform(-0.15, 0.15), "snow": biome.snow}))
+        extra = {"lean": rng.uniform(-0.15, 0.15), "snow": biome.snow, "bare": leaf == BARE_BRANCHES}
+        out.append(Prop(kind, a, b, w, h, crown, extra))
     return out
 
 

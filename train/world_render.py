@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from train.world_biome import RGB, Biome, make_biome, mix
 from train.world_canvas import Camera, make_camera, noise_1d, noise_crop
@@ -169,19 +169,24 @@ def _paint(img: np.ndarray, mask: np.ndarray, rgb) -> None:
 def draw_sky(cam: Camera, scene: Scene, look: Look, tex: np.ndarray) -> np.ndarray:
     """(3, S, S) sky with clouds, sun glow and brightening towards the sun."""
     s = cam.size
-    rows = np.arange(s, dtype=np.float32)[:, None]
-    t = np.clip((cam.horizon - rows) / max(cam.horizon, 1.0), 0.0, 1.0) ** 0.6  # (S, 1)
-    grad = _col(look.horizon) * (1 - t) + _col(look.zenith) * t  # (3, S, 1)
+    # rows below the horizon are always painted over by ground or sea: only the rows above are computed
+    end = int(min(s, max(0, math.ceil(cam.horizon) + 1)))
+    full = np.zeros((3, s, s), np.float32)
+    rows = np.arange(end, dtype=np.float32)[:, None]
+    t = np.clip((cam.horizon - rows) / max(cam.horizon, 1.0), 0.0, 1.0) ** 0.6  # (R, 1)
+    grad = _col(look.horizon) * (1 - t) + _col(look.zenith) * t  # (3, R, 1)
     if look.sun_visible:  # the sky is brighter on the sun's side, in every view
         toward = (0.07 * np.cos(np.radians(cam.column_azimuth() - look.sun_az_deg))).astype(np.float32)
         sky = grad + toward[None, :] * (1 - 0.5 * t)
     else:
         sky = np.repeat(grad, s, axis=2)
     if look.cloud_cover >= 1.0:
-        sky *= 0.93 + 0.14 * tex[0]
+        sky *= 0.93 + 0.14 * tex[0][:end]
     elif look.cloud_cover > 0:
-        alpha = np.clip((tex[0] - (1.0 - look.cloud_cover)) * 4.0, 0.0, 1.0) * (t > 0.02)
-        sky += alpha * ((0.85 + 0.13 * tex[1]) - sky)
+        alpha = np.clip((tex[0][:end] - (1.0 - look.cloud_cover)) * 4.0, 0.0, 1.0) * (t > 0.02)
+        sky += alpha * ((0.85 + 0.13 * tex[1][:end]) - sky)
+    full[:, :end] = sky
+    sky = full
     rel = (look.sun_az_deg - cam.heading_deg + 180.0) % 360.0 - 180.0
     if look.sun_visible and abs(rel) < 75 and look.sun_el_deg > -1:
         us = cam.cx + cam.f * math.tan(math.radians(rel))
@@ -295,10 +300,21 @@ def postprocess(arr255: np.ndarray, cam: Camera, look: Look, tex: np.ndarray) ->
         out = 0.7 * out + 0.3 * out.mean(axis=0)
     if look.weather == "rain":
         out *= 0.92
-        out += (tex[2] > 0.93) * np.float32(30.0)
     out += (tex[1] - 0.5) * 6.0  # film grain
     np.clip(out, 0.0, 255.0, out=out)
     return out.astype(np.uint8)
+
+
+def draw_rain(img: Image.Image, rng: np.random.Generator) -> None:
+    """Thin, slightly slanted streaks of falling rain over the whole view."""
+    s = img.size[0]
+    n = int(0.6 * s)
+    x, y = rng.uniform(0, s, n), rng.uniform(0, s, n)
+    length = rng.uniform(0.03, 0.08, n) * s
+    slant = rng.uniform(-0.25, 0.05)
+    draw = ImageDraw.Draw(img)
+    for x0, y0, dy in zip(x.tolist(), y.tolist(), length.tolist()):
+        draw.line([(x0, y0), (x0 + slant * dy, y0 + dy)], fill=(188, 192, 198), width=1)
 
 
 def to_image(arr_u8: np.ndarray) -> Image.Image:
@@ -315,7 +331,8 @@ def render_location(scene: Scene, cfg: RenderConfig, size: int | None = None) ->
         scene.land_cover,
         scene.month,
         scene.lat,
-        scene.elevation_m,
+        scene.temp_avg_c,
+        scene.temp_range_c,
         scene.prec_avg_mm,
         scene.town_km,
         rng,
@@ -335,6 +352,8 @@ def render_location(scene: Scene, cfg: RenderConfig, size: int | None = None) ->
         draw_ground_layer(img, cam, layout)
         img = apply_shadows(img, cam, layout, look)
         draw_objects(img, cam, layout, look)
+        if look.weather == "rain":
+            draw_rain(img, rng)
         planes = np.asarray(img).transpose(2, 0, 1).astype(np.float32)
         images.append(to_image(postprocess(planes, cam, look, tex)))
     return images

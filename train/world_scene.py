@@ -40,6 +40,7 @@ class Scene:
     land_cover: int
     elevation_m: float
     temp_avg_c: float
+    temp_range_c: float  # warmest minus coldest monthly mean
     prec_avg_mm: float
     driving_side: str  # 'left' | 'right'
     month: int  # 1..12
@@ -216,6 +217,7 @@ def build_scenes(
                 land_cover=lc,
                 elevation_m=float(np.nan_to_num(elev[i], nan=0.0)),
                 temp_avg_c=float(np.nan_to_num(clim["temp_avg_c"][i], nan=15.0)),
+                temp_range_c=float(np.nan_to_num(clim["temp_diff_c"][i], nan=10.0)),
                 prec_avg_mm=float(np.nan_to_num(clim["prec_avg_mm"][i], nan=800.0)),
                 driving_side=side if side in ("left", "right") else "right",
                 month=int(month[i]),

@@ -12,7 +12,6 @@ from train.world_canvas import Camera
 from train.world_canvas import rgb8 as _c
 
 _TRUNK: RGB = (0.33, 0.26, 0.19)
-_BARE: RGB = (0.416, 0.353, 0.290)  # biome crown colour of leafless deciduous trees
 
 
 def billboard(cam: Camera, a: float, b: float) -> tuple[float, float, float, float]:
@@ -47,8 +46,7 @@ def draw_tree(draw: ImageDraw.ImageDraw, cam: Camera, p, shade: float) -> None:
     crown, dark = _c(p.colour, shade), _c(p.colour, shade * 0.72)
     trunk = _c(_TRUNK, shade)
     kind = p.kind
-    bare = kind in ("broadleaf", "birch") and np.allclose(p.colour, _BARE, atol=0.08)
-    if bare:
+    if p.extra.get("bare") and kind in ("broadleaf", "birch"):
         _bare_tree(draw, u, v, k, p.h, lean, shade)
         return
     if kind == "broadleaf":
@@ -201,18 +199,34 @@ def draw_building(draw: ImageDraw.ImageDraw, cam: Camera, p, look, shade: float)
     _roof(cam, draw, p, shade)
     if max(us) - min(us) < 10:
         return  # too small for windows to matter
-    glass = _c((0.22, 0.26, 0.3), shade * (1.3 if look.sun_visible else 1.0))
-    door = _c((0.3, 0.2, 0.14), shade)
-    fb = b - side * 0.02
-    mid = (a0 + a1) / 2
+    _windows(
+        draw,
+        cam,
+        p,
+        _c((0.22, 0.26, 0.3), shade * (1.3 if look.sun_visible else 1.0)),
+        _c((0.3, 0.2, 0.14), shade),
+    )
+
+
+def _windows(draw: ImageDraw.ImageDraw, cam: Camera, p, glass, door) -> None:
+    """Window grid and door on a facade. The facade is a vertical plane: a column at ``a`` has one depth,
+    so its pixel column and the scale of its heights are computed once per column, not per corner."""
+    fb = p.b - p.extra["side"] * 0.02
+    mid = p.a + p.w / 2
+    left = np.arange(p.a + 1.0, p.a + p.w - 1.6, 2.8)
+    edges = np.stack([left, left + 1.2], axis=1)  # (C, 2) a of each window's sides
+    x, z = cam.to_cam(edges, fb)
+    ok = (z > 0.5).all(axis=1)
+    u = cam.cx + cam.f * x / np.maximum(z, 0.5)
+    k = cam.f / np.maximum(z, 0.5)  # pixels per metre of height
+    v0 = cam.horizon + cam.height_m * k  # ground row at each side
     for s in range(p.extra["storeys"]):
         top = s * 3.0 + 2.2
-        for wa in np.arange(a0 + 1.0, a1 - 1.6, 2.8).tolist():
-            is_door = s == 0 and abs(wa + 0.6 - mid) < 1.5
+        for i in np.flatnonzero(ok).tolist():
+            is_door = s == 0 and abs(left[i] + 0.6 - mid) < 1.5
             y0 = 0.0 if is_door else s * 3.0 + 0.9
-            _quad(
-                cam,
-                draw,
-                [(wa, fb, y0), (wa + 1.2, fb, y0), (wa + 1.2, fb, top), (wa, fb, top)],
-                door if is_door else glass,
+            (ua, ub), (va, vb), (ka, kb) = u[i], v0[i], k[i]
+            draw.polygon(
+                [(ua, va - y0 * ka), (ub, vb - y0 * kb), (ub, vb - top * kb), (ua, va - top * ka)],
+                fill=door if is_door else glass,
             )
