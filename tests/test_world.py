@@ -197,6 +197,7 @@ def test_bad_inputs_give_clear_errors(geo, tmp_path):
         render_world(
             tmp_path / "a", 1, 4, load_world_config(overrides=TINY + ['sampler.include=["XX"]']), geo=geo
         )
+    assert not (tmp_path / "a").exists()  # a failed run leaves nothing that would block the next one
     with pytest.raises(ConfigError, match="two capital letters"):
         load_world_config(overrides=['sampler.exclude=["France"]'])
     with pytest.raises(ValueError, match="at least 1"):

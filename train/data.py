@@ -37,6 +37,11 @@ class LocationTable:
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)
 
+    def subset(self, idx: np.ndarray) -> "LocationTable":
+        idx = np.asarray(idx)
+        return LocationTable([self.ids[i] for i in idx], self.latlon_deg[idx], self.split[idx],
+                             [self.aux[i] for i in idx])
+
     def column(self, name: str) -> np.ndarray:
         return np.array([(a.get(name) or "").strip() for a in self.aux], dtype=object)
 

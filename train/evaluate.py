@@ -16,7 +16,7 @@ import torch
 
 from model.dataset import load_dataset
 from model.geography import geoguessr_score, haversine_km, threshold_accuracies, xyz_to_latlon
-from model.network import GeoModel, RunInfo, load_run
+from model.network import AuxSpec, GeoModel, RunInfo, load_run
 from train.data import LocationTable
 from train.distributed import Dist
 from train.embed import cached_embeddings
@@ -87,11 +87,34 @@ def baseline_guesses(n: int, train_latlon: np.ndarray, train_cells: np.ndarray, 
             "most_frequent_cell": np.repeat(centroids_deg[[np.bincount(train_cells).argmax()]], n, axis=0)}
 
 
-def predict(model: GeoModel, info: RunInfo, emb: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings (N, V, D) -> (geocell logits (N, C), point guesses (N, 2) = centroid of the argmax cell)."""
+def predict(model: GeoModel, info: RunInfo, emb: torch.Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Embeddings (N, V, D) -> (head outputs as arrays, point guesses (N, 2) = centroid of the argmax cell)."""
     x = emb.mean(dim=1) if emb.shape[1] > 1 else emb[:, 0]
-    logits = predict_logits(model.head.cpu(), x).numpy()
-    return logits, info.geocells().centroids_deg[logits.argmax(axis=1)]
+    head = model.head.cpu().eval()
+    with torch.no_grad():
+        out = {k: v.numpy() for k, v in head(x).items()}
+    return out, info.geocells().centroids_deg[out["cell"].argmax(axis=1)]
+
+
+def aux_metrics(out: dict[str, np.ndarray], aux: AuxSpec, table: LocationTable) -> dict:
+    """MAE of the de-standardised regression heads (target units), Koppen and month top-1 accuracy."""
+    res: dict = {}
+    if "regression" in out:
+        from train.targets import geodata_or_none, raw_regression
+
+        raw = raw_regression(table, geodata_or_none())
+        pred = out["regression"] * np.asarray(aux.reg_std) + np.asarray(aux.reg_mean)
+        for j, name in enumerate(aux.regression):
+            known = np.isfinite(raw[name])
+            res[f"mae_{name}"] = float(np.abs(pred[known, j] - raw[name][known]).mean()) if known.any() else None
+    if "koppen" in out:
+        lut = {c: i for i, c in enumerate(aux.koppen_classes)}
+        y = np.array([lut.get(c, -1) for c in table.column("koppen")])
+        res["koppen_accuracy"] = float((out["koppen"].argmax(1) == y)[y >= 0].mean()) if (y >= 0).any() else None
+    if "month" in out:
+        m = np.array([int(v) - 1 if v.isdigit() and 1 <= int(v) <= 12 else -1 for v in table.column("month")])
+        res["month_accuracy"] = float((out["month"].argmax(1) == m)[m >= 0].mean()) if (m >= 0).any() else None
+    return res
 
 
 def evaluate_run(run_dir: Path, data_dir: Path, split: str, device: torch.device, cache_dir: Path | None = None,
@@ -108,7 +131,8 @@ def evaluate_run(run_dir: Path, data_dir: Path, split: str, device: torch.device
     cache = Path(cache_dir or runtime.get("cache_dir") or Path(run_dir) / "cache")
     emb = cached_embeddings(model.visual, info.backbone, ds, table, views, info.image_size, info.mean, info.std,
                             cache, Dist(device=torch.device(device)), int(runtime.get("batch_size", 64)), 0, progress)
-    logits, pred = predict(model, info, emb[idx])
+    out, pred = predict(model, info, emb[idx])
+    logits = out["cell"]
     cells = info.geocells()
     true = table.latlon_deg[idx]
     preds = Predictions([table.ids[i] for i in idx], true, pred, logits, cells.assign(true[:, 0], true[:, 1]),
@@ -122,5 +146,7 @@ def evaluate_run(run_dir: Path, data_dir: Path, split: str, device: torch.device
         metrics["baselines"] = {
             name: geolocation_metrics(g, true, countries_at(g) if preds.true_country is not None else None,
                                       preds.true_country) for name, g in preds.baselines.items()}
+    if info.aux.enabled:
+        metrics["aux"] = aux_metrics(out, info.aux, table.subset(idx))
     metrics.update(split=split, run=str(run_dir), dataset=str(data_dir), views=views)
     return metrics, preds

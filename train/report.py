@@ -139,7 +139,11 @@ def write_report(out_dir: Path, metrics: dict, preds: Predictions, top_countries
                for k, g in preds.baselines.items()}
     figures = [("Error CDF", plot_error_cdf(d_km, base_km)), ("Guesses vs truths", plot_world_map(preds)),
                ("Country confusion (top true countries)", plot_country_confusion(preds, top_countries))]
-    body = "".join(f"<h2>{t}</h2><img alt='{t}' src='data:image/png;base64,{b}'>" for t, b in figures if b)
+    aux = metrics.get("aux") or {}
+    aux_html = ("<h2>Auxiliary heads</h2><table>" + "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{'n/a' if v is None else f'{v:.4g}'}</td></tr>" for k, v in aux.items())
+        + "</table>") if aux else ""
+    body = aux_html + "".join(f"<h2>{t}</h2><img alt='{t}' src='data:image/png;base64,{b}'>" for t, b in figures if b)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>pigeon evaluation</title><style>"
             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
             "padding:3px 8px;text-align:right}img{max-width:100%}</style></head><body>"

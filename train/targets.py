@@ -43,7 +43,7 @@ def _float_column(table: LocationTable, name: str) -> np.ndarray:
     return out
 
 
-def _geodata():
+def geodata_or_none():
     try:
         from model import geodata
 
@@ -88,7 +88,7 @@ def build_targets(table: LocationTable, cells: np.ndarray, multitask: bool, geod
     if not multitask:
         return Targets(cells, table.latlon_deg, np.zeros((n, 0), np.float32), np.full(n, -1), np.full(n, -1),
                        AuxSpec())
-    raw = raw_regression(table, _geodata() if geodata == "auto" else geodata)
+    raw = raw_regression(table, geodata_or_none() if geodata == "auto" else geodata)
     train = table.indices("train")
     names, cols, means, stds = [], [], [], []
     for name, values in raw.items():

@@ -1,9 +1,10 @@
 """What the land looks like at a scene: ground, vegetation, snow, crops and settlement, from Köppen zone,
-land cover (MODIS IGBP), month, elevation and precipitation.
+land cover (MODIS IGBP), month and ERA5 climate (temperature, precipitation).
 
-Seasons are local: the month is shifted by six south of the equator. Tropical wet/dry zones (Aw, BSh) turn
-brown in their dry season; Mediterranean grass (Cs) turns gold in summer; deciduous trees (C and D climates)
-go orange in autumn and bare in winter; continental and polar zones get snow in their winter months.
+Seasons are local: the month is shifted by six south of the equator. Tropical wet/dry zones (Aw) and
+winter-dry monsoon climates (Cw) turn straw-coloured in their dry season; Mediterranean grass (Cs) turns
+gold in summer; deciduous trees (C and D climates) go orange in autumn and bare in winter; snow lies where
+the month's mean temperature is below freezing.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 RGB = tuple[float, float, float]
-
-
-BARE_BRANCHES: RGB = (0x6A / 255.0, 0x5A / 255.0, 0x4A / 255.0)   # "crown" colour of leafless trees
+BARE_BRANCHES: RGB = (0x6A / 255.0, 0x5A / 255.0, 0x4A / 255.0)  # "crown" colour of leafless trees
 
 
 def hex_rgb(code: str) -> RGB:
@@ -83,98 +82,75 @@ def _snow(koppen: str, m: int, temp_avg_c: float, temp_range_c: float, rng: np.r
     return float(np.clip(rng.uniform(0.7, 1.1), 0.0, 1.0))
 
 
+# fmt: off
+_PALM_FOREST = (("palm", 0.45), ("broadleaf", 0.55))
+_SAVANNA = (("acacia", 0.4), ("broadleaf", 0.4), ("palm", 0.2))
+_DESERT = (("shrub", 0.8), ("cactus", 0.2))
+_TEMPERATE = (("broadleaf", 0.75), ("conifer", 0.25))
+_TUNDRA = (("shrub", 1.0),)
+_MEDITERRANEAN = (("broadleaf", 0.5), ("cypress", 0.3), ("shrub", 0.2))
+_SUBTROPICAL = (("broadleaf", 0.7), ("palm", 0.1), ("conifer", 0.2))
+_CONTINENTAL = (("broadleaf", 0.45), ("conifer", 0.35), ("birch", 0.2))
+# Köppen zone (or its first letters) -> (grass, second tone, soil, soil share, tree kinds, tree density)
+_ZONES: dict[str, tuple[str, str, str, float, tuple, float]] = {
+    "Af": ("#3f7f2c", "#2f6a26", "#9c5434", 0.1, _PALM_FOREST, 0.7),
+    "Am": ("#3f7f2c", "#2f6a26", "#9c5434", 0.1, _PALM_FOREST, 0.7),
+    "Aw": ("#3f7f2c", "#2f6a26", "#9c5434", 0.1, _SAVANNA, 0.35),
+    "As": ("#3f7f2c", "#2f6a26", "#9c5434", 0.1, _SAVANNA, 0.7),
+    "BWh": ("#dcb980", "#cfa870", "#dcb980", 0.85, _DESERT, 0.04),
+    "BWk": ("#b9a888", "#a89878", "#b9a888", 0.85, _DESERT, 0.04),
+    "BSh": ("#b8a668", "#a89a5e", "#b09470", 0.45, (("acacia", 0.5), ("shrub", 0.5)), 0.12),
+    "BSk": ("#9c9a66", "#a89a5e", "#b09470", 0.45, (("shrub", 0.8), ("broadleaf", 0.2)), 0.12),
+    "Cs": ("#7c9446", "#9a9a58", "#a8886a", 0.3, _MEDITERRANEAN, 0.3),
+    "Cwa": ("#6a9a44", "#5a8a3a", "#8a6a4a", 0.12, _SUBTROPICAL, 0.45),
+    "C": ("#6a9a44", "#5a8a3a", "#8a6a4a", 0.12, _TEMPERATE, 0.45),
+    "Dc": ("#5f7f3a", "#6a7a44", "#6e5e48", 0.12, (("conifer", 0.8), ("birch", 0.2)), 0.55),   # boreal
+    "D": ("#5c9040", "#6a7a44", "#6e5e48", 0.12, _CONTINENTAL, 0.4),
+    "ET": ("#8c8a5c", "#7a6e52", "#6e665a", 0.4, _TUNDRA, 0.03),
+    "EF": ("#eef2f6", "#dde6ee", "#c8ccd0", 0.0, _TUNDRA, 0.0),
+}
+# fmt: on
+
+
+def _zone_key(kg: str) -> str:
+    if kg[:1] == "D":
+        return "Dc" if kg[2:] in ("c", "d") else "D"
+    for key in (kg, kg[:2], kg[:1]):
+        if key in _ZONES:
+            return key
+    return "C"
+
+
+def _seasonal_grass(kg: str, m: int, wetness: float) -> str | None:
+    """Grass colour of the season where it differs from the zone's default (``m``: northern-equivalent)."""
+    if kg in ("Aw", "As") and m in (12, 1, 2, 3, 4):
+        return "#b5a25a"  # the tropical dry season is the local winter
+    if kg == "BSk" and m in (7, 8, 9) or kg.startswith("Cs") and m in (6, 7, 8, 9):
+        return "#c4ae6e"  # dry, golden summers
+    if kg.startswith("Cw") and m in (12, 1, 2, 3):
+        return "#a89a5a"  # dry winter monsoon climates go straw-coloured
+    if kg[:1] == "C" and m in (12, 1, 2):
+        return "#6f8a48"
+    if kg[:1] == "C" and not kg.startswith("Cs") and wetness > 0.5:
+        return "#4f9a3c"
+    if kg[:1] == "D" and m in (11, 12, 1, 2, 3, 4):
+        return "#8a8a58"
+    return None
+
+
 def _climate_colours(kg: str, m: int, wetness: float, rng) -> tuple[RGB, RGB, RGB, float, tuple, float]:
-    """(grass, grass2, soil, soil_share, tree kinds, base tree density) for a Köppen code."""
-    g, z = kg[:1], kg
-    jit = lambda c: tuple(float(np.clip(x + rng.normal(0, 0.025), 0, 1)) for x in c)  # noqa: E731
-    if g == "A":
-        dry = z in ("Aw", "As") and m in (12, 1, 2, 3, 4)  # the tropical dry season is the local winter
-        grass = hex_rgb("#b5a25a") if dry else hex_rgb("#3f7f2c")
-        kinds = (
-            (("palm", 0.45), ("broadleaf", 0.55))
-            if z in ("Af", "Am")
-            else (("acacia", 0.4), ("broadleaf", 0.4), ("palm", 0.2))
-        )
-        return (
-            jit(grass),
-            jit(hex_rgb("#2f6a26" if not dry else "#9a8a4a")),
-            jit(hex_rgb("#9c5434")),
-            0.25 if dry else 0.1,
-            kinds,
-            0.7 if z != "Aw" else 0.35,
-        )
-    if z in ("BWh", "BWk"):
-        sand = "#dcb980" if z == "BWh" else "#b9a888"
-        return (
-            jit(hex_rgb(sand)),
-            jit(hex_rgb("#cfa870" if z == "BWh" else "#a89878")),
-            jit(hex_rgb(sand)),
-            0.85,
-            (("shrub", 0.8), ("cactus", 0.2)),
-            0.04,
-        )
-    if z in ("BSh", "BSk"):
-        dry = m in (12, 1, 2, 3, 4, 5) if z == "BSh" else m in (7, 8, 9)
-        grass = "#b8a668" if z == "BSh" or dry else "#9c9a66"
-        kinds = (("acacia", 0.5), ("shrub", 0.5)) if z == "BSh" else (("shrub", 0.8), ("broadleaf", 0.2))
-        return jit(hex_rgb(grass)), jit(hex_rgb("#a89a5e")), jit(hex_rgb("#b09470")), 0.45, kinds, 0.12
-    if z.startswith("Cs"):
-        dry = m in (6, 7, 8, 9)
-        grass = "#c4ae6e" if dry else "#7c9446"
-        return (
-            jit(hex_rgb(grass)),
-            jit(hex_rgb("#9a9a58")),
-            jit(hex_rgb("#a8886a")),
-            0.3,
-            (("broadleaf", 0.5), ("cypress", 0.3), ("shrub", 0.2)),
-            0.3,
-        )
-    if g == "C":
-        winter = m in (12, 1, 2)
-        grass = "#6f8a48" if winter else ("#4f9a3c" if wetness > 0.5 else "#6a9a44")
-        if z.startswith("Cw") and m in (12, 1, 2, 3):  # dry winter monsoon climates go straw-coloured
-            grass = "#a89a5a"
-        kinds = (
-            (("broadleaf", 0.75), ("conifer", 0.25))
-            if z != "Cwa"
-            else (("broadleaf", 0.7), ("palm", 0.1), ("conifer", 0.2))
-        )
-        return jit(hex_rgb(grass)), jit(hex_rgb("#5a8a3a")), jit(hex_rgb("#8a6a4a")), 0.12, kinds, 0.45
-    if g == "D":
-        boreal = z[2:] in ("c", "d")
-        grass = "#8a8a58" if m in (11, 12, 1, 2, 3, 4) else ("#5f7f3a" if boreal else "#5c9040")
-        kinds = (
-            (("conifer", 0.8), ("birch", 0.2))
-            if boreal
-            else (("broadleaf", 0.45), ("conifer", 0.35), ("birch", 0.2))
-        )
-        return (
-            jit(hex_rgb(grass)),
-            jit(hex_rgb("#6a7a44")),
-            jit(hex_rgb("#6e5e48")),
-            0.12,
-            kinds,
-            0.55 if boreal else 0.4,
-        )
-    if z == "ET":
-        return (
-            jit(hex_rgb("#8c8a5c")),
-            jit(hex_rgb("#7a6e52")),
-            jit(hex_rgb("#6e665a")),
-            0.4,
-            (("shrub", 1.0),),
-            0.03,
-        )
-    if z == "EF":
-        return hex_rgb("#eef2f6"), hex_rgb("#dde6ee"), hex_rgb("#c8ccd0"), 0.0, (("shrub", 1.0),), 0.0
-    return (
-        jit(hex_rgb("#7a9a4a")),
-        jit(hex_rgb("#6a8a44")),
-        jit(hex_rgb("#8a6a4a")),
-        0.2,
-        (("broadleaf", 1.0),),
-        0.3,
-    )
+    """(grass, grass2, soil, soil_share, tree kinds, base tree density) for a Köppen code and month."""
+    grass, grass2, soil, soil_share, kinds, density = _ZONES[_zone_key(kg)]
+    seasonal = _seasonal_grass(kg, m, wetness)
+    if seasonal and kg[:1] == "A":
+        grass2, soil_share = "#9a8a4a", 0.25
+    if kg == "EF":
+        return hex_rgb(grass), hex_rgb(grass2), hex_rgb(soil), soil_share, kinds, density
+
+    def jit(code: str) -> RGB:  # a little per-location variation of every colour
+        return tuple(float(np.clip(x + rng.normal(0, 0.025), 0, 1)) for x in hex_rgb(code))  # type: ignore
+
+    return jit(seasonal or grass), jit(grass2), jit(soil), soil_share, kinds, density
 
 
 # land cover (MODIS IGBP) -> (tree density multiplier or override, forest band, settlement boost)
@@ -198,7 +174,7 @@ _LAND_COVER = {
 }
 
 
-def _crown(kinds, season: str, koppen: str, rng) -> RGB:
+def _crown(season: str, koppen: str, rng) -> RGB:
     deciduous = koppen[:1] in ("C", "D") and not koppen.startswith("Cs")
     if deciduous and season == "autumn" and rng.random() < 0.7:
         return hex_rgb(rng.choice(["#c8782a", "#b8502a", "#d8a030", "#9a7a2a"]))
@@ -264,7 +240,7 @@ def make_biome(
         snow=snow,
         trees=tuple(kinds),
         tree_density=float(np.clip(density, 0, 1)),
-        crown=_crown(kinds, season, kg, rng),
+        crown=_crown(season, kg, rng),
         crops=crops,
         crop_colours=(hex_rgb(crop_season), mix(hex_rgb(crop_season), soil, 0.45)),
         settlement=settlement,

@@ -3,6 +3,7 @@ a dataset folder (``model.dataset`` format) that is byte-identical for the same 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import multiprocessing as mp
@@ -11,7 +12,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -34,18 +35,13 @@ def prepare_out(out: Path, overwrite: bool = False) -> Path:
         raise ValueError(f"output {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         manifest = out / "manifest.json"
-        is_dataset = manifest.is_file() and f'"{FORMAT}"' in manifest.read_text(
-            encoding="utf-8", errors="replace"
-        )
+        text = manifest.read_text(encoding="utf-8", errors="replace") if manifest.is_file() else ""
         if not overwrite:
             raise ValueError(f"output folder {out} is not empty; pass --overwrite to replace a dataset there")
-        if not is_dataset:
-            raise ValueError(
-                f"output folder {out} is not empty and holds no pigeon dataset; refusing to overwrite it"
-            )
-        for name in ("images", "locations.csv", "manifest.json"):
-            target = out / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        if f'"{FORMAT}"' not in text:
+            raise ValueError(f"output folder {out} is not empty and holds no pigeon dataset; "
+                             "refusing to overwrite it")
+        _clear_dataset(out)
     try:
         (out / "images").mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -54,6 +50,26 @@ def prepare_out(out: Path, overwrite: bool = False) -> Path:
     except OSError as e:
         raise ValueError(f"cannot write to output folder {out}: {e.strerror or e}") from None
     return out
+
+
+@contextlib.contextmanager
+def fresh_out(out: Path, overwrite: bool = False) -> Iterator[Path]:
+    """``prepare_out``, and if the body fails, remove what it wrote (and the folder if it created it), so a
+    failed run never blocks the next one with a half-written folder."""
+    out = Path(out)
+    was_new = not out.exists()
+    prepare_out(out, overwrite)
+    try:
+        yield out
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True) if was_new else _clear_dataset(out)
+        raise
+
+
+def _clear_dataset(out: Path) -> None:
+    for name in ("images", "locations.csv", "manifest.json"):
+        target = out / name
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
 
 
 def render_scenes(scenes: Sequence[Scene], cfg: RenderConfig, images_dir: Path, size: int) -> int:
@@ -119,28 +135,15 @@ def _draw_all(
                 progress(done)
 
 
-def _location_rows(scenes: list[Scene], ann, split: np.ndarray) -> list[dict]:
-    rows = []
-    for i, s in enumerate(scenes):
-        elev = ann["elevation_m"].iat[i]
-        rows.append(
-            {
-                "id": s.loc_id,
-                "lat": f"{s.lat:.6f}",
-                "lon": f"{s.lon:.6f}",
-                "split": str(split[i]),
-                "country": s.country,
-                "admin1": str(ann["admin1"].iat[i]),
-                "town": s.town,
-                "koppen": str(ann["koppen"].iat[i]),
-                "elevation_m": "" if np.isnan(elev) else f"{elev:.0f}",
-                "land_cover": int(s.land_cover),
-                "driving_side": s.driving_side,
-                "month": s.month,
-                "heading": f"{s.heading_deg:.1f}",
-            }
-        )
-    return rows
+def location_row(loc_id: str, lat: float, lon: float, split: str, ann, i: int, month, heading) -> dict:
+    """One ``locations.csv`` row: coordinates, split, the ``geo.annotate`` row ``i``, month and heading."""
+    elev = ann["elevation_m"].iat[i]
+    row = {"id": loc_id, "lat": f"{lat:.6f}", "lon": f"{lon:.6f}", "split": str(split),
+           "elevation_m": "" if np.isnan(elev) else f"{elev:.0f}",
+           "land_cover": int(ann["land_cover"].iat[i]),
+           "month": "" if month is None else month, "heading": "" if heading is None else f"{heading:.1f}"}
+    row.update({k: str(ann[k].iat[i]) for k in ("country", "admin1", "town", "koppen", "driving_side")})
+    return row
 
 
 def _geodata_fingerprint(geo) -> str:
@@ -171,52 +174,40 @@ def render_world(
         raise ValueError(f"--locations must be at least 1, got {n_locations!r}")
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
-    out = prepare_out(Path(out), overwrite)
-    if geo is None:
-        from model import geodata
+    with fresh_out(Path(out), overwrite) as out:
+        if geo is None:
+            from model import geodata
 
-        geo = geodata.load()
-    t0 = time.perf_counter()
-    rng = np.random.default_rng([seed, 0x5EED])
-    lat, lon, _ = sample_locations(geo, cfg.sampler, n_locations, rng)
-    split = assign_splits(lat, lon, seed, cfg.split)
-    scenes, ann = build_scenes(geo, lat, lon, seed, cfg.render, rng)
-    log.info(
-        "rendering %d locations x %d views at %d px with %d worker(s)",
-        len(scenes),
-        len(cfg.render.views),
-        cfg.render.image_size,
-        workers,
-    )
-    t1 = time.perf_counter()
-    _draw_all(scenes, cfg.render, out / "images", workers, progress, stats)
-    stats.update(lookup_s=t1 - t0, draw_s=time.perf_counter() - t1)
-    write_locations_csv(out / "locations.csv", _location_rows(scenes, ann, split), AUX_COLUMNS)
+            geo = geodata.load()
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([seed, 0x5EED])
+        lat, lon, _ = sample_locations(geo, cfg.sampler, n_locations, rng)
+        split = assign_splits(lat, lon, seed, cfg.split)
+        scenes, ann = build_scenes(geo, lat, lon, seed, cfg.render, rng)
+        log.info("rendering %d locations x %d views at %d px with %d worker(s)", len(scenes),
+                 len(cfg.render.views), cfg.render.image_size, workers)
+        t1 = time.perf_counter()
+        _draw_all(scenes, cfg.render, out / "images", workers, progress, stats)
+        stats.update(lookup_s=t1 - t0, draw_s=time.perf_counter() - t1)
+        rows = [location_row(s.loc_id, s.lat, s.lon, split[i], ann, i, s.month, s.heading_deg)
+                for i, s in enumerate(scenes)]
+        write_locations_csv(out / "locations.csv", rows, AUX_COLUMNS)
+        return _write_render_manifest(out, cfg, seed, n_locations, geo)
+
+
+def _write_render_manifest(out: Path, cfg: WorldConfig, seed: int, n_locations: int, geo) -> dict:
+    """The manifest of a render: no timestamp, so the same inputs give the same bytes."""
     import PIL
 
-    generator = {
-        "tool": "pigeon world render",
-        "renderer_version": RENDERER_VERSION,
-        "seed": seed,
-        "locations": n_locations,
-        "config": config_to_dict(cfg),
-        "geodata_manifest_sha256": _geodata_fingerprint(geo),
-        "versions": {"numpy": np.__version__, "pillow": PIL.__version__},
-    }
+    generator = {"tool": "pigeon world render", "renderer_version": RENDERER_VERSION, "seed": seed,
+                 "locations": n_locations, "config": config_to_dict(cfg),
+                 "geodata_manifest_sha256": _geodata_fingerprint(geo),
+                 "versions": {"numpy": np.__version__, "pillow": PIL.__version__}}
+    rule = f"{cfg.split.block_deg} deg blocks, val/test >= {cfg.split.min_km} km from every train location"
     size = cfg.render.image_size
-    return write_manifest(
-        out,
-        name=cfg.name,
-        source="synthetic",
-        views=list(cfg.render.views),
-        image_size=(size, size),
-        generator=generator,
-        extra={
-            "split_rule": f"{cfg.split.block_deg} deg blocks, val/test >= {cfg.split.min_km} km "
-            "from every train location"
-        },
-        timestamp=False,
-    )
+    return write_manifest(out, name=cfg.name, source="synthetic", views=list(cfg.render.views),
+                          image_size=(size, size), generator=generator, extra={"split_rule": rule},
+                          timestamp=False)
 
 
 def default_workers() -> int:

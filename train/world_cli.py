@@ -112,18 +112,24 @@ def _render(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers else default_workers()
     start = time.perf_counter()
     drawing_since = [start]
-    with _progress("rendering") as bar:
-        task = bar.add_task("render", total=args.locations, rate="")
+    bar, started = _progress("rendering"), []
+    task = bar.add_task("render", total=args.locations, rate="")
 
-        def advance(k: int) -> None:
-            if k == 0:  # geodata loaded and looked up: drawing starts now
-                drawing_since[0] = time.perf_counter()
-                return
-            done = bar.tasks[0].completed + k
-            rate = done / max(time.perf_counter() - drawing_since[0], 1e-6)
-            bar.update(task, advance=k, rate=f"{rate:.1f} loc/s", refresh=True)
+    def advance(k: int) -> None:
+        if k == 0:  # inputs checked, geodata looked up: drawing starts now, and so does the bar
+            drawing_since[0] = time.perf_counter()
+            bar.start()
+            started.append(True)
+            return
+        done = bar.tasks[0].completed + k
+        rate = done / max(time.perf_counter() - drawing_since[0], 1e-6)
+        bar.update(task, advance=k, rate=f"{rate:.1f} loc/s", refresh=True)
 
+    try:
         manifest = render_world(args.out, args.seed, args.locations, cfg, workers=workers, progress=advance)
+    finally:
+        if started:
+            bar.stop()
     counts = manifest["counts"]
     Console().print(
         f"wrote {counts['locations']} locations ({counts['train']} train, {counts['val']} val, "

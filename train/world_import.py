@@ -28,7 +28,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from model.dataset import AUX_COLUMNS, SPLITS, write_locations_csv, write_manifest
-from train.world_build import prepare_out
+from train.world_build import fresh_out, location_row
 from train.world_config import SplitConfig
 from train.world_sampler import assign_splits
 
@@ -200,23 +200,9 @@ def _convert(src: Path, dst: Path, max_side: int | None, quality: int) -> tuple[
     return img.size
 
 
-def write_import(
-    records: list[_Record],
-    out: Path,
-    report: ImportReport,
-    *,
-    name: str,
-    source: str,
-    seed: int,
-    split: str,
-    split_cfg: SplitConfig,
-    max_side: int | None,
-    quality: int,
-    id_from: str,
-    geo=None,
-    progress: Callable[[int], None] | None = None,
-) -> dict:
-    """Convert images, annotate, split and write the dataset folder; returns the manifest."""
+def _convert_all(records: list[_Record], out: Path, report: ImportReport, max_side: int | None, quality: int,
+                 id_from: str, progress) -> tuple[list[tuple[str, _Record]], set]:
+    """Re-encode every readable, non-duplicate image; returns ((id, record) kept, image sizes seen)."""
     kept, sizes, seen = [], set(), set()
     for rec in records:
         if id_from == "key":  # keep dataset ids (OSV-5M's are opaque numbers) unless the format forbids them
@@ -236,10 +222,17 @@ def write_import(
                 progress(1)
         seen.add(loc_id)
         kept.append((loc_id, rec))
+    return kept, sizes
+
+
+def write_import(records: list[_Record], out: Path, report: ImportReport, *, name: str, source: str,
+                 seed: int, split: str, split_cfg: SplitConfig, max_side: int | None, quality: int,
+                 id_from: str, geo=None, progress: Callable[[int], None] | None = None) -> dict:
+    """Convert images, annotate, split and write the dataset folder; returns the manifest."""
+    kept, sizes = _convert_all(records, out, report, max_side, quality, id_from, progress)
     if not kept:
-        raise ValueError(
-            f"nothing to import: every input was skipped ({dict(report.skipped) or 'no inputs found'})"
-        )
+        why = dict(report.skipped) or "no inputs found"
+        raise ValueError(f"nothing to import: every input was skipped ({why})")
     lat = np.array([r.lat for _, r in kept])
     lon = np.array([r.lon for _, r in kept])
     if geo is None:
@@ -248,44 +241,14 @@ def write_import(
         geo = geodata.load()
     ann = geo.annotate(lat, lon)
     splits = assign_splits(lat, lon, seed, split_cfg) if split == "auto" else np.full(len(kept), split)
-    rows = []
-    for i, (loc_id, rec) in enumerate(kept):
-        elev = ann["elevation_m"].iat[i]
-        rows.append(
-            {
-                "id": loc_id,
-                "lat": f"{rec.lat:.6f}",
-                "lon": f"{rec.lon:.6f}",
-                "split": str(splits[i]),
-                "country": ann["country"].iat[i],
-                "admin1": ann["admin1"].iat[i],
-                "town": ann["town"].iat[i],
-                "koppen": ann["koppen"].iat[i],
-                "elevation_m": "" if np.isnan(elev) else f"{elev:.0f}",
-                "land_cover": int(ann["land_cover"].iat[i]),
-                "driving_side": ann["driving_side"].iat[i],
-                "month": rec.month or "",
-                "heading": "" if rec.heading is None else f"{rec.heading:.1f}",
-            }
-        )
+    rows = [location_row(loc_id, rec.lat, rec.lon, splits[i], ann, i, rec.month, rec.heading)
+            for i, (loc_id, rec) in enumerate(kept)]
     write_locations_csv(out / "locations.csv", rows, AUX_COLUMNS)
     report.imported = len(rows)
-    generator = {
-        "tool": f"pigeon world {source}",
-        "seed": seed,
-        "split": split,
-        "max_side": max_side,
-        "quality": quality,
-        "skipped": dict(report.skipped),
-    }
-    return write_manifest(
-        out,
-        name=name,
-        source=source,
-        views=[0],
-        image_size=sizes.pop() if len(sizes) == 1 else None,
-        generator=generator,
-    )
+    generator = {"tool": f"pigeon world {source}", "seed": seed, "split": split, "max_side": max_side,
+                 "quality": quality, "skipped": dict(report.skipped)}
+    return write_manifest(out, name=name, source=source, views=[0],
+                          image_size=sizes.pop() if len(sizes) == 1 else None, generator=generator)
 
 
 def _check_common(split: str, max_side: int | None, quality: int) -> None:
@@ -297,74 +260,31 @@ def _check_common(split: str, max_side: int | None, quality: int) -> None:
         raise ValueError(f"--quality must be in [1, 100], got {quality}")
 
 
-def import_osv5m(
-    csv_path: str | Path,
-    images_dir: str | Path,
-    out: str | Path,
-    *,
-    seed: int = 0,
-    split: str = "auto",
-    split_cfg: SplitConfig = SplitConfig(),
-    max_side: int | None = None,
-    quality: int = 92,
-    overwrite: bool = False,
-    geo=None,
-    progress=None,
-) -> tuple[dict, ImportReport]:
+def import_osv5m(csv_path: str | Path, images_dir: str | Path, out: str | Path, *, seed: int = 0,
+                 split: str = "auto", split_cfg: SplitConfig | None = None, max_side: int | None = None,
+                 quality: int = 92, overwrite: bool = False, geo=None,
+                 progress=None) -> tuple[dict, ImportReport]:
     """Import an OSV-5M-style CSV + images folder into the dataset folder ``out``."""
     _check_common(split, max_side, quality)
     report = ImportReport()
     records = read_osv5m_csv(Path(csv_path), Path(images_dir), report)
-    out = prepare_out(Path(out), overwrite)
-    manifest = write_import(
-        records,
-        out,
-        report,
-        name=Path(csv_path).stem,
-        source="osv5m",
-        seed=seed,
-        split=split,
-        split_cfg=split_cfg,
-        max_side=max_side,
-        quality=quality,
-        id_from="key",
-        geo=geo,
-        progress=progress,
-    )
+    with fresh_out(Path(out), overwrite) as folder:
+        manifest = write_import(records, folder, report, name=Path(csv_path).stem, source="osv5m", seed=seed,
+                                split=split, split_cfg=split_cfg or SplitConfig(), max_side=max_side,
+                                quality=quality, id_from="key", geo=geo, progress=progress)
     return manifest, report
 
 
-def import_exif(
-    images_dir: str | Path,
-    out: str | Path,
-    *,
-    seed: int = 0,
-    split: str = "auto",
-    split_cfg: SplitConfig = SplitConfig(),
-    max_side: int | None = None,
-    quality: int = 92,
-    overwrite: bool = False,
-    geo=None,
-    progress=None,
-) -> tuple[dict, ImportReport]:
+def import_exif(images_dir: str | Path, out: str | Path, *, seed: int = 0, split: str = "auto",
+                split_cfg: SplitConfig | None = None, max_side: int | None = None, quality: int = 92,
+                overwrite: bool = False, geo=None, progress=None) -> tuple[dict, ImportReport]:
     """Import a folder of EXIF-geotagged photos into the dataset folder ``out`` (ids: sha1 of the file)."""
     _check_common(split, max_side, quality)
     report = ImportReport()
     records = read_exif_folder(Path(images_dir), report)
-    out = prepare_out(Path(out), overwrite)
-    manifest = write_import(
-        records,
-        out,
-        report,
-        name=Path(images_dir).name or "photos",
-        source="exif",
-        seed=seed,
-        split=split,
-        split_cfg=split_cfg,
-        max_side=max_side,
-        quality=quality,
-        id_from="file",
-        geo=geo,
-        progress=progress,
-    )
+    with fresh_out(Path(out), overwrite) as folder:
+        manifest = write_import(records, folder, report, name=Path(images_dir).name or "photos",
+                                source="exif", seed=seed, split=split, split_cfg=split_cfg or SplitConfig(),
+                                max_side=max_side, quality=quality, id_from="file", geo=geo,
+                                progress=progress)
     return manifest, report

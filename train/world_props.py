@@ -205,25 +205,7 @@ def make_layout(scene: Scene, biome: Biome, look, rng: np.random.Generator) -> L
     edges = (centre_b - lane, centre_b + lane)
     buildings, spans = _buildings(scene, biome, edges, rng)
     poles, pole_lines = _poles_and_bollards(scene, edges, urban, rng)
-    quads, max_b = [], {}
-    for side in (-1, 1):
-        edge = edges[1] if side > 0 else edges[0]
-        built = any(sd == side for _, _, sd in spans)
-        if biome.forest and not built and rng.random() < 0.85:
-            off = rng.uniform(4.0, 14.0)
-            quads.append(_forest_wall(biome, edge + side * off, rng))
-            max_b[side] = off - 0.5
-        elif rng.random() < style.hedge and not built:
-            quads.append(
-                (
-                    _vquad(-200, 200, edge + side * 1.4, 0.0, rng.uniform(1.4, 2.4)),
-                    mix(biome.evergreen, biome.grass, 0.4),
-                )
-            )
-        elif rng.random() < style.guardrail and (urban or rng.random() >= style.unpaved):
-            a0 = rng.uniform(-120, 0)
-            colour = (0.92, 0.92, 0.9) if style.region == "eas" else (0.66, 0.68, 0.7)
-            quads.append((_vquad(a0, a0 + rng.uniform(40, 160), edge + side * 0.6, 0.45, 0.8), colour))
+    quads, max_b = _roadside_walls(scene, biome, edges, spans, paved, rng)
     props = buildings + poles + _trees(biome, edges, rng, spans, max_b)
     signs, cross = make_signs(scene, edges, paved, rng)
     for side in (-1, 1):  # a shop front facing the side view, when a house stands there
@@ -241,24 +223,34 @@ def make_layout(scene: Scene, biome: Biome, look, rng: np.random.Generator) -> L
     if biome.snow > 0.5:  # packed snow on the road, white shoulders
         surface = mix(surface, (0.82, 0.84, 0.88), 0.25 * biome.snow)
         shoulder = mix(shoulder, (0.92, 0.94, 0.97), 0.8)
-    return Layout(
-        centre_b=centre_b,
-        lane_m=lane,
-        paved=paved,
-        surface=surface,
-        shoulder=shoulder,
-        centre_colour=style.centre if paved else "",
-        centre_pattern=style.centre_pattern,
-        edge_colour=style.edge if paved and rng.random() < 0.9 else "",
-        kerb=style.kerb if urban and paved else "",
-        dash_phase=rng.uniform(0, 12),
-        cross_road=cross,
-        props=props,
-        pole_lines=pole_lines,
-        wires=style.wires,
-        heading_deg=scene.heading_deg,
-        quads=quads,
-    )
+    return Layout(centre_b=centre_b, lane_m=lane, paved=paved, surface=surface, shoulder=shoulder,
+                  centre_colour=style.centre if paved else "", centre_pattern=style.centre_pattern,
+                  edge_colour=style.edge if paved and rng.random() < 0.9 else "",
+                  kerb=style.kerb if urban and paved else "", dash_phase=rng.uniform(0, 12), cross_road=cross,
+                  props=props, pole_lines=pole_lines, wires=style.wires, heading_deg=scene.heading_deg,
+                  quads=quads)
+
+
+def _roadside_walls(scene: Scene, biome: Biome, edges, spans, paved: bool, rng) -> tuple[list, dict]:
+    """Per side without houses: a forest wall, a hedgerow or a guard rail (or nothing). Returns the quads
+    and, per side with a forest wall, how far from the road edge scattered trees may stand."""
+    style = scene.style
+    quads, max_b = [], {}
+    for side in (-1, 1):
+        edge = edges[1] if side > 0 else edges[0]
+        built = any(sd == side for _, _, sd in spans)
+        if biome.forest and not built and rng.random() < 0.85:
+            off = rng.uniform(4.0, 14.0)
+            quads.append(_forest_wall(biome, edge + side * off, rng))
+            max_b[side] = off - 0.5
+        elif rng.random() < style.hedge and not built:
+            hedge = _vquad(-200, 200, edge + side * 1.4, 0.0, rng.uniform(1.4, 2.4))
+            quads.append((hedge, mix(biome.evergreen, biome.grass, 0.4)))
+        elif paved and rng.random() < style.guardrail:
+            a0 = rng.uniform(-120, 0)
+            colour = (0.92, 0.92, 0.9) if style.region == "eas" else (0.66, 0.68, 0.7)  # white in Japan
+            quads.append((_vquad(a0, a0 + rng.uniform(40, 160), edge + side * 0.6, 0.45, 0.8), colour))
+    return quads, max_b
 
 
 def _vquad(a0: float, a1: float, b: float, y0: float, y1: float) -> list[tuple[float, float, float]]:
@@ -291,7 +283,7 @@ def draw_objects(img: Image.Image, cam: Camera, layout: Layout, look) -> None:
         items.append((zs[len(zs) // 2] + 50.0, Prop("quad", 0, 0, 0, 0, colour, {"quad": quad})))
     items.sort(key=lambda t: -t[0])
     toward_cam = cam.heading_deg + 180.0
-    for z, p in items:
+    for _, p in items:
         if p.kind == "quad":
             q = p.extra["quad"]
             poly = cam.polygon(q)
@@ -300,7 +292,7 @@ def draw_objects(img: Image.Image, cam: Camera, layout: Layout, look) -> None:
         elif p.kind == "building":
             draw_building(draw, cam, p, look, _face_shade(look, layout.heading_deg - 90.0 * p.extra["side"]))
         elif p.kind == "sign":
-            draw_sign(img, draw, cam, p.extra["sign"], _face_shade(look, toward_cam))
+            draw_sign(draw, cam, p.extra["sign"], _face_shade(look, toward_cam))
         elif p.kind == "car":
             draw_car(draw, cam, p.extra, _face_shade(look, toward_cam))
         elif p.kind in ("pole", "bollard"):

@@ -166,7 +166,7 @@ def _paint(img: np.ndarray, mask: np.ndarray, rgb) -> None:
 # length 3 is about ten times slower than over whole contiguous planes.
 
 
-def draw_sky(cam: Camera, scene: Scene, look: Look, tex: np.ndarray) -> np.ndarray:
+def draw_sky(cam: Camera, look: Look, tex: np.ndarray) -> np.ndarray:
     """(3, S, S) sky with clouds, sun glow and brightening towards the sun."""
     s = cam.size
     # rows below the horizon are always painted over by ground or sea: only the rows above are computed
@@ -345,7 +345,7 @@ def render_location(scene: Scene, cfg: RenderConfig, size: int | None = None) ->
     for yaw in cfg.views:
         cam = make_camera(size, look.fov_deg, look.pitch_deg, look.height_m, float(yaw), scene.heading_deg)
         tex = noise_crop(size, rng)
-        arr = draw_sky(cam, scene, look, tex)
+        arr = draw_sky(cam, look, tex)
         shore = draw_terrain(arr, cam, scene, biome, look)
         draw_ground(arr, cam, biome, look, tex, shore, crop_angle)
         img = to_image((np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8))

@@ -36,7 +36,7 @@ def allowed_countries(cfg: SamplerConfig, known_iso_a2: set[str]) -> tuple[str, 
                 f"(not in the country polygons; use ISO 3166-1 alpha-2 codes such as FR, JP)"
             )
         if unknown:
-            log.info("sampler.countries: no polygons for %s; skipped", ", ".join(unknown))
+            log.debug("sampler.countries: no polygons for %s; skipped", ", ".join(unknown))
     allowed = tuple(c for c in cfg.allowed() if c in known_iso_a2)
     if (cfg.countries or cfg.include) and not allowed:
         raise ValueError(
@@ -102,8 +102,7 @@ def sample_locations(
             break
     if have < n:
         raise ValueError(f"could only place {have} of {n} locations on land in the allowed countries")
-    cat = lambda parts: np.concatenate(parts)[:n]  # noqa: E731
-    return cat(got_lat), cat(got_lon), cat(got_idx)
+    return tuple(np.concatenate(parts)[:n] for parts in (got_lat, got_lon, got_idx))  # type: ignore[return-value]
 
 
 def _block_hash(i: np.ndarray, j: np.ndarray, seed: int) -> np.ndarray:

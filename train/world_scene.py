@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from train.world_config import RenderConfig
 from train.world_style import LANGUAGE_WORDS, LEFT_DRIVING, RoadStyle, road_style, sign_language
@@ -180,7 +181,7 @@ def _country_facts(geo, iso: str) -> tuple[str, str, str]:
 
 def build_scenes(
     geo, lat: np.ndarray, lon: np.ndarray, seed: int, cfg: RenderConfig, rng: np.random.Generator
-) -> tuple[list[Scene], "object"]:
+) -> tuple[list[Scene], pd.DataFrame]:
     """Scenes for all locations plus the ``geo.annotate`` table (for the CSV's auxiliary columns)."""
     ann = geo.annotate(lat, lon)
     clim = geo.climate_at(lat, lon)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import ImageDraw
 
 from train.world_biome import hex_rgb
 from train.world_canvas import Camera, font
@@ -47,7 +47,8 @@ def _script_of(text: str, script: str) -> str:
     return "Latn" if all(ord(ch) < 0x250 for ch in text) else script
 
 
-def _arrow(scene, a_sign: float) -> str:
+def _arrow(scene) -> str:
+    """Arrow towards the real bearing of the sign's destination, relative to the road."""
     rel = (scene.town2_bearing_deg - scene.heading_deg + 180.0) % 360.0 - 180.0
     return "up" if abs(rel) < 35 else ("right" if rel > 0 else "left")
 
@@ -57,73 +58,27 @@ def make_signs(
 ) -> tuple[list[Sign], tuple[float, float] | None]:
     """Signs of one location and the optional cross road (a0, a1) at a stop sign."""
     st = scene.style
-    s_d = 1 if scene.driving_side == "right" else -1
+    s_d = 1 if scene.driving_side == "right" else -1  # the side traffic keeps to
     edge_d, edge_o = (edges[1], edges[0]) if s_d > 0 else (edges[0], edges[1])
+    facing_us = dict(na=-1.0, nb=0.0)  # readable from the camera's side (smaller a)
     signs, cross = [], None
     if rng.random() < 0.8:
-        dist = scene.town2_km * (0.621 if st.unit == "mi" else 1.0)
-        lines = (
-            (f"{scene.town2}  {max(1, round(dist))} {st.unit}", "Latn"),
-            (scene.centre_word, _script_of(scene.centre_word, scene.script)),
-        )
-        signs.append(
-            Sign(
-                "direction",
-                rng.uniform(10, 18),
-                edge_d + s_d * 1.8,
-                3.4,
-                1.8,
-                1.6,
-                -1.0,
-                0.0,
-                lines,
-                st.sign_bg,
-                st.sign_fg,
-                st.sign_fg,
-                arrow=_arrow(scene, 0.0),
-                posts=2,
-            )
-        )
+        dist = max(1, round(scene.town2_km * (0.621 if st.unit == "mi" else 1.0)))
+        lines = ((f"{scene.town2}  {dist} {st.unit}", "Latn"),
+                 (scene.centre_word, _script_of(scene.centre_word, scene.script)))
+        signs.append(Sign("direction", rng.uniform(10, 18), edge_d + s_d * 1.8, w=3.4, h=1.8, y0=1.6,
+                          **facing_us, lines=lines, bg=st.sign_bg, fg=st.sign_fg, border=st.sign_fg,
+                          arrow=_arrow(scene), posts=2))
     if paved and rng.random() < 0.3:
-        a = rng.uniform(8, 14)
-        word = scene.stop_word
-        shape = "triangle" if st.stop_shape == "triangle" else "octagon"
-        signs.append(
-            Sign(
-                "stop",
-                a,
-                edge_d + s_d * 1.1,
-                0.9,
-                0.9,
-                1.5,
-                -1.0,
-                0.0,
-                ((word, _script_of(word, scene.script)),),
-                "#c4161c",
-                "#ffffff",
-                "#ffffff",
-                shape=shape,
-            )
-        )
+        a, word = rng.uniform(8, 14), scene.stop_word
+        signs.append(Sign("stop", a, edge_d + s_d * 1.1, w=0.9, h=0.9, y0=1.5, **facing_us,
+                          lines=((word, _script_of(word, scene.script)),), bg="#c4161c", fg="#ffffff",
+                          border="#ffffff", shape="triangle" if st.stop_shape == "triangle" else "octagon"))
         cross = (a + 2.0, a + 9.0)
-    if rng.random() < 0.6 and scene.town:
-        signs.append(
-            Sign(
-                "town",
-                -rng.uniform(14, 30),
-                edge_o - s_d * 1.4,
-                2.2,
-                1.0,
-                1.4,
-                1.0,
-                0.0,
-                ((scene.town, "Latn"),),
-                st.town_bg,
-                st.town_fg,
-                st.town_border,
-                posts=2,
-            )
-        )
+    if rng.random() < 0.6 and scene.town:  # behind us, for the opposite traffic: seen in view 180
+        signs.append(Sign("town", -rng.uniform(14, 30), edge_o - s_d * 1.4, w=2.2, h=1.0, y0=1.4, na=1.0,
+                          nb=0.0, lines=((scene.town, "Latn"),), bg=st.town_bg, fg=st.town_fg,
+                          border=st.town_border, posts=2))
     return signs, cross
 
 
@@ -207,7 +162,7 @@ def _posts(draw, cam: Camera, s: Sign, shade: float) -> None:
         draw.rectangle([u - half, v - (s.y0 + 0.05) * k, u + half, v], fill=_c((0.55, 0.56, 0.58), shade))
 
 
-def draw_sign(img: Image.Image, draw: ImageDraw.ImageDraw, cam: Camera, s: Sign, shade: float) -> None:
+def draw_sign(draw: ImageDraw.ImageDraw, cam: Camera, s: Sign, shade: float) -> None:
     """Posts, panel (front or grey back) and text of a sign."""
     view_a, view_b = math.cos(math.radians(cam.yaw_deg)), math.sin(math.radians(cam.yaw_deg))
     facing = -(view_a * s.na + view_b * s.nb)  # 1 = panel faces the camera
@@ -289,81 +244,53 @@ def make_cars(
     return cars
 
 
+def _trapezoid(draw: ImageDraw.ImageDraw, x0: float, x1: float, y0: float, y1: float, inset0: float,
+               inset1: float, fill) -> None:
+    """Quad from the segment x0..x1 at row y0 (inset by inset0) to x0..x1 at row y1 (inset by inset1)."""
+    draw.polygon([(x0 + inset0, y0), (x1 - inset0, y0), (x1 - inset1, y1), (x0 + inset1, y1)], fill=fill)
+
+
+def _car_end(draw, u: float, v: float, k: float, car: dict, front: bool, body, glass, shade: float) -> None:
+    """A car from the front (white lights) or the back (red lights); its plate in the country's colours."""
+    hw, tyre = 0.9 * k, (20, 20, 20)
+    draw.rectangle([u - hw * 0.9, v - 0.3 * k, u - hw * 0.5, v], fill=tyre)
+    draw.rectangle([u + hw * 0.5, v - 0.3 * k, u + hw * 0.9, v], fill=tyre)
+    draw.rectangle([u - hw, v - 0.95 * k, u + hw, v - 0.22 * k], fill=body)
+    _trapezoid(draw, u - hw, u + hw, v - 0.95 * k, v - 1.45 * k, hw * 0.15, hw * 0.35, body)
+    _trapezoid(draw, u - hw, u + hw, v - 1.0 * k, v - 1.38 * k, hw * 0.25, hw * 0.4, glass)
+    light = (250, 250, 235) if front else (200, 20, 20)
+    draw.rectangle([u - hw * 0.92, v - 0.82 * k, u - hw * 0.62, v - 0.68 * k], fill=light)
+    draw.rectangle([u + hw * 0.62, v - 0.82 * k, u + hw * 0.92, v - 0.68 * k], fill=light)
+    bg, strip, _ = car["plate"]
+    if car.get("uk") and front:
+        bg = "#f4f4f0"  # UK: white front plate, yellow rear
+    pw, ph, py = 0.26 * k, 0.06 * k, v - 0.5 * k
+    draw.rectangle([u - pw, py - ph, u + pw, py + ph], fill=_c(hex_rgb(bg), min(shade, 1.05)))
+    if strip:
+        draw.rectangle([u - pw, py - ph, u - pw * 0.8, py + ph], fill=_c(hex_rgb(strip)))
+
+
 def draw_car(draw: ImageDraw.ImageDraw, cam: Camera, car: dict, shade: float) -> None:
-    """A car seen from the front (white lights), the back (red lights, plate) or the side (wheels)."""
+    """A car seen from the front or back (forward/backward views) or from the side (side views)."""
     view_a = math.cos(math.radians(cam.yaw_deg))
     u, v, k, z = billboard(cam, car["a"], car["b"])
     if car["h"] * k < 2:
         return
-    body = _c(car["colour"], shade)
-    glass = _c((0.15, 0.18, 0.2), shade)
-    tyre = (20, 20, 20)
+    body, glass = _c(car["colour"], shade), _c((0.15, 0.18, 0.2), shade)
     if abs(view_a) > 0.6:
-        front_visible = view_a * car["front"] < 0
-        hw = 0.9 * k
-        draw.rectangle([u - hw * 0.9, v - 0.3 * k, u - hw * 0.5, v], fill=tyre)
-        draw.rectangle([u + hw * 0.5, v - 0.3 * k, u + hw * 0.9, v], fill=tyre)
-        draw.rectangle([u - hw, v - 0.95 * k, u + hw, v - 0.22 * k], fill=body)
-        draw.polygon(
-            [
-                (u - hw * 0.85, v - 0.95 * k),
-                (u + hw * 0.85, v - 0.95 * k),
-                (u + hw * 0.65, v - 1.45 * k),
-                (u - hw * 0.65, v - 1.45 * k),
-            ],
-            fill=body,
-        )
-        draw.polygon(
-            [
-                (u - hw * 0.75, v - 1.0 * k),
-                (u + hw * 0.75, v - 1.0 * k),
-                (u + hw * 0.6, v - 1.38 * k),
-                (u - hw * 0.6, v - 1.38 * k),
-            ],
-            fill=glass,
-        )
-        light = (250, 250, 235) if front_visible else (200, 20, 20)
-        for sx in (-1, 1):
-            xa, xb = sorted((u + sx * hw * 0.92, u + sx * hw * 0.62))
-            draw.rectangle([xa, v - 0.82 * k, xb, v - 0.68 * k], fill=light)
-        bg, strip, fg = car["plate"]
-        if car.get("uk") and front_visible:
-            bg = "#f4f4f0"  # UK: white front plate, yellow rear
-        pw, ph = 0.26 * k, 0.06 * k
-        draw.rectangle(
-            [u - pw, v - 0.5 * k - ph, u + pw, v - 0.5 * k + ph], fill=_c(hex_rgb(bg), min(shade, 1.05))
-        )
-        if strip:
-            draw.rectangle(
-                [u - pw, v - 0.5 * k - ph, u - pw * 0.8, v - 0.5 * k + ph], fill=_c(hex_rgb(strip))
-            )
+        _car_end(draw, u, v, k, car, view_a * car["front"] < 0, body, glass, shade)
         return
-    # side view: the car's length runs across the image
-    x0, z0 = cam.to_cam(car["a"] - 2.15, car["b"])
+    x0, z0 = cam.to_cam(car["a"] - 2.15, car["b"])  # side view: the car's length runs across the image
     x1, z1 = cam.to_cam(car["a"] + 2.15, car["b"])
     if min(z0, z1) < 0.5:
         return
     ua, ub = sorted([cam.cx + cam.f * x0 / z0, cam.cx + cam.f * x1 / z1])
-    length = ub - ua
+    n = ub - ua
     draw.rectangle([ua, v - 0.95 * k, ub, v - 0.25 * k], fill=body)
-    draw.polygon(
-        [
-            (ua + length * 0.2, v - 0.95 * k),
-            (ub - length * 0.15, v - 0.95 * k),
-            (ub - length * 0.3, v - 1.45 * k),
-            (ua + length * 0.32, v - 1.45 * k),
-        ],
-        fill=body,
-    )
-    draw.polygon(
-        [
-            (ua + length * 0.25, v - 1.0 * k),
-            (ub - length * 0.2, v - 1.0 * k),
-            (ub - length * 0.32, v - 1.38 * k),
-            (ua + length * 0.35, v - 1.38 * k),
-        ],
-        fill=glass,
-    )
+    draw.polygon([(ua + n * 0.2, v - 0.95 * k), (ub - n * 0.15, v - 0.95 * k), (ub - n * 0.3, v - 1.45 * k),
+                  (ua + n * 0.32, v - 1.45 * k)], fill=body)
+    draw.polygon([(ua + n * 0.25, v - 1.0 * k), (ub - n * 0.2, v - 1.0 * k), (ub - n * 0.32, v - 1.38 * k),
+                  (ua + n * 0.35, v - 1.38 * k)], fill=glass)
     for t in (0.2, 0.8):
-        cx = ua + length * t
-        draw.ellipse([cx - 0.33 * k, v - 0.62 * k, cx + 0.33 * k, v + 0.02 * k], fill=tyre)
+        cx = ua + n * t
+        draw.ellipse([cx - 0.33 * k, v - 0.62 * k, cx + 0.33 * k, v + 0.02 * k], fill=(20, 20, 20))

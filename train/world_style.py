@@ -1,16 +1,19 @@
 """Regional conventions of the synthetic street world: road markings, bollards, signs, plates, buildings.
 
-These are the "GeoGuessr meta" clues the renderer paints. Values follow well-known real conventions where the
-author knows them (yellow centre lines in the Americas, Korea and Taiwan; yellow edge lines in Ireland and
-southern Africa; yellow German direction signs; French bollards with a red reflector; black Norwegian
-bollards;
-miles in the US and UK; yellow Dutch plates; ...). Where a convention is not well known, a regional default is
-used: the point is a consistent, learnable mapping from place to look, like the real meta.
+These are the "GeoGuessr meta" clues the renderer paints. Values follow well-known real conventions where
+the author knows them (yellow centre lines in the Americas, Korea and Taiwan; yellow edge lines in Ireland
+and southern Africa; yellow German direction signs; French bollards with a red reflector; black Norwegian
+bollards; miles in the US and UK; yellow Dutch plates; ...). Where a convention is not well known, a
+regional default is used: the point is a consistent, learnable mapping from place to look, like the real
+meta.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+# The tables below are aligned by hand to stay compact; the formatter leaves them alone.
+# fmt: off
 # ISO 3166-1 alpha-2 codes of countries/territories with official Google Street View coverage (GeoGuessr's
 # "official coverage" list, approximately, as of 2024). configs/world.toml carries the same list for editing.
 STREETVIEW_COVERAGE: tuple[str, ...] = (
