@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("stats", help="arena statistics: leaderboard, players, blind duels, countries")
     s.add_argument("--db", type=Path, default=None, help="SQLite file (default <data>/arena/arena.sqlite)")
+    s.add_argument("--matchlog", type=Path, default=None, metavar="PATH",
+                   help="show the bot's match log (pigeon play/duel/demo) instead of the arena database")
     s.add_argument("--export", choices=["csv"], help="also write every table (and all rounds) as CSV files")
     s.add_argument(
         "--out", type=Path, default=Path("arena-stats"), help="folder for --export (default arena-stats)"
@@ -106,6 +108,10 @@ def _fmt(v: object) -> str:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    if getattr(args, "matchlog", None) is not None:
+        from bot.matchlog_cli import run_matchlog_stats
+
+        return run_matchlog_stats(args)
     from rich.console import Console
     from rich.table import Table
 

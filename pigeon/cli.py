@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "model.geocells_cli",
     "model.inference_cli",
     "bot.arena_cli",
+    "bot.cli",
     "train.cli",
     "train.world_cli",
 ]

@@ -210,7 +210,7 @@ def test_pigeon_train_and_eval_end_to_end(tiny, tmp_path):
     assert {"model.safetensors", "config.toml", "geocells/geocells.csv"} <= set(manifest["files"])
     assert manifest["backbone"]["name"] == "tiny-vit" and manifest["image_size"] == 32
     assert manifest["training"]["dataset_fingerprint"] and "test" in manifest["metrics"]
-    assert not any(k.startswith("text") or k.startswith("visual.proj_text") for k in _keys(run))
+    assert all(k.startswith(("visual.", "head.")) for k in _keys(run))  # text tower dropped at export
     model, info = load_run(run)
     assert info.num_cells == model.head.num_cells > 1 and set(info.aux.regression) >= {"elevation"}
     assert main(["eval", "--run", str(run), "--data", str(tiny), "--out", str(report), "--ablation"]) == 0
@@ -240,3 +240,31 @@ def _keys(run):
 
     with safe_open(str(run / "model.safetensors"), framework="pt") as f:
         return list(f.keys())
+
+
+def test_pigeon_pretrain_writes_a_checkpoint_usable_as_backbone_pretrained(tiny, tmp_path):
+    from model.network import build_clip
+    from pigeon.cli import main
+
+    run = tmp_path / "pre"
+    assert main(["pretrain", "--data", str(tiny), "--out", str(run), *TINY_OVERRIDES, "pretrain.max_steps=1"]) == 0
+    path = run / "pretrained-clip.safetensors"
+    loaded, _ = build_clip("tiny-vit", pretrained=str(path), image_size=32)
+    from safetensors.torch import load_file
+    saved = load_file(str(path))
+    assert all(torch.equal(v, saved[k]) for k, v in loaded.state_dict().items())
+    assert json.loads((run / "state/pretrain/manifest.json").read_text())["progress"]["done"]
+
+
+@pytest.mark.parametrize("name", ["demo", "pigeon-paper"])
+def test_shipped_configs_load(name):
+    from pathlib import Path
+
+    cfg = load_config(TrainConfig, Path(__file__).resolve().parents[1] / "configs" / f"{name}.toml")
+    assert cfg.head.tau_km == 75.0 and cfg.head.smoothing and cfg.geocells.min_cell_size == 30
+    if name == "pigeon-paper":
+        assert (cfg.backbone.name, cfg.backbone.pretrained, cfg.pretrain.lr, cfg.head.lr) == \
+            ("ViT-L-14-336", "openai", 1e-6, 2e-5)
+        assert cfg.pretrain.batch_size * cfg.pretrain.grad_accum == 1024
+    else:
+        assert cfg.backbone.name == "tiny-vit" and cfg.runtime.device == "auto"

@@ -1,0 +1,119 @@
+"""``BotConfig``: the bot's frozen config (browser, play, demo, live site), read from ``configs/bot.toml``.
+
+Precedence as everywhere in pigeon: dataclass defaults < TOML file < ``section.key=value`` overrides. Relative
+paths in the file are relative to the project root (the folder holding ``configs/``), so ``make demo`` and a
+shell in any folder agree on where the demo checkpoint and the match log are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Literal
+
+from model.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = ROOT / "configs" / "bot.toml"
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+@dataclass(frozen=True)
+class BrowserConfig:
+    """Debian Chromium through Playwright (toolchain.md §4): never a downloaded browser."""
+
+    executable: str = "/usr/bin/chromium"
+    headless: bool = True
+    viewport_width: int = 1024          # fixed, so every capture has the same size and crop
+    viewport_height: int = 768
+    timeout_ms: int = 15_000            # default bound of every locator wait
+    navigation_timeout_ms: int = 30_000
+    slow_mo_ms: int = 0                 # Playwright's slow motion, for watching a headed run
+    extra_flags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (200 <= self.viewport_width <= 4000 and 200 <= self.viewport_height <= 4000):
+            raise ValueError(f"viewport must be 200..4000 px per side, got {self.viewport_width}x{self.viewport_height}")
+        if self.timeout_ms < 100 or self.navigation_timeout_ms < 100:
+            raise ValueError("browser timeouts must be at least 100 ms")
+
+
+@dataclass(frozen=True)
+class PlayConfig:
+    """How the controller plays a game."""
+
+    rounds: int = 5
+    mode: Literal["classic", "duel"] = "classic"
+    views: int = 4                                  # headings captured per round (0, 90, 180, 270 deg)
+    human_delay_s: tuple[float, float] = (0.0, 0.0)  # uniform delay before capturing; PIGEON's extension: (2, 9)
+    fast_below_s: float = 20.0     # with less time left than this, skip the delay and guess at once
+    max_attempts: int = 3          # capture+guess attempts per round (an error re-observes before retrying)
+    poll_s: float = 1.0            # one bounded wait while nothing changes (opponent, next round); anchors §3.8
+    stall_timeout_s: float = 180.0  # a game whose state does not change this long is an error
+    pin_km_per_px: float = 0.5     # zoom the guess map until one pixel is at most this many km
+    api_fallback: bool = True      # place the guess through the site's API when the map route fails
+    post_predictions: bool = True  # arena: send top-k + heat map to the stream overlay
+    player_name: str = "pigeon-bot"
+    screenshots_dir: str = "runs/bot/screenshots"
+    matchlog: str = "runs/bot/matchlog.sqlite"
+
+    def __post_init__(self) -> None:
+        lo, hi = self.human_delay_s
+        if not (0 <= lo <= hi <= 120):
+            raise ValueError(f"human_delay_s must be (min, max) with 0 <= min <= max <= 120, got {self.human_delay_s}")
+        if not 1 <= self.rounds <= 100:
+            raise ValueError(f"rounds must be 1..100, got {self.rounds}")
+        if not 1 <= self.views <= 16:
+            raise ValueError(f"views must be 1..16, got {self.views}")
+        if self.max_attempts < 1 or self.poll_s <= 0 or self.stall_timeout_s <= 0 or self.pin_km_per_px <= 0:
+            raise ValueError("max_attempts >= 1 and positive poll_s, stall_timeout_s, pin_km_per_px are required")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """``pigeon demo``: the shipped checkpoint plays the held-out split of the demo world in the arena."""
+
+    run: str = "runs/demo"
+    world: str = "data/worlds/demo"
+    split: str = "test"
+    rounds: int = 5
+    arena_db: str = "runs/bot/demo-arena.sqlite"
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class GeoGuessrConfig:
+    """The live site (anchors.md §3). Tests point ``base_url``/``game_server_url`` at local fixtures."""
+
+    base_url: str = "https://www.geoguessr.com"
+    game_server_url: str = "https://game-server.geoguessr.com"
+    selectors: str = "configs/selectors/geoguessr.toml"
+    cookie_env: str = "GEOGUESSR_NCFA"
+    tile_settle_ms: int = 1250     # after setting a heading, wait for the spinner to go plus this for tiles
+    guess_map_zoom: float = 8.0    # zoom the hooked guess map to before clicking (~0.6 km per pixel)
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    browser: BrowserConfig = field(default_factory=BrowserConfig)
+    play: PlayConfig = field(default_factory=PlayConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    geoguessr: GeoGuessrConfig = field(default_factory=GeoGuessrConfig)
+
+
+def load_bot_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> BotConfig:
+    """BotConfig from ``path`` (default ``configs/bot.toml`` when it exists) plus ``key=value`` overrides."""
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    try:
+        return load_config(BotConfig, path, overrides)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as e:  # __post_init__ checks
+        raise ConfigError(f"{path or 'BotConfig'}: {e}") from None
+
+
+def project_path(p: str | Path) -> Path:
+    """A config path: absolute as given, relative ones against the project root."""
+    p = Path(p).expanduser()
+    return p if p.is_absolute() else ROOT / p

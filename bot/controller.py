@@ -1,0 +1,291 @@
+"""The game loop as a state machine: observe -> decide -> act, with neither Playwright nor torch in sight.
+
+``decide(state, memory)`` is pure: it maps an observed ``RoundState`` and what the bot already did to the next
+``Action``. ``Controller`` runs the loop against any ``Site`` and a ``guess(views) -> GuessResult`` callable:
+wait for a round, optionally wait like a human (skipped when the round clock runs low), capture the headings,
+infer, lock and place the guess, read the result, log, move on.
+
+Robustness rules:
+* never guess twice in a round: a round is recorded as locked *before* its guess is sent, and a locked round is
+  only unlocked when, after an error, a fresh observation says the guess did not land;
+* after any error the state is observed again (reloading the page if even that fails) before a retry;
+* ``max_attempts`` failures of one step, or no progress for ``stall_timeout_s``, end the game with a
+  ``BotError`` that names the step and the screenshot saved under ``runs/bot/screenshots``.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from bot.config import PlayConfig
+from bot.sites.base import GameSummary, GuessResult, Phase, PlacedGuess, RoundResult, RoundState, Site
+
+log = logging.getLogger(__name__)
+GuessFn = Callable[[Sequence[bytes]], GuessResult]
+
+
+class BotError(RuntimeError):
+    """The bot could not go on; ``screenshot`` is the page as it was (None if even that failed)."""
+
+    def __init__(self, message: str, screenshot: Path | None = None) -> None:
+        super().__init__(message + (f" (screenshot: {screenshot})" if screenshot else ""))
+        self.screenshot = screenshot
+
+
+class Action(str, enum.Enum):
+    WAIT = "wait"
+    GUESS = "guess"
+    READ_RESULT = "read_result"
+    NEXT = "next"
+    DONE = "done"
+
+
+@dataclass
+class Memory:
+    """What the bot has done in this game; ``decide`` reads it, the controller writes it."""
+
+    locked: set[int] = field(default_factory=set)        # rounds whose guess was (possibly) sent
+    results: dict[int, RoundResult] = field(default_factory=dict)
+    nexted: set[int] = field(default_factory=set)        # result screens left
+    attempts: Counter = field(default_factory=Counter)   # (action, round) -> tries
+
+
+def decide(state: RoundState, mem: Memory) -> Action:
+    """The next action for an observed state (pure)."""
+    n = state.round_n
+    if state.phase is Phase.FINISHED:
+        return Action.READ_RESULT if n is not None and n not in mem.results else Action.DONE
+    if state.phase is Phase.GUESSING:
+        return Action.WAIT if n in mem.locked else Action.GUESS   # the page may lag behind our guess
+    if state.phase is Phase.RESULT:
+        if n not in mem.results:
+            return Action.READ_RESULT
+        return Action.NEXT if n not in mem.nexted else Action.WAIT
+    return Action.WAIT                                             # WAITING, GUESSED
+
+
+@dataclass
+class RoundRecord:
+    """One round as the bot played it; timings in milliseconds, ``total_ms`` = capture + inference + guess."""
+
+    round_n: int
+    state: RoundState
+    attempts: int = 0
+    delay_ms: float = 0.0
+    capture_ms: float = 0.0
+    infer_ms: float = 0.0
+    guess_ms: float = 0.0
+    result_ms: float | None = None
+    guess: GuessResult | None = None
+    placed: PlacedGuess | None = None
+    result: RoundResult | None = None
+    errors: list[str] = field(default_factory=list)
+    placed_at: float | None = field(default=None, repr=False)   # controller clock when the guess went in
+
+    @property
+    def total_ms(self) -> float:
+        return self.capture_ms + self.infer_ms + self.guess_ms
+
+
+@dataclass
+class GameReport:
+    game_id: str
+    rounds: list[RoundRecord]
+    summary: GameSummary | None
+    match_id: int | None = None
+
+
+class Controller:
+    """Plays one game on ``site`` with ``guess``. ``matchlog`` (optional) gets every guess, round and event;
+    ``clock``, ``sleep`` and ``rng`` are injectable so tests run without real time."""
+
+    def __init__(self, site: Site, guess: GuessFn, cfg: PlayConfig | None = None, *, matchlog: Any = None,
+                 model: dict[str, Any] | None = None, screenshot_dir: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 rng: random.Random | None = None) -> None:
+        self.site, self.guess, self.cfg = site, guess, cfg or PlayConfig()
+        self.matchlog, self.model = matchlog, model or {}
+        self.screenshot_dir = screenshot_dir or Path(self.cfg.screenshots_dir)
+        self.clock, self.sleep, self.rng = clock, sleep, rng or random.Random()
+        self.mem = Memory()
+        self.records: dict[int, RoundRecord] = {}
+        self.game_id, self.match_id = "", None
+
+    # ---- the loop ------------------------------------------------------------------------------------------
+    def play(self, mode: str, rounds: int) -> GameReport:
+        """Open a game on the site and play it to the end."""
+        self.game_id = self.site.open_game(mode, rounds)
+        if self.matchlog is not None:
+            self.match_id = self.matchlog.start_match(self.site.name, mode, self.game_id, self.model)
+        try:
+            summary = self._loop()
+        except BaseException as e:
+            if self.matchlog is not None:
+                self.matchlog.finish_match(self.match_id, None, status=f"error: {type(e).__name__}: {e}"[:500])
+            raise
+        if self.matchlog is not None:
+            self.matchlog.finish_match(self.match_id, summary, status="finished")
+        return GameReport(self.game_id, [self.records[k] for k in sorted(self.records)], summary, self.match_id)
+
+    def _loop(self) -> GameSummary:
+        state = self._observe()
+        last_key, last_progress = state.key, self.clock()
+        while True:
+            if state.key != last_key:
+                last_key, last_progress = state.key, self.clock()
+            elif self.clock() - last_progress > self.cfg.stall_timeout_s:
+                raise self._fail(f"no progress for {self.cfg.stall_timeout_s:.0f} s in state "
+                                 f"{state.phase.value} (round {state.round_n})")
+            action = decide(state, self.mem)
+            if action is Action.DONE:
+                return self.site.summary()
+            if action is Action.WAIT:
+                if state.phase is Phase.GUESSED and state.round_n is not None:
+                    self.mem.locked.add(state.round_n)  # e.g. found after a reload: never guess it again
+                state = self.site.wait_for_change(state, self.cfg.poll_s)
+                continue
+            self._step(action, state)
+            state = self._observe()
+
+    def _step(self, action: Action, state: RoundState) -> None:
+        n = state.round_n or 0
+        key = (action.value, n)
+        self.mem.attempts[key] += 1
+        try:
+            if action is Action.GUESS:
+                self._guess_round(state)
+            elif action is Action.READ_RESULT:
+                self._read_result(state)
+            elif action is Action.NEXT:
+                self.site.next_round(n)
+                self.mem.nexted.add(n)
+        except Exception as e:  # noqa: BLE001 - every failure is re-observed, then retried or reported
+            self._on_error(action, n, e)
+
+    def _on_error(self, action: Action, n: int, exc: Exception) -> None:
+        msg = f"{action.value} in round {n} failed: {type(exc).__name__}: {_first_line(exc)}"
+        log.warning("%s; observing again", msg)
+        self._event(n, "error", msg)
+        if n in self.records:
+            self.records[n].errors.append(msg)
+        state = self._observe(recover_first=True)
+        if action is Action.GUESS and n in self.mem.locked:
+            if state.round_n == n and state.phase is Phase.GUESSING:
+                self.mem.locked.discard(n)   # the site says the guess did not land: a retry is safe
+                self._event(n, "unlocked", "guess did not land; will retry")
+            else:
+                self._event(n, "recovered", f"guess landed; state now {state.phase.value}")
+        if self.mem.attempts[(action.value, n)] >= self.cfg.max_attempts and decide(state, self.mem) is action:
+            raise self._fail(f"{msg} ({self.cfg.max_attempts} attempts)") from exc
+
+    # ---- steps ---------------------------------------------------------------------------------------------
+    def _guess_round(self, state: RoundState) -> None:
+        n = state.round_n
+        assert n is not None
+        rec = self.records.setdefault(n, RoundRecord(n, state))
+        rec.attempts += 1
+        rec.delay_ms = self._human_delay(state) * 1e3
+        t0 = self.clock()
+        views = self.site.capture_views(n, self.cfg.views)
+        t1 = self.clock()
+        guess = self.guess(views)
+        t2 = self.clock()
+        rec.capture_ms, rec.infer_ms, rec.guess = (t1 - t0) * 1e3, (t2 - t1) * 1e3, guess
+        now = self.site.observe()
+        if now.round_n != n or now.phase is not Phase.GUESSING:
+            self._event(n, "skipped", f"round moved on while inferring ({now.phase.value}, round {now.round_n})")
+            return
+        self.mem.locked.add(n)   # before anything is sent: a retry needs proof that this guess did not land
+        try:
+            rec.placed = self.site.place_guess(n, guess.lat_deg, guess.lon_deg)
+        finally:
+            rec.guess_ms = (self.clock() - t2) * 1e3
+            self._log_guess(rec)
+        rec.placed_at = self.clock()
+        if self.cfg.post_predictions and (guess.topk or guess.heat):
+            try:
+                self.site.post_predictions(n, guess)
+            except Exception as e:  # noqa: BLE001 - the overlay is optional; the game goes on
+                self._event(n, "overlay", f"posting predictions failed: {_first_line(e)}")
+
+    def _human_delay(self, state: RoundState) -> float:
+        """Wait a random human-like time, in steps of ``poll_s`` that re-check the round clock; returns s."""
+        lo, hi = self.cfg.human_delay_s
+        if hi <= 0:
+            return 0.0
+        left = state.time_left_s
+        if left is not None and left < self.cfg.fast_below_s:
+            return 0.0
+        budget = self.rng.uniform(lo, hi)
+        if left is not None:
+            budget = min(budget, left - self.cfg.fast_below_s)
+        waited = 0.0
+        while waited < budget:
+            step = min(self.cfg.poll_s, budget - waited)
+            self.sleep(step)
+            waited += step
+            now = self.site.observe()
+            if now.round_n != state.round_n or now.phase is not Phase.GUESSING or (
+                    now.time_left_s is not None and now.time_left_s < self.cfg.fast_below_s):
+                break  # the opponent guessed (countdown started) or the round changed: act now
+        return waited
+
+    def _read_result(self, state: RoundState) -> None:
+        n = state.round_n
+        assert n is not None
+        result = self.site.read_result(n)
+        self.mem.results[n] = result
+        rec = self.records.setdefault(n, RoundRecord(n, state))
+        rec.result = result
+        if rec.placed_at is not None:
+            rec.result_ms = (self.clock() - rec.placed_at) * 1e3
+        if self.matchlog is not None:
+            self.matchlog.log_round(self.match_id, rec)
+        log.info("round %d: %s km, %s points", n, _fmt(result.dist_km), result.score)
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+    def _observe(self, recover_first: bool = False) -> RoundState:
+        """Observe; when that fails, reload the page once and observe again (or fail with a screenshot)."""
+        try:
+            return self.site.observe()
+        except Exception as first:  # noqa: BLE001
+            self._event(None, "recover", f"observe failed ({_first_line(first)}); reloading")
+            try:
+                self.site.recover()
+                return self.site.observe()
+            except Exception as e:  # noqa: BLE001
+                raise self._fail(f"cannot observe the game after a reload: {_first_line(e)}") from e
+
+    def _fail(self, message: str) -> BotError:
+        shot = None
+        try:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = self.screenshot_dir / f"{self.site.name}-{self.game_id or 'nogame'}-{stamp}.png"
+            shot = self.site.screenshot(path)
+        except Exception as e:  # noqa: BLE001 - the error itself matters more than its picture
+            log.warning("screenshot failed: %s", _first_line(e))
+        self._event(None, "fatal", message)
+        return BotError(message, shot)
+
+    def _event(self, round_n: int | None, kind: str, detail: str) -> None:
+        if self.matchlog is not None and self.match_id is not None:
+            self.matchlog.log_event(self.match_id, round_n, kind, detail)
+
+    def _log_guess(self, rec: RoundRecord) -> None:
+        if self.matchlog is not None and rec.guess is not None:
+            self.matchlog.log_guess(self.match_id, rec)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.1f}"

@@ -1,0 +1,58 @@
+"""The one place that builds browsers, contexts and pages (Playwright + Debian Chromium, toolchain.md §4).
+
+``open_browser(cfg)`` starts Playwright and launches Chromium from ``cfg.executable`` (never a downloaded
+browser) with the flags below, headless or headed; ``new_context`` gives a fixed viewport and the config's
+default timeouts, so every locator wait in the adapters is bounded without repeating numbers.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from bot.config import CHROMIUM_FLAGS, BrowserConfig
+
+log = logging.getLogger(__name__)
+
+
+def launch_args(cfg: BrowserConfig) -> dict[str, Any]:
+    """Keyword arguments for ``chromium.launch``: executable, flags (``--headless`` only when headless)."""
+    exe = Path(cfg.executable)
+    if not exe.is_file():
+        raise FileNotFoundError(f"Chromium not found at {exe}: install Debian's `chromium` (make setup) or set "
+                                "[browser] executable in configs/bot.toml")
+    flags = [f for f in CHROMIUM_FLAGS if cfg.headless or f != "--headless"] + list(cfg.extra_flags)
+    return {"executable_path": str(exe), "headless": cfg.headless, "args": flags, "slow_mo": cfg.slow_mo_ms or None}
+
+
+@contextlib.contextmanager
+def open_browser(cfg: BrowserConfig) -> Iterator[Any]:
+    """Playwright + a launched Chromium ``Browser`` for the duration of the ``with`` block."""
+    from playwright.sync_api import sync_playwright
+
+    args = launch_args(cfg)
+    if not cfg.headless and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        raise ValueError("--headed needs a display (DISPLAY is not set); run headless or under xvfb-run")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(**{k: v for k, v in args.items() if v is not None})
+        log.debug("launched %s %s", args["executable_path"], browser.version)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_context(browser: Any, cfg: BrowserConfig, **kwargs: Any) -> Any:
+    """A fresh context: fixed viewport, device scale 1 (captures are the same size everywhere), config timeouts."""
+    ctx = browser.new_context(viewport={"width": cfg.viewport_width, "height": cfg.viewport_height},
+                              device_scale_factor=1, **kwargs)
+    ctx.set_default_timeout(cfg.timeout_ms)
+    ctx.set_default_navigation_timeout(cfg.navigation_timeout_ms)
+    return ctx
+
+
+def new_page(context: Any) -> Any:
+    """A page of ``context`` (the context's default timeouts apply)."""
+    return context.new_page()

@@ -1,0 +1,47 @@
+"""The bridge from a trained run to the controller's ``guess(views) -> GuessResult`` callable.
+
+``model.inference`` (and with it torch) is imported only inside ``load_guess_fn``, so the controller, the sites
+and their tests never load torch.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bot.sites.base import GuessResult
+
+HEAT_MIN_P = 1e-3
+MAX_HEAT = 4096
+TOP_K = 10
+
+
+def predictor_guess_fn(predictor: Any, heat_min_p: float = HEAT_MIN_P, max_heat: int = MAX_HEAT):
+    """Wrap a ``model.inference.Predictor``: the guess is its ``guess`` point; top-k are its top cells and the
+    heat map is every geocell centroid with probability >= ``heat_min_p`` (at most ``max_heat``, largest first)."""
+
+    def guess(views: Sequence[bytes]) -> GuessResult:
+        p = predictor.predict(list(views))
+        probs = np.asarray(p.cell_probs, dtype=np.float64)
+        order = np.argsort(-probs)[:max_heat]
+        order = order[probs[order] >= heat_min_p]
+        cents = predictor.centroids_deg
+        heat = [[float(cents[i, 0]), float(cents[i, 1]), float(probs[i])] for i in order]
+        topk = [{"lat": float(c["lat"]), "lon": float(c["lon"]), "p": float(c["p"])} for c in p.top_cells[:TOP_K]]
+        return GuessResult(float(p.guess[0]), float(p.guess[1]), topk, heat, float(p.expected_score),
+                           dict(p.timings_ms))
+
+    return guess
+
+
+def load_guess_fn(run_dir: str | Path, device: str = "auto"):
+    """Load a run (``Predictor.load``, warmed up) and return (guess callable, predictor)."""
+    from model.inference import Predictor  # lazy: torch only when the bot really plays
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "manifest.json").is_file():
+        raise FileNotFoundError(f"no trained run at {run_dir} (manifest.json missing); train one with "
+                                "`pigeon train --config configs/demo.toml --out runs/demo` or pass --run DIR")
+    predictor = Predictor.load(run_dir, device=device)
+    return predictor_guess_fn(predictor), predictor

@@ -1,0 +1,120 @@
+"""Library entry points behind ``pigeon play``, ``pigeon duel`` and ``pigeon demo``.
+
+Each function maps a ``BotConfig`` onto browsers, sites and controllers; the CLI only parses arguments and
+prints. Browsers come from ``bot.driver``; model loading stays in ``bot.guessing`` (lazy torch).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from bot.config import BotConfig, project_path
+from bot.controller import Controller, GameReport, GuessFn
+from bot.driver import new_context, open_browser
+from bot.matchlog import MatchLog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArenaGame:
+    """One game to play in the arena: create it (``join`` None), join a given id, or join from the lobby."""
+
+    mode: str = "classic"
+    rounds: int = 5
+    join: str | None = None
+    timer_s: float | None = None
+    duel_options: dict | None = None
+    player_name: str | None = None
+
+
+def play_arena(browser: Any, url: str, guess: GuessFn, cfg: BotConfig, game: ArenaGame, *,
+               matchlog: MatchLog | None = None, model: dict | None = None,
+               on_site: Callable[[Any], None] | None = None) -> GameReport:
+    """Play one arena game in a fresh context of ``browser``; ``on_site`` sees the site before play starts."""
+    from bot.sites.arena import ArenaSite
+
+    ctx = new_context(browser, cfg.browser)
+    try:
+        site = ArenaSite(ctx, url, cfg.play, join=game.join, timer_s=game.timer_s, duel_options=game.duel_options,
+                         player_name=game.player_name, timeout_ms=cfg.browser.timeout_ms)
+        if on_site is not None:
+            on_site(site)
+        ctrl = Controller(site, guess, cfg.play, matchlog=matchlog, model=model,
+                          screenshot_dir=project_path(cfg.play.screenshots_dir))
+        return ctrl.play(game.mode, game.rounds)
+    finally:
+        ctx.close()
+
+
+def arena_duel(url: str, guesses: tuple[GuessFn, GuessFn], cfg: BotConfig, rounds: int, *,
+               matchlog_path: Path | None = None, models: tuple[dict, dict] = ({}, {}),
+               names: tuple[str, str] = ("pigeon-bot-a", "pigeon-bot-b")) -> tuple[GameReport, GameReport]:
+    """Bot vs bot: two browsers in two threads (Playwright's sync API wants one instance per thread); bot A
+    creates the duel, bot B joins it from the lobby."""
+    results: list[Any] = [None, None]
+
+    def run(i: int) -> None:
+        game = ArenaGame("duel", rounds, join=None if i == 0 else "lobby", player_name=names[i])
+        ml = MatchLog(matchlog_path) if matchlog_path else None
+        try:
+            with open_browser(cfg.browser) as browser:
+                results[i] = play_arena(browser, url, guesses[i], cfg, game, matchlog=ml, model=models[i])
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            results[i] = e
+        finally:
+            if ml is not None:
+                ml.close()
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"duel-bot-{i}") for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return results[0], results[1]
+
+
+def demo_paths(cfg: BotConfig) -> tuple[Path, Path]:
+    """(run dir, world dir) of the demo; FileNotFoundError saying exactly what is missing and how to make it."""
+    run, world = project_path(cfg.demo.run), project_path(cfg.demo.world)
+    missing = []
+    if not (world / "manifest.json").is_file():
+        missing.append(f"the demo world {world} (no manifest.json): render it with "
+                       f"`pigeon world render --seed 1 --locations 10000 --size 128 --out {cfg.demo.world}`")
+    if not (run / "manifest.json").is_file():
+        missing.append(f"the demo checkpoint {run} (no manifest.json): train it with "
+                       f"`pigeon train --config configs/demo.toml --out {cfg.demo.run}` (about 15-20 min on 2 CPU "
+                       "cores, after the world exists)")
+    if missing:
+        raise FileNotFoundError("pigeon demo needs " + "; and ".join(missing) +
+                                " (or point [demo] run/world in configs/bot.toml elsewhere)")
+    return run, world
+
+
+def run_demo(cfg: BotConfig) -> tuple[GameReport, Path, dict]:
+    """The demo: arena on loopback with the demo world's held-out split, the demo checkpoint, headless
+    Chromium, one classic game of ``cfg.demo.rounds`` rounds. Returns (report, match log path, model info)."""
+    from bot.arena import make_server
+    from bot.guessing import load_guess_fn
+    from bot.matchlog import model_info
+
+    run, world = demo_paths(cfg)
+    guess, _ = load_guess_fn(run, cfg.demo.device)
+    model = model_info(run)
+    ml_path = project_path(cfg.play.matchlog)
+    db = project_path(cfg.demo.arena_db)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    srv = make_server(world, db, split=cfg.demo.split)
+    try:
+        with MatchLog(ml_path) as ml, open_browser(cfg.browser) as browser:
+            report = play_arena(browser, srv.url, guess, cfg, ArenaGame("classic", cfg.demo.rounds),
+                                matchlog=ml, model=model)
+    finally:
+        srv.stop()
+    return report, ml_path, model
