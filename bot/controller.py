@@ -148,7 +148,11 @@ class Controller:
             if action is Action.WAIT:
                 if state.phase is Phase.GUESSED and state.round_n is not None:
                     self.mem.locked.add(state.round_n)  # e.g. found after a reload: never guess it again
-                state = self.site.wait_for_change(state, self.cfg.poll_s)
+                try:
+                    state = self.site.wait_for_change(state, self.cfg.poll_s)
+                except Exception as e:  # noqa: BLE001 - e.g. the page navigated during the wait
+                    self._event(state.round_n, "wait", f"wait failed ({_first_line(e)}); observing again")
+                    state = self._observe()
                 continue
             self._step(action, state)
             state = self._observe()

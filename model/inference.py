@@ -234,3 +234,28 @@ def build_index(run_dir: str | Path, data_dir: str | Path, cfg=None, split: str 
     return index.save(Path(run_dir) / INDEX_DIR, extra={"dataset": str(Path(data_dir).resolve()),
                                                         "dataset_manifest": ds.manifest.get("files", {}),
                                                         "split": split})
+
+
+def refine_predictions(run_dir: str | Path, embeddings: np.ndarray, logits: np.ndarray, device: str = "cpu",
+                       **refine_kwargs) -> np.ndarray:
+    """Refined guesses (N, 2) for precomputed view-averaged embeddings (N, D) and head logits (N, C).
+
+    Uses RUN/index (build it with ``pigeon index``); the evaluation's ablation calls this for its "full" row.
+    """
+    from model.geocells import load_geocells
+    from model.retrieval import RefinementIndex
+
+    run_dir = Path(run_dir)
+    if not (run_dir / INDEX_DIR / "manifest.json").is_file():
+        raise FileNotFoundError(f"{run_dir / INDEX_DIR} does not exist: build it with "
+                                f"`pigeon index --run {run_dir} --data DATASET`")
+    index = RefinementIndex.load(run_dir / INDEX_DIR)
+    logits = np.asarray(logits, dtype=np.float64)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    centroids = load_geocells(run_dir / "geocells").centroids_deg
+    out = np.zeros((len(probs), 2))
+    for start in range(0, len(probs), 1024):
+        sl = slice(start, start + 1024)
+        out[sl] = index.refine(np.asarray(embeddings[sl], np.float32), probs[sl], centroids, **refine_kwargs)["latlon"]
+    return out

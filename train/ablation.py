@@ -72,7 +72,10 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     if hook is not None:
         emb = embeddings(st, model.visual).mean(dim=1)[idx]
         logits = predict_logits(model.head.cpu(), emb).numpy()
-        rows["full"] = _metrics(np.asarray(hook(run_dir, emb.numpy(), logits, device)), true, true_country)
+        try:
+            rows["full"] = _metrics(np.asarray(hook(run_dir, emb.numpy(), logits, device)), true, true_country)
+        except FileNotFoundError as e:  # the run has no retrieval index yet (`pigeon index`)
+            log.warning("ablation: no refinement row: %s", e)
     emb0 = embeddings(st, backbone_clip(st, pretrained=False).visual)
     naive = dataclasses.replace(cfg.geocells, method="naive")
     naive_dir = ensure_geocells(st, naive, st.out / "naive-geocells")

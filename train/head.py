@@ -9,6 +9,7 @@ resumable from a checkpoint written every epoch. Under DDP each global batch is 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,22 @@ def _init_head(x_train: torch.Tensor, num_cells: int, targets: Targets, cfg: Hea
     return head
 
 
+@dataclass
+class _Progress:
+    """Resumable counters of a head training run (saved in the checkpoint manifest)."""
+
+    epoch: int = 0
+    steps: int = 0
+    best_acc: float = -1.0
+    best_epoch: int = -1
+    bad: int = 0  # epochs since the last improvement
+    history: list = field(default_factory=list)
+
+    def done(self, cfg: HeadConfig) -> bool:
+        return bool(self.epoch >= cfg.epochs or (cfg.patience and self.bad >= cfg.patience)
+                    or (cfg.max_steps and self.steps >= cfg.max_steps))
+
+
 def train_head(x: torch.Tensor, targets: Targets, train_idx: np.ndarray, val_idx: np.ndarray,
                centroids_deg: np.ndarray, cfg: HeadConfig, seed: int, d: Dist = Dist(),
                state_dir: Path | None = None, config_toml: str = "", identity: dict | None = None,
@@ -110,53 +127,52 @@ def train_head(x: torch.Tensor, targets: Targets, train_idx: np.ndarray, val_idx
     if len(val_idx) == 0:
         log.warning("no 'val' locations: selecting the head on train accuracy instead")
         val_idx = train_idx
-    dev = d.device
-    head = _init_head(x[train_idx], len(centroids_deg), targets, cfg, seed).to(dev)
+    head = _init_head(x[train_idx], len(centroids_deg), targets, cfg, seed).to(d.device)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best, best_acc, best_epoch, bad, epoch, steps, history = copy.deepcopy(head), -1.0, -1, 0, 0, 0, []
+    best, pr = copy.deepcopy(head), _Progress()
     ck = load_checkpoint(state_dir, identity or {}) if state_dir else None
     if ck is not None:
         head.load_state_dict(module_weights(ck["weights"], "head"))
         best.load_state_dict(module_weights(ck["weights"], "best"))
         opt.load_state_dict(ck["optimizer"])
-        pr = ck["progress"]
-        best_acc, best_epoch, bad, epoch, steps, history = (pr["best_acc"], pr["best_epoch"], pr["bad"], pr["epoch"],
-                                                            pr["steps"], pr["history"])
+        pr = _Progress(**{k: v for k, v in ck["progress"].items() if k != "done"})
     net = nn.parallel.DistributedDataParallel(head) if d.enabled else head
-    tensors = _device_targets(x, targets, centroids_deg, train_idx, cfg, dev)
-    val_cells = targets.cells[val_idx]
-    done = (cfg.patience and bad >= cfg.patience) or (cfg.max_steps and steps >= cfg.max_steps)
-    while epoch < cfg.epochs and not done:
-        head.train()
-        rng = np.random.default_rng((seed, epoch, 104729))
-        order = train_idx[rng.permutation(len(train_idx))]
-        losses = []
-        for start in range(0, len(order), cfg.batch_size):
-            chunk = order[start:start + cfg.batch_size]
-            if len(chunk) < d.world:
-                continue  # every rank needs a non-empty share
-            loss = _step(net, opt, tensors, chunk[d.rank::d.world], cfg)
-            losses.append(loss)
-            steps += 1
-            if cfg.max_steps and steps >= cfg.max_steps:
-                break
-        epoch += 1
-        acc = topk_accuracy(predict_logits(head, tensors["x"][val_idx]), val_cells)
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"), "val_acc": acc})
-        if acc > best_acc:
+    tensors = _device_targets(x, targets, centroids_deg, train_idx, cfg, d.device)
+    while not pr.done(cfg):
+        losses = _epoch(net, opt, tensors, train_idx, cfg, seed, d, pr)
+        pr.epoch += 1
+        acc = topk_accuracy(predict_logits(head, tensors["x"][val_idx]), targets.cells[val_idx])
+        pr.history.append({"epoch": pr.epoch, "loss": float(np.mean(losses)) if losses else float("nan"),
+                           "val_acc": acc})
+        if acc > pr.best_acc:
             best.load_state_dict(head.state_dict())
-            best_acc, best_epoch, bad = acc, epoch, 0
+            pr.best_acc, pr.best_epoch, pr.bad = acc, pr.epoch, 0
         else:
-            bad += 1
-        done = bool((cfg.patience and bad >= cfg.patience) or (cfg.max_steps and steps >= cfg.max_steps))
+            pr.bad += 1
         if state_dir and d.main:
             save_checkpoint(state_dir, {"head": head, "best": best}, opt, config_toml, identity or {},
-                            {"epoch": epoch, "steps": steps, "best_acc": best_acc, "best_epoch": best_epoch,
-                             "bad": bad, "history": history, "done": bool(done or epoch >= cfg.epochs)})
+                            {**dataclasses.asdict(pr), "done": pr.done(cfg)})
         if progress:
-            progress("head", epoch, cfg.epochs, loss=history[-1]["loss"], val_acc=acc, best=best_acc)
+            progress("head", pr.epoch, cfg.epochs, loss=pr.history[-1]["loss"], val_acc=acc, best=pr.best_acc)
     d.barrier()
-    return HeadResult(best.cpu().eval(), best_epoch, best_acc, epoch, history)
+    return HeadResult(best.cpu().eval(), pr.best_epoch, pr.best_acc, pr.epoch, pr.history)
+
+
+def _epoch(net: nn.Module, opt: torch.optim.Optimizer, tensors: dict, train_idx: np.ndarray, cfg: HeadConfig,
+           seed: int, d: Dist, pr: _Progress) -> list[float]:
+    """One pass over the shuffled train split (the order depends only on seed and epoch); returns batch losses."""
+    net.train()
+    order = train_idx[np.random.default_rng((seed, pr.epoch, 104729)).permutation(len(train_idx))]
+    losses = []
+    for start in range(0, len(order), cfg.batch_size):
+        chunk = order[start:start + cfg.batch_size]
+        if len(chunk) < d.world:
+            continue  # every rank needs a non-empty share
+        losses.append(_step(net, opt, tensors, chunk[d.rank::d.world], cfg))
+        pr.steps += 1
+        if cfg.max_steps and pr.steps >= cfg.max_steps:
+            break
+    return losses
 
 
 SOFT_TABLE_MAX_ELEMS = 1 << 26  # precompute all soft labels when N x C fits in 256 MB of float32

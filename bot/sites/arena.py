@@ -66,6 +66,32 @@ API_JS = """async ([method, path, token, body]) => {
   const text = await r.text();
   return {status: r.status, body: text ? JSON.parse(text) : null};
 }"""
+# Bounded waits inside the page (Playwright's wait_for_function does not await async predicates): poll every
+# 250 ms until the game's phase/round key differs from the given one, or the time is up (then null).
+WAIT_CHANGE_JS = """async ([path, token, oldKey, timeoutMs]) => {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const r = await fetch(path, {headers: {"X-Player-Token": token}});
+    if (r.ok) {
+      const st = await r.json(), rd = st.round;
+      const key = st.status === "waiting" || !rd ? "waiting|null" : st.status === "finished" ? `finished|${rd.n}` :
+        rd.closed ? `result|${rd.n}` : `${rd.your_guess ? "guessed" : "guessing"}|${rd.n}`;
+      if (key !== oldKey) return st;
+    }
+    if (performance.now() + 250 > end) return null;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+}"""
+WAIT_LOBBY_JS = """async ([token, pollMs, timeoutMs]) => {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const r = await fetch("/api/lobby", {headers: {"X-Player-Token": token}});
+    const games = r.ok ? (await r.json()).filter((g) => g.mode === "duel") : [];
+    if (games.length) return games[0].id;
+    if (performance.now() + pollMs > end) return null;
+    await new Promise((res) => setTimeout(res, pollMs));
+  }
+}"""
 # Turn with the page's rotate control (a DOM click works while the control is hidden) until view k of round n
 # is shown and loaded; returns the picture's box for the screenshot. Bounded by the timeout.
 SHOW_VIEW_JS = """async ([imgSel, rotSel, n, k, nViews, timeoutMs]) => {
@@ -151,22 +177,11 @@ class ArenaSite:
         if self.join != "lobby":
             self._api("POST", f"/api/games/{self.join}/join")
             return str(self.join)
-        from playwright.sync_api import Error as PlaywrightError
-
-        # one bounded wait in the page that polls the lobby until an open duel shows up
-        js = """async (token) => {
-          const r = await fetch("/api/lobby", {headers: {"X-Player-Token": token}});
-          const games = r.ok ? (await r.json()).filter((g) => g.mode === "duel") : [];
-          return games.length ? games[0].id : false;
-        }"""
-        try:
-            handle = self.page.wait_for_function(js, arg=self.token or "", polling=self.cfg.poll_s * 1000,
-                                                 timeout=self.cfg.stall_timeout_s * 1000)
-        except PlaywrightError as e:
-            raise SiteError(f"no open duel appeared in the lobby within {self.cfg.stall_timeout_s:.0f} s") from e
-        gid = str(handle.json_value())
+        gid = self._evaluate(WAIT_LOBBY_JS, [self.token or "", self.cfg.poll_s * 1000, self.cfg.stall_timeout_s * 1000])
+        if not gid:
+            raise SiteError(f"no open duel appeared in the lobby within {self.cfg.stall_timeout_s:.0f} s")
         self._api("POST", f"/api/games/{gid}/join")
-        return gid
+        return str(gid)
 
     def observe(self) -> RoundState:
         return self._state_of(self._api("GET", f"/api/games/{self.game_id}"))
@@ -192,23 +207,21 @@ class ArenaSite:
 
     def wait_for_change(self, previous: RoundState, timeout_s: float) -> RoundState:
         """One bounded wait in the page: re-read the state every 250 ms until phase or round changes."""
-        from playwright.sync_api import Error as PlaywrightError
-
-        js = """async ([path, token, phaseKey]) => {
-          const r = await fetch(path, {headers: {"X-Player-Token": token}});
-          if (!r.ok) return false;
-          const st = await r.json(), rd = st.round;
-          const key = st.status === "waiting" || !rd ? "waiting|null" : st.status === "finished" ? `finished|${rd.n}` :
-            rd.closed ? `result|${rd.n}` : `${rd.your_guess ? "guessed" : "guessing"}|${rd.n}`;
-          return key !== phaseKey;
-        }"""
         key = f"{previous.phase.value}|{previous.round_n if previous.round_n is not None else 'null'}"
         try:
-            self.page.wait_for_function(js, arg=[f"/api/games/{self.game_id}", self.token or "", key],
-                                        polling=250, timeout=timeout_s * 1000)
-        except PlaywrightError:
-            pass  # timed out (nothing changed) or the page navigated: observe says which
-        return self.observe()
+            st = self._evaluate(WAIT_CHANGE_JS, [f"/api/games/{self.game_id}", self.token or "", key, timeout_s * 1000])
+        except SiteError as e:  # the page navigated (a reload) while waiting
+            log.debug("wait interrupted: %s", e)
+            st = None
+        return self._state_of(st) if st else self.observe()
+
+    def _evaluate(self, js: str, arg: Any) -> Any:
+        from playwright.sync_api import Error as PlaywrightError
+
+        try:
+            return self.page.evaluate(js, arg)
+        except PlaywrightError as e:
+            raise SiteError(f"arena page script failed: {str(e).splitlines()[0]}") from e
 
     def capture_views(self, round_n: int, n_views: int) -> list[bytes]:
         """PNGs of ``n_views`` headings of round ``round_n`` (whole picture, overlays hidden)."""
