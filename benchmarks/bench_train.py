@@ -95,7 +95,9 @@ def bench_head(n: int, cells: int, epochs: int) -> dict:
     x = torch.randn(n, 160)
     cfg = HeadConfig(epochs=epochs, batch_size=256, lr=1e-3, patience=0)
     split = int(0.9 * n)
-    timing = timeit(lambda: train_head(x, t, np.arange(split), np.arange(split, n), cent, cfg, 0), repeat=3, warmup=1)
+    timing = timeit(
+        lambda: train_head(x, t, np.arange(split), np.arange(split, n), cent, cfg, 0), repeat=3, warmup=1
+    )
     return {**timing, "locations": split, "cells": cells, "epochs": epochs,
             "locations_per_s": split * epochs / timing["median_s"]}
 

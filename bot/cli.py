@@ -5,8 +5,9 @@ import argparse
 import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,13 @@ def _guess(run: Path | None, cfg: Any):
 def run_play(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if args.site == "geoguessr":
-        from bot.sites.geoguessr import play_geoguessr
+        from bot.play import geoguessr_check, play_geoguessr
 
         if args.check:
-            return 0 if play_geoguessr(cfg, url=args.url, guess=None, check_only=True) else 1
+            return _print_check(geoguessr_check(cfg, args.url))
         guess, model = _guess(args.run, cfg)
-        report = play_geoguessr(cfg, url=args.url, guess=guess, model=model)
-        print_report(report, f"geoguessr {cfg.play.mode}")
+        report = play_geoguessr(cfg, args.url, guess, model)
+        print_report(report, f"geoguessr {cfg.play.mode}", _ml(cfg))
         return 0
     from bot.driver import open_browser
     from bot.matchlog import MatchLog

@@ -6,9 +6,10 @@ shell in any folder agree on where the demo checkpoint and the match log are.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 from model.config import ConfigError, load_config
 

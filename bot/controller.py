@@ -19,9 +19,10 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from bot.config import PlayConfig
 from bot.sites.base import GameSummary, GuessResult, Phase, PlacedGuess, RoundResult, RoundState, Site
@@ -56,18 +57,25 @@ class Memory:
     attempts: Counter = field(default_factory=Counter)   # (action, round) -> tries
 
 
-def decide(state: RoundState, mem: Memory) -> Action:
-    """The next action for an observed state (pure)."""
+def decide(state: RoundState, mem: Memory) -> tuple[Action, int | None]:
+    """The next action for an observed state, and the round it concerns (pure).
+
+    A locked earlier round whose result was never read (the site moved on by itself: a duel's next round, a page
+    reloaded after an API guess) is read first, so every played round gets its truth and score logged.
+    """
     n = state.round_n
+    unread = sorted(r for r in mem.locked if r not in mem.results and (n is None or r < n))
+    if unread:
+        return Action.READ_RESULT, unread[0]
     if state.phase is Phase.FINISHED:
-        return Action.READ_RESULT if n is not None and n not in mem.results else Action.DONE
+        return (Action.READ_RESULT, n) if n is not None and n not in mem.results else (Action.DONE, n)
     if state.phase is Phase.GUESSING:
-        return Action.WAIT if n in mem.locked else Action.GUESS   # the page may lag behind our guess
+        return (Action.WAIT if n in mem.locked else Action.GUESS), n   # the page may lag behind our guess
     if state.phase is Phase.RESULT:
         if n not in mem.results:
-            return Action.READ_RESULT
-        return Action.NEXT if n not in mem.nexted else Action.WAIT
-    return Action.WAIT                                             # WAITING, GUESSED
+            return Action.READ_RESULT, n
+        return (Action.NEXT if n not in mem.nexted else Action.WAIT), n
+    return Action.WAIT, n                                            # WAITING, GUESSED
 
 
 @dataclass
@@ -142,7 +150,7 @@ class Controller:
             elif self.clock() - last_progress > self.cfg.stall_timeout_s:
                 raise self._fail(f"no progress for {self.cfg.stall_timeout_s:.0f} s in state "
                                  f"{state.phase.value} (round {state.round_n})")
-            action = decide(state, self.mem)
+            action, n = decide(state, self.mem)
             if action is Action.DONE:
                 return self.site.summary()
             if action is Action.WAIT:
@@ -154,18 +162,18 @@ class Controller:
                     self._event(state.round_n, "wait", f"wait failed ({_first_line(e)}); observing again")
                     state = self._observe()
                 continue
-            self._step(action, state)
+            self._step(action, n, state)
             state = self._observe()
 
-    def _step(self, action: Action, state: RoundState) -> None:
-        n = state.round_n or 0
+    def _step(self, action: Action, round_n: int | None, state: RoundState) -> None:
+        n = round_n or 0
         key = (action.value, n)
         self.mem.attempts[key] += 1
         try:
             if action is Action.GUESS:
                 self._guess_round(state)
             elif action is Action.READ_RESULT:
-                self._read_result(state)
+                self._read_result(n, state)
             elif action is Action.NEXT:
                 self.site.next_round(n)
                 self.mem.nexted.add(n)
@@ -185,7 +193,7 @@ class Controller:
                 self._event(n, "unlocked", "guess did not land; will retry")
             else:
                 self._event(n, "recovered", f"guess landed; state now {state.phase.value}")
-        if self.mem.attempts[(action.value, n)] >= self.cfg.max_attempts and decide(state, self.mem) is action:
+        if self.mem.attempts[(action.value, n)] >= self.cfg.max_attempts and decide(state, self.mem) == (action, n):
             raise self._fail(f"{msg} ({self.cfg.max_attempts} attempts)") from exc
 
     # ---- steps ---------------------------------------------------------------------------------------------
@@ -240,9 +248,7 @@ class Controller:
                 break  # the opponent guessed (countdown started) or the round changed: act now
         return waited
 
-    def _read_result(self, state: RoundState) -> None:
-        n = state.round_n
-        assert n is not None
+    def _read_result(self, n: int, state: RoundState) -> None:
         result = self.site.read_result(n)
         self.mem.results[n] = result
         rec = self.records.setdefault(n, RoundRecord(n, state))
@@ -263,7 +269,7 @@ class Controller:
             try:
                 self.site.recover()
                 return self.site.observe()
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 raise self._fail(f"cannot observe the game after a reload: {_first_line(e)}") from e
 
     def _fail(self, message: str) -> BotError:

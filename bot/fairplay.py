@@ -22,8 +22,9 @@ import logging
 import re
 import secrets
 import string
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ LOCATION_KEYS = frozenset({
     "streaklocationcode", "location_id", "locationid", "truth", "address", "panoid", "pano_id",
 })
 PANO_KEYS = frozenset({"panoid", "pano_id"})
-NEXT_DATA_RE = re.compile(r'(<script[^>]*id="__NEXT_DATA__"[^>]*>)(.*?)(</script>)', re.S | re.I)
+NEXT_DATA_RE = re.compile(r'(<script[^>]*id="__NEXT_DATA__"[^>]*>)(.*?)(</script>)', re.DOTALL | re.IGNORECASE)
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -226,7 +227,7 @@ class FairPlay:
             return route.continue_(url=real_url)
         try:
             resp = route.fetch(url=real_url) if real_url != url else route.fetch()
-        except Exception as e:  # page gone or network error: let the page see the failure as usual
+        except Exception as e:  # noqa: BLE001 - page gone or network error: the page sees a failed request
             log.debug("fair-play fetch failed for %s: %s", url, type(e).__name__)
             return route.abort()
         headers = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-length", "content-encoding")}

@@ -78,10 +78,10 @@ class MatchLog:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "MatchLog":
+    def __enter__(self) -> MatchLog:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def start_match(self, site: str, mode: str, game_id: str, model: dict[str, Any]) -> int:

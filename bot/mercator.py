@@ -114,7 +114,7 @@ class Calibration:
 
     @classmethod
     def from_points(cls, a_latlon: tuple[float, float], a_px: tuple[float, float],
-                    b_latlon: tuple[float, float], b_px: tuple[float, float]) -> "Calibration":
+                    b_latlon: tuple[float, float], b_px: tuple[float, float]) -> Calibration:
         """Fit from two (lat, lon) -> (x, y) pairs that differ in both longitude and latitude."""
         (alat, alon), (blat, blon) = a_latlon, b_latlon
         ma, mb = _merc(alat), _merc(blat)

@@ -5,11 +5,14 @@ prints. Browsers come from ``bot.driver``; model loading stays in ``bot.guessing
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bot.config import BotConfig, project_path
 from bot.controller import Controller, GameReport, GuessFn
@@ -118,3 +121,53 @@ def run_demo(cfg: BotConfig) -> tuple[GameReport, Path, dict]:
     finally:
         srv.stop()
     return report, ml_path, model
+
+
+@contextlib.contextmanager
+def _redacted(secret: str) -> Iterator[Any]:
+    """Keep ``secret`` out of every log line while the block runs (a filter on each root handler)."""
+    from bot.sites.geoguessr import Redactor
+
+    red = Redactor(secret)
+    handlers = list(logging.getLogger().handlers)
+    for h in handlers:
+        h.addFilter(red)
+    try:
+        yield red
+    finally:
+        for h in handlers:
+            h.removeFilter(red)
+
+
+def _cookie(cfg: BotConfig) -> str:
+    cookie = os.environ.get(cfg.geoguessr.cookie_env, "").strip()
+    if not cookie:
+        raise ValueError(f"set {cfg.geoguessr.cookie_env} to the value of your geoguessr.com `_ncfa` cookie "
+                         "(browser devtools -> Application -> Cookies); it is never logged. See docs/bot.md")
+    return cookie
+
+
+def geoguessr_check(cfg: BotConfig, url: str | None) -> dict[str, str | None]:
+    """The selector self-test against the live page (``url``, or a new classic game): entry -> matched selector."""
+    from bot.sites.geoguessr import GeoGuessrSite
+
+    cookie = _cookie(cfg)
+    with _redacted(cookie), open_browser(cfg.browser) as browser:
+        site = GeoGuessrSite(new_context(browser, cfg.browser), cfg.geoguessr, cfg.play, cookie=cookie, url=url,
+                             timeout_ms=cfg.browser.timeout_ms)
+        site.open_game(cfg.play.mode, 1)
+        site.observe()
+        return site.check()
+
+
+def play_geoguessr(cfg: BotConfig, url: str | None, guess: GuessFn, model: dict | None = None) -> GameReport:
+    """Play one game on geoguessr.com (classic: ``url`` or a new game; duels: the ``url`` of a joined duel)."""
+    from bot.sites.geoguessr import GeoGuessrSite
+
+    cookie = _cookie(cfg)
+    with _redacted(cookie), MatchLog(project_path(cfg.play.matchlog)) as ml, open_browser(cfg.browser) as browser:
+        site = GeoGuessrSite(new_context(browser, cfg.browser), cfg.geoguessr, cfg.play, cookie=cookie, url=url,
+                             timeout_ms=cfg.browser.timeout_ms)
+        ctrl = Controller(site, guess, cfg.play, matchlog=ml, model=model,
+                          screenshot_dir=project_path(cfg.play.screenshots_dir))
+        return ctrl.play(cfg.play.mode, cfg.play.rounds)

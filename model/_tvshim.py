@@ -1,10 +1,10 @@
 """Import torchvision beside the CPU build of torch (see shared toolchain notes, section 1).
 
-PyPI's torchvision 0.28 is a CUDA build whose C++ ops cannot load next to ``torch==2.13.0+cpu``; its fake-kernel
-registrations then abort the import with ``operator torchvision::nms does not exist``. open_clip and timm need
-torchvision only for pure-Python parts, so we declare the two op schemas, give ``nms`` a pure-torch CPU kernel, and
-import again. Where the ops do load (matching CUDA/CPU builds) the first import succeeds and this is a no-op.
-Import this module before open_clip, timm or torchvision.
+PyPI's torchvision 0.28 is a CUDA build whose C++ ops cannot load next to ``torch==2.13.0+cpu``; its
+fake-kernel registrations then abort the import with ``operator torchvision::nms does not exist``. open_clip
+and timm need torchvision only for pure-Python parts, so we declare the two op schemas, give ``nms`` a
+pure-torch CPU kernel, and import again. Where the ops do load (matching CUDA/CPU builds) the first import
+succeeds and this is a no-op. Import this module before open_clip, timm or torchvision.
 """
 import sys
 

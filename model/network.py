@@ -4,10 +4,10 @@
   ``list_backbones()`` lists them. ``build_clip`` makes the full two-tower model for pretraining.
 * ``token_mean``: the mean over *all* output tokens (CLS included) of the last transformer block of the visual
   tower, before ``ln_post`` and the projection (spec §2.5 / recommended resolution 8).
-* ``GeoHead``: linear geocell classifier plus PIGEON's auxiliary heads; ``GeoModel`` = visual tower + head with
-  4-view averaging.
-* ``load_run(run_dir, device)`` rebuilds a ``GeoModel`` from a run directory (see ``model.rundir``), checking hashes,
-  backbone and shapes.
+* ``GeoHead``: linear geocell classifier plus PIGEON's auxiliary heads; ``GeoModel`` = visual tower + head
+  with 4-view averaging.
+* ``load_run(run_dir, device)`` rebuilds a ``GeoModel`` from a run directory (see ``model.rundir``), checking
+  hashes, backbone and shapes.
 """
 from __future__ import annotations
 
@@ -22,13 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from model import _tvshim  # noqa: F401  -- must run before open_clip imports torchvision
-import open_clip  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+# the shim must run before open_clip imports torchvision (see model/_tvshim.py)
+from model import _tvshim  # noqa: F401
 
-from model import rundir  # noqa: E402
-from model.rundir import RunError  # noqa: E402
+# isort: split
+import open_clip
+import torch
+from torch import nn
+
+from model import rundir
+from model.rundir import RunError
 
 CONFIG_DIR = Path(__file__).with_name("model_configs")
 open_clip.add_model_config(CONFIG_DIR)
@@ -39,7 +42,8 @@ NUM_MONTHS = 12
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """An open_clip architecture under a short name. ``width`` = token width = embedding dim of ``token_mean``."""
+    """An open_clip architecture under a short name. ``width`` = token width = embedding dim of
+    ``token_mean``."""
 
     arch: str
     default_pretrained: str | None
@@ -97,15 +101,17 @@ def build_clip(name: str, pretrained: str | None = None, image_size: int | None 
     tag = _resolve_pretrained(name, pretrained)
     if tag and _looks_like_path(tag) and not Path(tag).is_file():
         raise FileNotFoundError(f"pretrained checkpoint {tag} for backbone {name!r} does not exist")
-    kwargs = dict(force_quick_gelu=spec.quick_gelu, output_dict=True,
-                  force_image_size=image_size if image_size and image_size != spec.image_size else None)
+    kwargs = {"force_quick_gelu": spec.quick_gelu, "output_dict": True,
+              "force_image_size": image_size if image_size and image_size != spec.image_size else None}
     with torch.random.fork_rng(devices=[]), _quiet_open_clip(random_init=tag is None):
         torch.manual_seed(seed)
         try:
             model = open_clip.create_model(spec.arch, pretrained=tag, **kwargs)
         except RuntimeError as e:
             if tag and Path(tag).is_file():
-                raise ValueError(f"checkpoint {tag} does not fit backbone {name!r} ({spec.arch}): {e}") from None
+                raise ValueError(
+                    f"checkpoint {tag} does not fit backbone {name!r} ({spec.arch}): {e}"
+                ) from None
             if tag and ("download" in str(e).lower() or "not a known tag" in str(e)):
                 offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
                 raise BackboneUnavailableError(
@@ -152,7 +158,8 @@ def token_mean(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 
 def image_tensor(img, size: int, mean=OPENAI_MEAN, std=OPENAI_STD) -> torch.Tensor:
-    """PIL image -> normalised float tensor (3, size, size): shortest side to ``size`` (bicubic), centre crop."""
+    """PIL image -> normalised float tensor (3, size, size): shortest side to ``size`` (bicubic), centre
+    crop."""
     from PIL import Image
 
     img = img.convert("RGB")
@@ -183,11 +190,16 @@ class AuxSpec:
         return bool(self.regression or self.koppen_classes or self.months)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"regression": list(self.regression), "reg_mean": list(self.reg_mean),
-                "reg_std": list(self.reg_std), "koppen_classes": list(self.koppen_classes), "months": self.months}
+        return {
+            "regression": list(self.regression),
+            "reg_mean": list(self.reg_mean),
+            "reg_std": list(self.reg_std),
+            "koppen_classes": list(self.koppen_classes),
+            "months": self.months,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AuxSpec":
+    def from_dict(cls, d: dict[str, Any]) -> AuxSpec:
         return cls(tuple(d.get("regression", ())), tuple(d.get("reg_mean", ())), tuple(d.get("reg_std", ())),
                    tuple(d.get("koppen_classes", ())), bool(d.get("months", False)))
 
@@ -195,8 +207,8 @@ class AuxSpec:
 class GeoHead(nn.Module):
     """Linear geocell head (+ optional aux heads) on an embedding (B, D) -> dict of logits / predictions.
 
-    ``feature_mean``/``feature_std`` buffers standardise the input (identity unless set by training); they ship in
-    the checkpoint, so the head stays one affine map of the raw embedding.
+    ``feature_mean``/``feature_std`` buffers standardise the input (identity unless set by training); they
+    ship in the checkpoint, so the head stays one affine map of the raw embedding.
     """
 
     def __init__(self, embed_dim: int, num_cells: int, aux: AuxSpec | None = None):
@@ -225,7 +237,8 @@ class GeoHead(nn.Module):
 
 
 class GeoModel(nn.Module):
-    """Visual tower + ``GeoHead``. ``forward(images (B, V, 3, H, W))`` averages the V view embeddings (PIGEON)."""
+    """Visual tower + ``GeoHead``. ``forward(images (B, V, 3, H, W))`` averages the V view embeddings
+    (PIGEON)."""
 
     def __init__(self, visual: nn.Module, head: GeoHead, image_size: int, mean=OPENAI_MEAN, std=OPENAI_STD):
         super().__init__()
@@ -296,8 +309,11 @@ def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], what: str, p
     shapes = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in own
               if k in state and state[k].shape != own[k].shape]
     if missing or unexpected or shapes:
-        parts = [f"missing {missing[:3]}" if missing else "", f"unexpected {unexpected[:3]}" if unexpected else "",
-                 f"shape mismatch {shapes[:3]}" if shapes else ""]
+        parts = [
+            f"missing {missing[:3]}" if missing else "",
+            f"unexpected {unexpected[:3]}" if unexpected else "",
+            f"shape mismatch {shapes[:3]}" if shapes else "",
+        ]
         raise RunError(f"{path}: weights do not match {what}: " + "; ".join(p for p in parts if p))
     module.load_state_dict(state)
 
@@ -315,17 +331,29 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[G
     """Load a trained run for inference: ``(GeoModel in eval mode on device, RunInfo)``.
 
     Raises FileNotFoundError for missing files and ``RunError`` for corrupt or inconsistent ones (size/sha256
-    mismatch, unknown backbone, weights that do not fit the backbone, head/geocell/manifest cell counts disagreeing).
+    mismatch, unknown backbone, weights that do not fit the backbone, head/geocell/manifest cell counts
+    disagreeing).
     """
     run_dir = Path(run_dir)
     manifest = rundir.read_manifest(run_dir)
     rundir.verify_files(run_dir, manifest)
     name = manifest["backbone"].get("name") if isinstance(manifest["backbone"], dict) else None
     if name not in BACKBONES:
-        raise RunError(f"{run_dir / rundir.MANIFEST_FILE}: unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
-    info = RunInfo(run_dir, name, int(manifest["embed_dim"]), int(manifest["image_size"]), tuple(manifest["mean"]),
-                   tuple(manifest["std"]), int(manifest["num_cells"]), AuxSpec.from_dict(manifest["aux"]),
-                   list(manifest.get("views", [0])), manifest)
+        raise RunError(
+            f"{run_dir / rundir.MANIFEST_FILE}: unknown backbone {name!r}; known: {', '.join(BACKBONES)}"
+        )
+    info = RunInfo(
+        run_dir,
+        name,
+        int(manifest["embed_dim"]),
+        int(manifest["image_size"]),
+        tuple(manifest["mean"]),
+        tuple(manifest["std"]),
+        int(manifest["num_cells"]),
+        AuxSpec.from_dict(manifest["aux"]),
+        list(manifest.get("views", [0])),
+        manifest,
+    )
     path = run_dir / rundir.MODEL_FILE
     tensors = _read_tensors(path)
     visual = build_visual(name, info.image_size)
@@ -333,7 +361,9 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[G
                  f"the visual tower of backbone {name!r} at {info.image_size} px", path)
     width = int(visual.transformer.width)
     if width != info.embed_dim:
-        raise RunError(f"{run_dir / rundir.MANIFEST_FILE}: embed_dim {info.embed_dim} but backbone {name!r} has {width}")
+        raise RunError(
+            f"{run_dir / rundir.MANIFEST_FILE}: embed_dim {info.embed_dim} but backbone {name!r} has {width}"
+        )
     head_state = {k[5:]: v for k, v in tensors.items() if k.startswith("head.")}
     n_head = tuple(head_state.get("cell.weight", torch.empty(0)).shape[:1])
     n_cells = _count_cells(run_dir)
@@ -341,8 +371,12 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[G
         raise RunError(f"{run_dir}: number of cells disagrees: head {n_head[0] if n_head else 'missing'}, "
                        f"manifest {info.num_cells}, geocells/ {n_cells}")
     head = GeoHead(info.embed_dim, info.num_cells, info.aux)
-    _load_strict(head, head_state, f"a GeoHead({info.embed_dim}, {info.num_cells} cells, aux {info.aux.to_dict()})",
-                 path)
+    _load_strict(
+        head,
+        head_state,
+        f"a GeoHead({info.embed_dim}, {info.num_cells} cells, aux {info.aux.to_dict()})",
+        path,
+    )
     model = GeoModel(visual, head, info.image_size, info.mean, info.std).to(device).eval()
     return model, info
 
@@ -356,7 +390,8 @@ def autocast(device: torch.device | str):
 
 
 def state_fingerprint(module: nn.Module) -> str:
-    """sha256 over a module's state dict (names, dtypes, shapes, bytes): identifies backbone weights for caching."""
+    """sha256 over a module's state dict (names, dtypes, shapes, bytes): identifies backbone weights for
+    caching."""
     import hashlib
 
     h = hashlib.sha256()

@@ -3,7 +3,7 @@
 Layout::
 
     RUN/config.toml         the resolved training config (TOML)
-    RUN/model.safetensors   visual tower (``visual.*``) + geocell/aux heads (``head.*``); the text tower is dropped
+    RUN/model.safetensors   visual tower (``visual.*``) + geocell/aux heads (``head.*``); no text tower
     RUN/geocells/           copy of the geocell folder the head was trained against (row order = class id)
     RUN/manifest.json       schema_version, backbone, embed_dim, image_size, mean/std, num_cells, aux heads,
                             sha256 + size of every file above, training-data fingerprint, metrics
@@ -27,8 +27,18 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.toml"
 MANIFEST_FILE = "manifest.json"
 GEOCELLS_DIR = "geocells"
-REQUIRED_KEYS = ("format", "schema_version", "backbone", "embed_dim", "image_size", "mean", "std", "num_cells",
-                 "aux", "files")
+REQUIRED_KEYS = (
+    "format",
+    "schema_version",
+    "backbone",
+    "embed_dim",
+    "image_size",
+    "mean",
+    "std",
+    "num_cells",
+    "aux",
+    "files",
+)
 
 
 class RunError(ValueError):
@@ -45,8 +55,11 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_run(run_dir: Path, tensors: dict, config_toml: str, geocells_dir: Path, manifest: dict[str, Any]) -> dict:
-    """Write a complete run directory; ``tensors`` is a flat name -> torch.Tensor dict (``visual.*``, ``head.*``).
+def write_run(
+    run_dir: Path, tensors: dict, config_toml: str, geocells_dir: Path, manifest: dict[str, Any]
+) -> dict:
+    """Write a complete run directory; ``tensors`` is a flat name -> torch.Tensor dict (``visual.*``,
+    ``head.*``).
 
     ``manifest`` carries the model description (backbone, embed_dim, ...); ``files`` and the format keys are
     added here. Returns the manifest written.
@@ -86,7 +99,9 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
     path = run_dir / MANIFEST_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: {run_dir} is not a finished pigeon run (training incomplete?)")
+        raise FileNotFoundError(
+            f"{path} is missing: {run_dir} is not a finished pigeon run (training incomplete?)"
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -1,33 +1,26 @@
-"""The bot plays the real arena (uvicorn on loopback, Debian Chromium): placement precision, fair play,
-reloads, a slow network, missing selectors, and a bot-vs-bot duel. A stub guess callable stands in for the
-model (tests/test_bot_play.py runs a trained one)."""
+"""The bot plays the real arena (uvicorn on loopback, Debian Chromium): pin placement precision, captures,
+match log, overlay predictions, fair play against a deliberately leaky server, and a bot-vs-bot duel. A stub
+guess callable stands in for the model (tests/test_bot_play.py runs a trained one)."""
 from __future__ import annotations
 
 import io
-import json
-import random
-import re
 import urllib.request
 from collections import Counter
 
 import pytest
+from arena_support import find_leaks, truth_patterns
+from botkit import TARGETS, Harness, db_rows, fixed_guesses, start_arena, truth
 from PIL import Image
 
-from arena_support import truth_patterns, find_leaks
-from bot.arena import make_server, views
+from bot.arena import views
 from bot.arena.demo_world import make_demo_world
-from bot.config import BotConfig, BrowserConfig, PlayConfig
-from bot.controller import BotError, Controller
-from bot.driver import new_context
+from bot.config import BotConfig, PlayConfig
 from bot.matchlog import MatchLog
 from bot.play import arena_duel
-from bot.sites.arena import ArenaSite
 from bot.sites.base import GuessResult
 from model.geography import haversine_km
 
 pytestmark = pytest.mark.browser
-TARGETS = [(48.85, 2.35), (64.14, -21.9), (-0.5, 179.95), (-41.29, 174.78)]
-
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
@@ -36,54 +29,9 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def arena(world, tmp_path_factory):
-    srv = make_server(world, tmp_path_factory.mktemp("bot-arena") / "arena.sqlite", rng=random.Random(5))
+    srv = start_arena(world, tmp_path_factory.mktemp("bot-arena") / "arena.sqlite")
     yield srv
     srv.stop()
-
-
-def db_rows(arena, sql, *args):
-    with arena.db.read() as c:
-        return [dict(r) for r in c.execute(sql, args).fetchall()]
-
-
-def truth(arena, gid, n):
-    r = db_rows(arena, "SELECT r.lat, r.lon, r.country, r.town, r.location_id FROM rounds r "
-                "WHERE r.game_id=? AND r.n=?", gid, n)[0]
-    return r
-
-
-class Harness:
-    """One bot in a fresh context; counts the guess requests the page sends per round."""
-
-    def __init__(self, browser, url, tmp_path, guess, timeout_ms=15_000, **play):
-        self.ctx = new_context(browser, BrowserConfig())
-        self.cfg = PlayConfig(**{"screenshots_dir": str(tmp_path / "shots"), **play})
-        self.site = ArenaSite(self.ctx, url, self.cfg, timeout_ms=timeout_ms)
-        self.guess_posts: Counter = Counter()
-        self.site.page.on("request", self._count)
-        self.ml = MatchLog(tmp_path / "matchlog.sqlite")
-        self.ctrl = Controller(self.site, guess, self.cfg, matchlog=self.ml, screenshot_dir=tmp_path / "shots")
-
-    def _count(self, req):
-        m = re.search(r"/rounds/(\d+)/guess$", req.url)
-        if m and req.method == "POST":
-            self.guess_posts[int(m.group(1))] += 1
-
-    def close(self):
-        self.ml.close()
-        self.ctx.close()
-
-
-def fixed_guesses(points, seen=None):
-    it = iter(points)
-
-    def guess(views_png):
-        if seen is not None:
-            seen.append(views_png)
-        lat, lon = next(it)
-        return GuessResult(lat, lon, topk=[{"lat": lat, "lon": lon, "p": 0.6}], heat=[[lat, lon, 0.6]])
-
-    return guess
 
 
 def test_classic_game_clicks_the_map_within_a_kilometre(browser, arena, tmp_path):
@@ -140,7 +88,7 @@ def test_page_never_holds_the_truth_before_the_guess(browser, world, tmp_path, m
         return out
 
     monkeypatch.setattr(views, "game_view", leaky_view)
-    srv = make_server(world, tmp_path / "leaky.sqlite", rng=random.Random(9))
+    srv = start_arena(world, tmp_path / "leaky.sqlite", seed=9)
     snapshots: dict[int, list[str]] = {}
     try:
         h = Harness(browser, srv.url, tmp_path, None)
@@ -173,96 +121,6 @@ def test_page_never_holds_the_truth_before_the_guess(browser, world, tmp_path, m
         srv.stop()
 
 
-def test_page_reload_mid_round_recovers_without_a_double_guess(browser, arena, tmp_path):
-    h = Harness(browser, arena.url, tmp_path, None)
-    original_capture = h.site.capture_views
-    calls = Counter()
-
-    def capture(n, k):
-        calls[n] += 1
-        if n == 3 and calls[n] == 1:
-            h.site.page.reload()  # reload just as the capture starts
-        return original_capture(n, k)
-
-    def guess(views_png):
-        n = h.site.observe().round_n
-        if n == 2:
-            h.site.page.reload()  # reload between capture and guess
-        return GuessResult(10.0 * n, 20.0)
-
-    h.site.capture_views, h.ctrl.guess = capture, guess
-    try:
-        report = h.ctrl.play("classic", 3)
-        assert [r.result is not None for r in report.rounds] == [True] * 3
-        assert h.guess_posts == Counter({1: 1, 2: 1, 3: 1})
-        got = db_rows(arena, "SELECT n, lat FROM guesses WHERE game_id=? ORDER BY n", report.game_id)
-        assert [round(g["lat"]) for g in got] == [10, 20, 30]
-    finally:
-        h.close()
-
-
-def test_slow_network_still_plays_every_round_once(browser, arena, tmp_path):
-    h = Harness(browser, arena.url, tmp_path, fixed_guesses(TARGETS))
-    cdp = h.ctx.new_cdp_session(h.site.page)
-    cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions",
-             {"offline": False, "latency": 300, "downloadThroughput": -1, "uploadThroughput": -1})
-    try:
-        h.site.page.goto(arena.url + "/")
-        ms = h.site.page.evaluate("async () => { const t = performance.now(); await fetch('/api/health');"
-                                  " return performance.now() - t; }")
-        assert ms >= 250, f"throttling not active ({ms:.0f} ms)"
-        report = h.ctrl.play("classic", 2)
-        assert [r.result is not None for r in report.rounds] == [True, True]
-        assert h.guess_posts == Counter({1: 1, 2: 1})
-    finally:
-        h.close()
-
-
-def test_missing_primary_hook_falls_back_to_the_next_selector(browser, arena, tmp_path):
-    h = Harness(browser, arena.url, tmp_path, None)
-
-    def guess(views_png):
-        h.site.page.evaluate("document.querySelector('[data-qa=perform-guess]')?.removeAttribute('data-qa')")
-        return GuessResult(1.0, 2.0)
-
-    h.ctrl.guess = guess
-    try:
-        report = h.ctrl.play("classic", 2)
-        assert [r.placed.method for r in report.rounds] == ["map", "map"]
-        assert h.guess_posts == Counter({1: 1, 2: 1})
-    finally:
-        h.close()
-
-
-@pytest.mark.parametrize("api_fallback", [False, True])
-def test_guess_button_gone(browser, arena, tmp_path, api_fallback):
-    """Without the API fallback: a clear error naming the selector, a screenshot, and no guess at all.
-    With it: the round is played through the API, once."""
-    h = Harness(browser, arena.url, tmp_path, None, timeout_ms=1500, max_attempts=2, api_fallback=api_fallback)
-
-    def guess(views_png):
-        h.site.page.evaluate("document.querySelector('#guess-btn')?.remove()")
-        return GuessResult(1.0, 2.0)
-
-    h.ctrl.guess = guess
-    try:
-        if not api_fallback:
-            with pytest.raises(BotError, match=r"perform_guess.*not found.*2 attempts.*screenshot") as ei:
-                h.ctrl.play("classic", 2)
-            assert ei.value.screenshot.is_file() and ei.value.screenshot.stat().st_size > 1000
-            assert sum(h.guess_posts.values()) == 0
-            assert not db_rows(arena, "SELECT * FROM guesses WHERE game_id=?", h.ctrl.game_id)
-            status = h.ml.conn.execute("SELECT status FROM matches").fetchone()[0]
-            assert status.startswith("error: BotError")
-        else:
-            report = h.ctrl.play("classic", 2)
-            assert [r.placed.method for r in report.rounds] == ["api", "api"]
-            assert h.guess_posts == Counter({1: 1, 2: 1})
-    finally:
-        h.close()
-
-
 def test_bot_vs_bot_duel(arena, tmp_path):
     cfg = BotConfig(play=PlayConfig(screenshots_dir=str(tmp_path / "shots")))
     a_pts, b_pts = [(48.0, 2.0)] * 20, [(-33.0, 151.0)] * 20
@@ -275,5 +133,3 @@ def test_bot_vs_bot_duel(arena, tmp_path):
     with MatchLog(tmp_path / "duel.sqlite") as ml:
         rows = ml.conn.execute("SELECT mode, status FROM matches").fetchall()
     assert [tuple(r) for r in rows] == [("duel", "finished")] * 2
-    json.dumps([r.round_n for r in a.rounds])
-

@@ -64,7 +64,7 @@ def test_next_data_in_html_is_scrubbed_and_other_bodies_pass():
             "</script><p>lat 10.0</p></body></html>").encode()
     out, n = scrub_body(html, "text/html; charset=utf-8", ScrubState())
     assert n >= 4
-    data = json.loads(re.search(rb'__NEXT_DATA__" type="application/json">(.*?)</script>', out, re.S).group(1))
+    data = json.loads(re.search(rb'__NEXT_DATA__" type="application/json">(.*?)</script>', out, re.DOTALL).group(1))
     assert "lat" not in data["props"]["pageProps"]["gameSnapshot"]["rounds"][0]
     assert b"<p>lat 10.0</p>" in out
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 20

@@ -10,8 +10,20 @@ import torch
 from PIL import Image
 
 from model import network, rundir
-from model.network import (AuxSpec, BackboneUnavailableError, GeoHead, GeoModel, RunError, backbone_spec,
-                           build_clip, build_visual, image_tensor, list_backbones, load_run, token_mean)
+from model.network import (
+    AuxSpec,
+    BackboneUnavailableError,
+    GeoHead,
+    GeoModel,
+    RunError,
+    backbone_spec,
+    build_clip,
+    build_visual,
+    image_tensor,
+    list_backbones,
+    load_run,
+    token_mean,
+)
 
 TOY_SIZE = {"tiny-vit": 32, "ViT-B-32": 64}  # toy input sizes (two patches a side at least)
 
@@ -172,7 +184,12 @@ def _rehash(run):
 def test_load_run_round_trip(tmp_path):
     run, model = _make_run(tmp_path)
     loaded, info = load_run(run, "cpu")
-    assert (info.backbone, info.embed_dim, info.image_size, info.num_cells) == ("tiny-vit", 160, 32, model.head.num_cells)
+    assert (info.backbone, info.embed_dim, info.image_size, info.num_cells) == (
+        "tiny-vit",
+        160,
+        32,
+        model.head.num_cells,
+    )
     assert info.aux.regression == ("elevation",) and info.aux.months
     x = torch.randn(1, 4, 3, 32, 32)
     with torch.no_grad():
@@ -180,7 +197,9 @@ def test_load_run_round_trip(tmp_path):
     assert len(info.geocells().centroids_deg) == info.num_cells
 
 
-@pytest.mark.parametrize("victim", ["model.safetensors", "config.toml", "manifest.json", "geocells/geocells.csv"])
+@pytest.mark.parametrize(
+    "victim", ["model.safetensors", "config.toml", "manifest.json", "geocells/geocells.csv"]
+)
 def test_load_run_names_missing_files(tmp_path, victim):
     run, _ = _make_run(tmp_path)
     (run / victim).unlink()

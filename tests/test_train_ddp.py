@@ -1,4 +1,5 @@
-"""`torchrun --nproc_per_node 2 -m pigeon train` on CPU (gloo): same weights as one process with the same config."""
+"""`torchrun --nproc_per_node 2 -m pigeon train` on CPU (gloo): same weights as one process with the same
+config."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from trainkit import TINY_OVERRIDES, make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,8 +30,15 @@ def test_torchrun_two_processes_match_a_single_process(tmp_path):
     cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "pigeon", "train", "--data", str(data),
            "--out", str(ddp), "--no-eval", *OVERRIDES]
     # own session, so a hung rendezvous can be killed with all its workers
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:
@@ -47,6 +54,7 @@ def test_torchrun_two_processes_match_a_single_process(tmp_path):
     assert main(["train", "--data", str(data), "--out", str(single), "--no-eval", *OVERRIDES]) == 0
     a, b = load_file(str(ddp / "model.safetensors")), load_file(str(single / "model.safetensors"))
     assert a.keys() == b.keys()
-    # the contrastive batch is gathered across ranks, head batches are split: the same optimisation up to fp noise
+    # the contrastive batch is gathered across ranks, head batches are split: the same optimisation up to fp
+    # noise
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=2e-4, rtol=1e-3, msg=k)

@@ -26,11 +26,23 @@ def make_dataset(root: Path, n: int = 40, size: int = 48, views=(0, 90, 180, 270
     for i in range(n):
         lat, lon, cc, adm, town, kg, side, tint = CITIES[i % len(CITIES)]
         loc_id = f"loc{i:04d}"
-        rows.append({"id": loc_id, "lat": round(lat + rng.normal(0, 0.3), 5), "lon": round(lon + rng.normal(0, 0.3), 5),
-                     "split": SPLIT_CYCLE[(i // len(CITIES)) % len(SPLIT_CYCLE)], "country": cc, "admin1": adm,
-                     "town": town, "koppen": kg, "elevation_m": round(float(rng.uniform(0, 500)), 1),
-                     "land_cover": 13, "driving_side": side, "month": int(rng.integers(1, 13)),
-                     "heading": round(float(rng.uniform(0, 360)), 1)})
+        rows.append(
+            {
+                "id": loc_id,
+                "lat": round(lat + rng.normal(0, 0.3), 5),
+                "lon": round(lon + rng.normal(0, 0.3), 5),
+                "split": SPLIT_CYCLE[(i // len(CITIES)) % len(SPLIT_CYCLE)],
+                "country": cc,
+                "admin1": adm,
+                "town": town,
+                "koppen": kg,
+                "elevation_m": round(float(rng.uniform(0, 500)), 1),
+                "land_cover": 13,
+                "driving_side": side,
+                "month": int(rng.integers(1, 13)),
+                "heading": round(float(rng.uniform(0, 360)), 1),
+            }
+        )
         for v in views:
             noise = rng.integers(0, 60, (size, size, 3))
             arr = np.clip(np.array(tint)[None, None] * (0.6 + 0.4 * v / 360) + noise, 0, 255).astype(np.uint8)

@@ -1,9 +1,9 @@
 """PIGEON's cumulative ablation (spec §3.1) on one dataset, in one run: each row removes one more component.
 
 Rows: full (with hierarchical refinement) -> minus refinement (the run as trained) -> minus contrastive
-pretraining (the backbone as initialised / as loaded from its pretrained tag) -> minus semantic geocells (naive
-rectangles) -> minus multi-task heads -> minus four-view panorama (view 0 only) -> minus haversine smoothing
-(one-hot labels). Rows 3+ retrain heads on cached embeddings with the run's own config and seed.
+pretraining (the backbone as initialised / as loaded from its pretrained tag) -> minus semantic geocells
+(naive rectangles) -> minus multi-task heads -> minus four-view panorama (view 0 only) -> minus haversine
+smoothing (one-hot labels). Rows 3+ retrain heads on cached embeddings with the run's own config and seed.
 
 Refinement is an optional hook: if ``model.inference`` provides
 ``refine_predictions(run_dir, embeddings (N, D) float32, logits (N, C) float32, device) -> latlon (N, 2)``
@@ -27,7 +27,7 @@ from model.network import load_run
 from train.config import TrainConfig
 from train.data import LocationTable
 from train.distributed import Dist
-from train.evaluate import countries_at, geolocation_metrics, true_countries
+from train.evaluate import countries_at, geolocation_metrics, run_embeddings, true_countries
 from train.head import predict_logits
 from train.pipeline import Stage, backbone_clip, embeddings, ensure_geocells, fit_head
 
@@ -37,14 +37,18 @@ ROWS = (("full", "PIGEON (full)"), ("no_refinement", "- hierarchical guess refin
         ("no_pretraining", "- contrastive pretraining"), ("no_semantic_cells", "- semantic geocells"),
         ("no_multitask", "- multi-task prediction heads"), ("no_panorama", "- four-image panorama"),
         ("no_smoothing", "- haversine smoothing"))
-NOTES = ("The encoder is frozen after pretraining, so the auxiliary heads cannot change the geocell head "
-         "(spec recommended resolution 10): '- multi-task' matches the row above it up to float noise; in the "
-         "paper the multi-task signal mattered because the last CLIP block was still being fine-tuned.",)
+NOTES = (
+    (
+        "The encoder is frozen after pretraining, so the auxiliary heads cannot change the geocell head "
+        "(spec recommended resolution 10): '- multi-task' matches the row above it up to float noise; in the "
+        "paper the multi-task signal mattered because the last CLIP block was still being fine-tuned."
+    ),
+)
 
 
 def _refinement_hook():
     try:
-        import model.inference as inference  # optional: filled in by the retrieval/inference issue
+        from model import inference  # optional: filled in by the retrieval/inference issue
     except ImportError:
         return None
     return getattr(inference, "refine_predictions", None)
@@ -57,7 +61,8 @@ def _metrics(pred: np.ndarray, true: np.ndarray, true_country, logits=None, cell
 
 def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, device: torch.device,
                  run_metrics: dict, cache_dir: Path | None = None, progress=None) -> dict[str, Any]:
-    """Compute every row; writes ``ablation.json`` and ``ablation.md`` into ``out_dir`` and returns the table."""
+    """Compute every row; writes ``ablation.json`` and ``ablation.md`` into ``out_dir`` and returns the
+    table."""
     model, info = load_run(run_dir, device)
     cfg = load_config(TrainConfig, Path(run_dir) / "config.toml")
     cache = cache_dir or cfg.runtime.cache_dir or Path(run_dir) / "cache"
@@ -68,14 +73,18 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     idx = table.indices(split)
     true, true_country = table.latlon_deg[idx], true_countries(table, idx)
     rows: dict[str, dict | None] = {"full": None, "no_refinement": run_metrics}
+    notes = {"full": NA_REFINEMENT}
     hook = _refinement_hook()
     if hook is not None:
-        emb = embeddings(st, model.visual).mean(dim=1)[idx]
+        emb = run_embeddings(model, info, ds, table, device, Path(cache), progress)[0].mean(dim=1)[idx]
         logits = predict_logits(model.head.cpu(), emb).numpy()
         try:
-            rows["full"] = _metrics(np.asarray(hook(run_dir, emb.numpy(), logits, device)), true, true_country)
+            rows["full"] = _metrics(
+                np.asarray(hook(run_dir, emb.numpy(), logits, str(device))), true, true_country
+            )
         except FileNotFoundError as e:  # the run has no retrieval index yet (`pigeon index`)
             log.warning("ablation: no refinement row: %s", e)
+            notes["full"] = f"n/a: {e}"
     emb0 = embeddings(st, backbone_clip(st, pretrained=False).visual)
     naive = dataclasses.replace(cfg.geocells, method="naive")
     naive_dir = ensure_geocells(st, naive, st.out / "naive-geocells")
@@ -91,10 +100,12 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
         res, targets, cells = fit_head(st, emb0, cells_dir, head_cfg, None)
         x = emb0[:, 0] if head_cfg.single_view else emb0.mean(dim=1)
         logits = predict_logits(res.head, x[idx]).numpy()
-        rows[key] = _metrics(cells.centroids_deg[logits.argmax(1)], true, true_country, logits, targets.cells[idx])
+        rows[key] = _metrics(
+            cells.centroids_deg[logits.argmax(1)], true, true_country, logits, targets.cells[idx]
+        )
     table_out = {"split": split, "run": str(run_dir), "dataset": str(data_dir),
                  "rows": [{"key": k, "label": label, "metrics": rows.get(k),
-                           "note": NA_REFINEMENT if rows.get(k) is None else ""} for k, label in ROWS],
+                           "note": notes.get(k, "") if rows.get(k) is None else ""} for k, label in ROWS],
                  "notes": list(NOTES)}
     out_dir = Path(out_dir)
     (out_dir / "ablation.json").write_text(json.dumps(table_out, indent=2) + "\n", encoding="utf-8")
@@ -103,8 +114,13 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
 
 
 def ablation_markdown(t: dict[str, Any]) -> str:
-    cols = [f"{k:g} km" for k in ACCURACY_THRESHOLDS_KM] + ["country %", "mean km", "median km", "GeoGuessr score",
-                                                             "cell top-1"]
+    cols = [f"{k:g} km" for k in ACCURACY_THRESHOLDS_KM] + [
+        "country %",
+        "mean km",
+        "median km",
+        "GeoGuessr score",
+        "cell top-1",
+    ]
     lines = [f"# Cumulative ablation ({t['split']} split of {t['dataset']})", "",
              "| configuration | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for row in t["rows"]:

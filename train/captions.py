@@ -2,7 +2,8 @@
 
 One fresh caption per access; every component is an independent uniform draw:
 
-* region clause "in the region of {admin1} " p=0.6, town clause "close to the town of {town} " p=0.4 (if known);
+* region clause "in the region of {admin1} " p=0.6, town clause "close to the town of {town} " p=0.4 (if
+  known);
 * climate sentence "This location has {Koppen description, lower-cased}." p=0.4 (if known), e.g. "... has a
   temperate oceanic climate." (spec recommended resolution 11);
 * location sentence "A Street View photo {town}{region}in {country}." p=0.7, always when there is no climate
@@ -33,9 +34,10 @@ _ISO3166_2 = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
 log = logging.getLogger(__name__)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def country_name(value: str) -> str:
-    """ISO alpha-2 code (via CLDR English names, offline) or a name -> PIGEON's caption form ('the Netherlands')."""
+    """ISO alpha-2 code (via CLDR English names, offline) or a name -> PIGEON's caption form ('the
+    Netherlands')."""
     value = value.strip()
     if _ISO2.match(value):
         from babel import Locale
@@ -59,14 +61,10 @@ def compass_word(direction_deg: float) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _admin1_names() -> dict[str, str]:
-    try:
-        from model import geodata
+    from train.targets import geodata_or_none  # local: train.targets imports this module's users
 
-        table = geodata.load().admin1
-        return dict(zip(table["iso_3166_2"], table["name"]))
-    except Exception as e:  # no offline geodata: region clauses for coded admin-1 values are left out
-        log.warning("admin-1 names unavailable (%s): region clauses need names in the dataset", e)
-        return {}
+    g = geodata_or_none("region clauses for ISO 3166-2 admin-1 codes")
+    return {} if g is None else dict(zip(g.admin1["iso_3166_2"], g.admin1["name"]))
 
 
 def region_name(value: str) -> str:
@@ -102,8 +100,9 @@ class CaptionInfo:
     month: int | None = None  # 1..12
 
     @classmethod
-    def from_aux(cls, aux: dict[str, str]) -> "CaptionInfo":
-        """From a dataset row's auxiliary columns (country, admin1, town, koppen, driving_side, heading, month)."""
+    def from_aux(cls, aux: dict[str, str]) -> CaptionInfo:
+        """From a dataset row's auxiliary columns (country, admin1, town, koppen, driving_side, heading,
+        month)."""
         def num(key: str) -> float | None:
             try:
                 v = float((aux.get(key) or "").strip())

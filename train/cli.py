@@ -1,4 +1,5 @@
-"""CLI verbs ``pigeon pretrain``, ``pigeon train`` and ``pigeon eval``: thin maps from arguments to library calls.
+"""CLI verbs ``pigeon pretrain``, ``pigeon train`` and ``pigeon eval``: thin maps from arguments to library
+calls.
 
 Run under torchrun for DDP, e.g. ``torchrun --nproc_per_node 2 -m pigeon train --config configs/demo.toml``.
 """
@@ -16,8 +17,14 @@ class RichProgress:
     """``progress(stage, done, total, **info)`` callback drawing one rich bar per stage."""
 
     def __init__(self):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
@@ -132,14 +139,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--config", help="TOML config (e.g. configs/demo.toml)")
     common.add_argument("--data", help="dataset folder (overrides data.path)")
     common.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides runtime.device")
-    common.add_argument("--fresh", action="store_true", help="discard checkpoints in --out instead of resuming")
-    common.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. head.lr=1e-3")
+    common.add_argument(
+        "--fresh", action="store_true", help="discard checkpoints in --out instead of resuming"
+    )
+    common.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. head.lr=1e-3"
+    )
 
     p = sub.add_parser("pretrain", parents=[common], help="multi-task contrastive pretraining only")
     p.add_argument("--out", required=True, help="run folder (checkpoints under OUT/state/pretrain)")
     p.set_defaults(func=cmd_pretrain)
 
-    p = sub.add_parser("train", parents=[common], help="geocells, pretraining, embeddings, head -> run folder")
+    p = sub.add_parser(
+        "train", parents=[common], help="geocells, pretraining, embeddings, head -> run folder"
+    )
     p.add_argument("--out", help="run folder (default runs/<name>)")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation on eval.split after training")
     p.set_defaults(func=cmd_train)

@@ -1,4 +1,5 @@
-"""``TrainConfig``: one frozen dataclass per stage, read from ``configs/*.toml`` by ``model.config.load_config``.
+"""``TrainConfig``: one frozen dataclass per stage, read from ``configs/*.toml`` by
+``model.config.load_config``.
 
 Experiment choices (backbone, geocells, pretraining, head, evaluation) are kept apart from ``[runtime]``
 (device, embedding batch, loader workers, cache folder), so one experiment file runs on a laptop or a GPU box.
@@ -29,7 +30,8 @@ class BackboneConfig:
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Multi-task contrastive pretraining (spec §2.4). ``batch_size`` = contrastive batch across all devices."""
+    """Multi-task contrastive pretraining (spec §2.4). ``batch_size`` = contrastive batch across all
+    devices."""
 
     enabled: bool = True
     epochs: int = 20

@@ -18,7 +18,8 @@ from train.captions import CaptionInfo, sample_caption
 
 @dataclass
 class LocationTable:
-    """Dataset rows as arrays: ids (N,), latlon_deg (N, 2), split (N,), aux (N,) dicts of the extra columns."""
+    """Dataset rows as arrays: ids (N,), latlon_deg (N, 2), split (N,), aux (N,) dicts of the extra
+    columns."""
 
     ids: list[str]
     latlon_deg: np.ndarray
@@ -26,10 +27,14 @@ class LocationTable:
     aux: list[dict[str, str]]
 
     @classmethod
-    def from_dataset(cls, ds: Dataset) -> "LocationTable":
+    def from_dataset(cls, ds: Dataset) -> LocationTable:
         locs = ds.locations
-        return cls([l.id for l in locs], np.array([[l.lat, l.lon] for l in locs], dtype=np.float64).reshape(-1, 2),
-                   np.array([l.split for l in locs]), [dict(l.aux) for l in locs])
+        return cls(
+            [l.id for l in locs],
+            np.array([[l.lat, l.lon] for l in locs], dtype=np.float64).reshape(-1, 2),
+            np.array([l.split for l in locs]),
+            [dict(l.aux) for l in locs],
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -37,7 +42,7 @@ class LocationTable:
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)
 
-    def subset(self, idx: np.ndarray) -> "LocationTable":
+    def subset(self, idx: np.ndarray) -> LocationTable:
         idx = np.asarray(idx)
         return LocationTable([self.ids[i] for i in idx], self.latlon_deg[idx], self.split[idx],
                              [self.aux[i] for i in idx])
@@ -66,14 +71,16 @@ class ViewStacks(torch.utils.data.Dataset):
 
     def __getitem__(self, k: int) -> torch.Tensor:
         loc_id = self.table.ids[int(self.indices[k])]
-        return torch.stack([load_image(self.ds, loc_id, v, self.size, self.mean, self.std) for v in self.views])
+        return torch.stack(
+            [load_image(self.ds, loc_id, v, self.size, self.mean, self.std) for v in self.views]
+        )
 
 
 class CaptionedViews(torch.utils.data.Dataset):
     """Pretraining samples: item k of ``samples`` (M, 2) = (location index, view position) -> (image, tokens).
 
-    The caption of item k is drawn from ``np.random.default_rng((seed, epoch, k))``, so a given (epoch, k) always
-    gets the same caption whatever the rank, worker or resume point.
+    The caption of item k is drawn from ``np.random.default_rng((seed, epoch, k))``, so a given (epoch, k)
+    always gets the same caption whatever the rank, worker or resume point.
     """
 
     def __init__(self, ds: Dataset, table: LocationTable, samples: np.ndarray, infos: list[CaptionInfo],

@@ -1,13 +1,14 @@
 """Device choice and torchrun/DDP plumbing. The device is resolved once, at the CLI edge.
 
-Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group uses NCCL on CUDA and gloo on CPU; each rank works on
-its share of the batches and rank 0 alone writes files. Outside torchrun everything degrades to one process.
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group uses NCCL on CUDA and gloo on CPU; each rank works
+on its share of the batches and rank 0 alone writes files. Outside torchrun everything degrades to one
+process.
 """
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
@@ -30,7 +31,7 @@ def resolve_device(name: str) -> torch.device:
 class Dist:
     rank: int = 0
     world: int = 1
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def main(self) -> bool:
@@ -45,7 +46,8 @@ class Dist:
             dist.barrier()
 
     def gather_rows(self, local: torch.Tensor, total: int) -> torch.Tensor:
-        """Rows computed round-robin (rank r holds rows r, r+world, ...) -> all ``total`` rows in order, on CPU."""
+        """Rows computed round-robin (rank r holds rows r, r+world, ...) -> all ``total`` rows in order, on
+        CPU."""
         if not self.enabled:
             return local.cpu()
         per = (total + self.world - 1) // self.world

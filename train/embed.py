@@ -12,8 +12,8 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -42,8 +42,8 @@ def _dataset_files(ds: Dataset) -> list[Path]:
 def dataset_fingerprint(ds: Dataset) -> str:
     """sha256 over manifest.json, locations.csv and every (location, view) image's name and sha256.
 
-    Within a process the result is memoised under the (path, size, mtime) of every file, as git's index does, so a
-    changed file is always re-hashed.
+    Within a process the result is memoised under the (path, size, mtime) of every file, as git's index does,
+    so a changed file is always re-hashed.
     """
     files = _dataset_files(ds)
     stat_key = hashlib.sha256()
@@ -60,9 +60,20 @@ def dataset_fingerprint(ds: Dataset) -> str:
 
 
 @torch.no_grad()
-def embed_locations(visual: nn.Module, ds: Dataset, table: LocationTable, indices: np.ndarray, views: list[int],
-                    size: int, mean, std, d: Dist, batch_size: int, workers: int = 0,
-                    progress: Callable[..., None] | None = None) -> torch.Tensor:
+def embed_locations(
+    visual: nn.Module,
+    ds: Dataset,
+    table: LocationTable,
+    indices: np.ndarray,
+    views: list[int],
+    size: int,
+    mean,
+    std,
+    d: Dist,
+    batch_size: int,
+    workers: int = 0,
+    progress: Callable[..., None] | None = None,
+) -> torch.Tensor:
     """Token-mean embeddings (len(indices), V, D) float32 on CPU; ranks share the work round-robin."""
     visual.eval()
     mine = np.asarray(indices)[d.rank::d.world]
@@ -115,7 +126,8 @@ def _read_cache(path: Path, key: str, ids: list[str], shape: tuple[int, int]) ->
 def cached_embeddings(visual: nn.Module, backbone: str, ds: Dataset, table: LocationTable, views: list[int],
                       size: int, mean, std, cache_dir: Path, d: Dist, batch_size: int, workers: int = 0,
                       progress: Callable[..., None] | None = None) -> torch.Tensor:
-    """Embeddings (N, V, D) of every location of ``ds`` (CSV order), from the cache when it provably matches."""
+    """Embeddings (N, V, D) of every location of ``ds`` (CSV order), from the cache when it provably
+    matches."""
     from safetensors.torch import save_file
 
     key = cache_key(ds, visual, backbone, views, size, mean, std)

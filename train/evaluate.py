@@ -1,9 +1,10 @@
-"""Evaluation (spec §2.10): distance thresholds, country accuracy, median/mean km, GeoGuessr score, top-k cells.
+"""Evaluation (spec §2.10): distance thresholds, country accuracy, median/mean km, GeoGuessr score, top-k
+cells.
 
-Baselines on the same split: a uniformly random point on the sphere, a random training location, and always the
-centroid of the most frequent training cell. Country accuracy = the predicted point's country
-(``model.geodata.country_at``) equals the true country (the dataset's ``country`` column, else the true point's
-country); it is ``None`` when the offline geodata is not installed.
+Baselines on the same split: a uniformly random point on the sphere, a random training location, and always
+the centroid of the most frequent training cell. Country accuracy = the predicted point's country
+(``model.geodata.country_at``) equals the true country (the dataset's ``country`` column, else the true
+point's country); it is ``None`` when the offline geodata is not installed.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from model.network import AuxSpec, GeoModel, RunInfo, load_run
 from train.data import LocationTable
 from train.distributed import Dist
 from train.embed import cached_embeddings
-from train.head import predict_logits
+from train.targets import geodata_or_none
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,8 @@ class Predictions:
 
 def countries_at(latlon: np.ndarray) -> np.ndarray | None:
     """ISO alpha-2 per point from the offline borders, or None if the geodata is not installed."""
-    try:
-        from model import geodata
-
-        return np.asarray(geodata.load().country_at(latlon[:, 0], latlon[:, 1]), dtype=object)
-    except Exception as e:  # MissingDataError / unreadable data: country accuracy is reported as unavailable
-        log.warning("country lookup unavailable (%s): country accuracy skipped", e)
-        return None
+    g = geodata_or_none("country accuracy")
+    return None if g is None else np.asarray(g.country_at(latlon[:, 0], latlon[:, 1]), dtype=object)
 
 
 def true_countries(table: LocationTable, idx: np.ndarray) -> np.ndarray | None:
@@ -58,17 +54,31 @@ def true_countries(table: LocationTable, idx: np.ndarray) -> np.ndarray | None:
     return None if looked is None else np.where(given != "", given, looked)
 
 
-def geolocation_metrics(pred_latlon: np.ndarray, true_latlon: np.ndarray, pred_country=None, true_country=None,
-                        logits: np.ndarray | None = None, true_cells: np.ndarray | None = None) -> dict:
+def geolocation_metrics(
+    pred_latlon: np.ndarray,
+    true_latlon: np.ndarray,
+    pred_country=None,
+    true_country=None,
+    logits: np.ndarray | None = None,
+    true_cells: np.ndarray | None = None,
+) -> dict:
     """Metrics of point guesses (N, 2) against truths (N, 2); thresholds use strict ``d < t``."""
     d_km = haversine_km(pred_latlon[:, 0], pred_latlon[:, 1], true_latlon[:, 0], true_latlon[:, 1])
-    out = {"n": int(len(d_km)), "accuracy_km": threshold_accuracies(d_km), "median_km": float(np.median(d_km)),
-           "mean_km": float(np.mean(d_km)), "geoguessr_score": float(np.mean(geoguessr_score(d_km))),
-           "country_accuracy": None}
+    out = {
+        "n": len(d_km),
+        "accuracy_km": threshold_accuracies(d_km),
+        "median_km": float(np.median(d_km)),
+        "mean_km": float(np.mean(d_km)),
+        "geoguessr_score": float(np.mean(geoguessr_score(d_km))),
+        "country_accuracy": None,
+    }
     if pred_country is not None and true_country is not None:
         known = np.asarray(true_country) != ""
-        out["country_accuracy"] = float(np.mean(np.asarray(pred_country)[known] == np.asarray(true_country)[known])) \
-            if known.any() else None
+        out["country_accuracy"] = (
+            float(np.mean(np.asarray(pred_country)[known] == np.asarray(true_country)[known]))
+            if known.any()
+            else None
+        )
     if logits is not None and true_cells is not None:
         top = np.argsort(-logits, axis=1)[:, :5]
         out["geocell_top1"] = float(np.mean(top[:, 0] == true_cells))
@@ -88,7 +98,8 @@ def baseline_guesses(n: int, train_latlon: np.ndarray, train_cells: np.ndarray, 
 
 
 def predict(model: GeoModel, info: RunInfo, emb: torch.Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Embeddings (N, V, D) -> (head outputs as arrays, point guesses (N, 2) = centroid of the argmax cell)."""
+    """Embeddings (N, V, D) -> (head outputs as arrays, point guesses (N, 2) = centroid of the argmax
+    cell)."""
     x = emb.mean(dim=1) if emb.shape[1] > 1 else emb[:, 0]
     head = model.head.cpu().eval()
     with torch.no_grad():
@@ -100,25 +111,69 @@ def aux_metrics(out: dict[str, np.ndarray], aux: AuxSpec, table: LocationTable) 
     """MAE of the de-standardised regression heads (target units), Koppen and month top-1 accuracy."""
     res: dict = {}
     if "regression" in out:
-        from train.targets import geodata_or_none, raw_regression
+        from train.targets import raw_regression
 
         raw = raw_regression(table, geodata_or_none())
         pred = out["regression"] * np.asarray(aux.reg_std) + np.asarray(aux.reg_mean)
         for j, name in enumerate(aux.regression):
             known = np.isfinite(raw[name])
-            res[f"mae_{name}"] = float(np.abs(pred[known, j] - raw[name][known]).mean()) if known.any() else None
+            res[f"mae_{name}"] = (
+                float(np.abs(pred[known, j] - raw[name][known]).mean()) if known.any() else None
+            )
     if "koppen" in out:
         lut = {c: i for i, c in enumerate(aux.koppen_classes)}
         y = np.array([lut.get(c, -1) for c in table.column("koppen")])
-        res["koppen_accuracy"] = float((out["koppen"].argmax(1) == y)[y >= 0].mean()) if (y >= 0).any() else None
+        res["koppen_accuracy"] = (
+            float((out["koppen"].argmax(1) == y)[y >= 0].mean()) if (y >= 0).any() else None
+        )
     if "month" in out:
         m = np.array([int(v) - 1 if v.isdigit() and 1 <= int(v) <= 12 else -1 for v in table.column("month")])
-        res["month_accuracy"] = float((out["month"].argmax(1) == m)[m >= 0].mean()) if (m >= 0).any() else None
+        res["month_accuracy"] = (
+            float((out["month"].argmax(1) == m)[m >= 0].mean()) if (m >= 0).any() else None
+        )
     return res
 
 
-def evaluate_run(run_dir: Path, data_dir: Path, split: str, device: torch.device, cache_dir: Path | None = None,
-                 progress=None) -> tuple[dict, Predictions]:
+def run_embeddings(
+    model: GeoModel,
+    info: RunInfo,
+    ds,
+    table: LocationTable,
+    device,
+    cache_dir: Path | None = None,
+    progress=None,
+) -> tuple[torch.Tensor, list[int]]:
+    """Token-mean embeddings (N, V, D) of every location with the run's backbone (cached), and the views
+    used."""
+    views = [v for v in ds.views if v in info.views] or ds.views[:1]
+    runtime = info.config().get("runtime", {})
+    cache = Path(cache_dir or runtime.get("cache_dir") or info.run_dir / "cache")
+    emb = cached_embeddings(
+        model.visual,
+        info.backbone,
+        ds,
+        table,
+        views,
+        info.image_size,
+        info.mean,
+        info.std,
+        cache,
+        Dist(device=torch.device(device)),
+        int(runtime.get("batch_size", 64)),
+        0,
+        progress,
+    )
+    return emb, views
+
+
+def evaluate_run(
+    run_dir: Path,
+    data_dir: Path,
+    split: str,
+    device: torch.device,
+    cache_dir: Path | None = None,
+    progress=None,
+) -> tuple[dict, Predictions]:
     """Evaluate a run directory on one split of a dataset -> (metrics incl. baselines, predictions)."""
     model, info = load_run(run_dir, device)
     ds = load_dataset(data_dir, check_images=True)
@@ -126,11 +181,7 @@ def evaluate_run(run_dir: Path, data_dir: Path, split: str, device: torch.device
     idx = table.indices(split)
     if len(idx) == 0:
         raise ValueError(f"dataset {data_dir} has no '{split}' locations to evaluate on")
-    views = [v for v in ds.views if v in info.views] or ds.views[:1]
-    runtime = info.config().get("runtime", {})
-    cache = Path(cache_dir or runtime.get("cache_dir") or Path(run_dir) / "cache")
-    emb = cached_embeddings(model.visual, info.backbone, ds, table, views, info.image_size, info.mean, info.std,
-                            cache, Dist(device=torch.device(device)), int(runtime.get("batch_size", 64)), 0, progress)
+    emb, views = run_embeddings(model, info, ds, table, device, cache_dir, progress)
     out, pred = predict(model, info, emb[idx])
     logits = out["cell"]
     cells = info.geocells()
@@ -138,11 +189,15 @@ def evaluate_run(run_dir: Path, data_dir: Path, split: str, device: torch.device
     preds = Predictions([table.ids[i] for i in idx], true, pred, logits, cells.assign(true[:, 0], true[:, 1]),
                         true_countries(table, idx), None)
     preds.pred_country = countries_at(pred) if preds.true_country is not None else None
-    metrics = geolocation_metrics(pred, true, preds.pred_country, preds.true_country, logits, preds.true_cells)
+    metrics = geolocation_metrics(
+        pred, true, preds.pred_country, preds.true_country, logits, preds.true_cells
+    )
     train = table.indices("train")
     if len(train):
         tr = table.latlon_deg[train]
-        preds.baselines = baseline_guesses(len(idx), tr, cells.assign(tr[:, 0], tr[:, 1]), cells.centroids_deg)
+        preds.baselines = baseline_guesses(
+            len(idx), tr, cells.assign(tr[:, 0], tr[:, 1]), cells.centroids_deg
+        )
         metrics["baselines"] = {
             name: geolocation_metrics(g, true, countries_at(g) if preds.true_country is not None else None,
                                       preds.true_country) for name, g in preds.baselines.items()}

@@ -1,19 +1,20 @@
 """Geocell head training on cached embeddings (spec §2.6-2.7).
 
-Loss = -sum_i t_i log p_i with PIGEON's haversine-smoothed targets t_i = exp(-(d_i - min_j d_j) / tau), **not**
-renormalised (spec §2.6 step 4; the nearest centroid gets weight 1), or one-hot cross-entropy without smoothing;
-plus the auxiliary losses (masked MSE x 8, Koppen CE x 2, month CE x 1). AdamW without schedule, validation top-1
-geocell accuracy every epoch, best checkpoint kept, early stopping after ``patience`` epochs without improvement,
-resumable from a checkpoint written every epoch. Under DDP each global batch is split between the ranks.
+Loss = -sum_i t_i log p_i with PIGEON's haversine-smoothed targets t_i = exp(-(d_i - min_j d_j) / tau),
+**not** renormalised (spec §2.6 step 4; the nearest centroid gets weight 1), or one-hot cross-entropy without
+smoothing; plus the auxiliary losses (masked MSE x 8, Koppen CE x 2, month CE x 1). AdamW without schedule,
+validation top-1 geocell accuracy every epoch, best checkpoint kept, early stopping after ``patience`` epochs
+without improvement, resumable from a checkpoint written every epoch. Under DDP each global batch is split
+between the ranks.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -42,8 +43,14 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return -(targets * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
 
 
-def cell_loss(logits: torch.Tensor, latlon_deg: torch.Tensor, cells: torch.Tensor, centroids_deg: torch.Tensor,
-              tau_km: float, smoothing: bool) -> torch.Tensor:
+def cell_loss(
+    logits: torch.Tensor,
+    latlon_deg: torch.Tensor,
+    cells: torch.Tensor,
+    centroids_deg: torch.Tensor,
+    tau_km: float,
+    smoothing: bool,
+) -> torch.Tensor:
     """Haversine-smoothed soft cross-entropy (smoothing) or plain cross-entropy on ``cells``."""
     if not smoothing:
         return F.cross_entropy(logits.float(), cells)
@@ -91,7 +98,9 @@ class HeadResult:
     history: list[dict] = field(default_factory=list)
 
 
-def _init_head(x_train: torch.Tensor, num_cells: int, targets: Targets, cfg: HeadConfig, seed: int) -> GeoHead:
+def _init_head(
+    x_train: torch.Tensor, num_cells: int, targets: Targets, cfg: HeadConfig, seed: int
+) -> GeoHead:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         head = GeoHead(x_train.shape[1], num_cells, targets.aux if cfg.multitask else None)
@@ -118,10 +127,11 @@ class _Progress:
 
 
 def train_head(x: torch.Tensor, targets: Targets, train_idx: np.ndarray, val_idx: np.ndarray,
-               centroids_deg: np.ndarray, cfg: HeadConfig, seed: int, d: Dist = Dist(),
+               centroids_deg: np.ndarray, cfg: HeadConfig, seed: int, d: Dist | None = None,
                state_dir: Path | None = None, config_toml: str = "", identity: dict | None = None,
                progress: Callable[..., None] | None = None) -> HeadResult:
     """Train a ``GeoHead`` on features ``x`` (N, D) for locations ``train_idx``; select on ``val_idx``."""
+    d = d or Dist()
     if len(train_idx) == 0:
         raise ValueError("the dataset has no 'train' locations to train the head on")
     if len(val_idx) == 0:
@@ -160,7 +170,8 @@ def train_head(x: torch.Tensor, targets: Targets, train_idx: np.ndarray, val_idx
 
 def _epoch(net: nn.Module, opt: torch.optim.Optimizer, tensors: dict, train_idx: np.ndarray, cfg: HeadConfig,
            seed: int, d: Dist, pr: _Progress) -> list[float]:
-    """One pass over the shuffled train split (the order depends only on seed and epoch); returns batch losses."""
+    """One pass over the shuffled train split (the order depends only on seed and epoch); returns batch
+    losses."""
     net.train()
     order = train_idx[np.random.default_rng((seed, pr.epoch, 104729)).permutation(len(train_idx))]
     losses = []
@@ -185,7 +196,9 @@ def _device_targets(x: torch.Tensor, t: Targets, centroids_deg: np.ndarray, trai
            "reg": torch.as_tensor(t.regression, device=dev), "koppen": torch.as_tensor(t.koppen, device=dev),
            "month": torch.as_tensor(t.month, device=dev),
            "centroids": torch.as_tensor(centroids_deg, dtype=torch.float64, device=dev)}
-    if cfg.smoothing and len(x) * len(centroids_deg) <= SOFT_TABLE_MAX_ELEMS:  # labels are fixed: compute once
+    if (
+        cfg.smoothing and len(x) * len(centroids_deg) <= SOFT_TABLE_MAX_ELEMS
+    ):  # labels are fixed: compute once
         soft = torch.zeros((len(x), len(centroids_deg)), device=dev)
         rows = torch.as_tensor(train_idx, device=dev)
         soft[rows] = smoothed_targets(out["latlon"][rows], out["centroids"], cfg.tau_km)
@@ -199,7 +212,9 @@ def _step(net: nn.Module, opt: torch.optim.Optimizer, t: dict, idx: np.ndarray, 
     if "soft" in t:
         loss = soft_cross_entropy(out["cell"], t["soft"][i])
     else:
-        loss = cell_loss(out["cell"], t["latlon"][i], t["cells"][i], t["centroids"], cfg.tau_km, cfg.smoothing)
+        loss = cell_loss(
+            out["cell"], t["latlon"][i], t["cells"][i], t["centroids"], cfg.tau_km, cfg.smoothing
+        )
     if cfg.multitask:
         loss = loss + aux_loss(out, t["reg"][i], t["koppen"][i], t["month"][i], tuple(cfg.aux_weights))
     opt.zero_grad(set_to_none=True)

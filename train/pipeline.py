@@ -1,8 +1,9 @@
-"""``pigeon train`` as a library call: geocells -> pretraining -> embeddings -> head -> run directory -> metrics.
+"""``pigeon train`` as a library call: geocells -> pretraining -> embeddings -> head -> run directory ->
+metrics.
 
 Every stage is resumable: geocells are rebuilt only when their inputs changed, pretraining and head training
-resume from their checkpoints under ``RUN/state/`` (refused if those were made from other inputs), embeddings come
-from the content-addressed cache. Under torchrun all ranks run this function; rank 0 alone writes files.
+resume from their checkpoints under ``RUN/state/`` (refused if those were made from other inputs), embeddings
+come from the content-addressed cache. Under torchrun all ranks run this function; rank 0 alone writes files.
 """
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ import json
 import logging
 import platform
 import shutil
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from model import _tvshim  # noqa: F401  -- before open_clip imports torchvision
-import open_clip  # noqa: E402
+# the shim must run before open_clip imports torchvision (see model/_tvshim.py)
+from model import _tvshim  # noqa: F401
+
+# isort: split
+import open_clip
 import torch
 
 from model import rundir
@@ -27,8 +32,8 @@ from model.dataset import Dataset, load_dataset, sha256_file
 from model.geocells import GeocellConfig, build_geocells_dir, load_geocells
 from model.network import backbone_spec, build_clip
 from train.config import TrainConfig, section_hash
-from train.distributed import Dist, init_distributed, shutdown
 from train.data import LocationTable
+from train.distributed import Dist, init_distributed, shutdown
 from train.embed import cached_embeddings, dataset_fingerprint
 from train.head import HeadResult, train_head
 from train.pretrain import pretrain
@@ -63,7 +68,8 @@ class Stage:
 
 
 def ensure_geocells(st: Stage, cells_cfg: GeocellConfig, folder: Path) -> Path:
-    """Geocells from ``cfg.data.geocells`` or built from the train split into ``folder`` (reused if inputs match)."""
+    """Geocells from ``cfg.data.geocells`` or built from the train split into ``folder`` (reused if inputs
+    match)."""
     if st.cfg.data.geocells and cells_cfg == st.cfg.geocells:
         path = Path(st.cfg.data.geocells)
         load_geocells(path)  # validates, with a clear error when it is not a geocell folder
@@ -85,9 +91,16 @@ def backbone_clip(st: Stage, pretrained: bool) -> torch.nn.Module:
     """The open_clip model to embed with: contrastively pretrained (resumable) or as initialised/loaded."""
     cfg = st.cfg
     if pretrained and cfg.pretrain.enabled and cfg.pretrain.epochs > 0:
-        identity = {"config": section_hash(cfg, "backbone", "pretrain"), "dataset": dataset_fingerprint(st.ds)}
-        return pretrain(st.ds, st.table, cfg, st.d, st.state / "pretrain", st.config_toml, identity, st.progress)
-    clip, _ = build_clip(cfg.backbone.name, cfg.backbone.pretrained, cfg.backbone.image_size or None, seed=cfg.seed)
+        identity = {
+            "config": section_hash(cfg, "backbone", "pretrain"),
+            "dataset": dataset_fingerprint(st.ds),
+        }
+        return pretrain(
+            st.ds, st.table, cfg, st.d, st.state / "pretrain", st.config_toml, identity, st.progress
+        )
+    clip, _ = build_clip(
+        cfg.backbone.name, cfg.backbone.pretrained, cfg.backbone.image_size or None, seed=cfg.seed
+    )
     return clip.to(st.d.device).eval()
 
 
@@ -105,33 +118,69 @@ def fit_head(st: Stage, emb: torch.Tensor, cells_dir: Path, head_cfg, state_dir:
     x = emb[:, 0] if head_cfg.single_view else emb.mean(dim=1)
     targets = build_targets(st.table, cells.assign(st.table.latlon_deg[:, 0], st.table.latlon_deg[:, 1]),
                             head_cfg.multitask)
-    identity = {"config": section_hash(dataclasses.replace(st.cfg, head=head_cfg), "backbone", "pretrain", "head"),
-                "dataset": dataset_fingerprint(st.ds), "geocells": sha256_file(cells_dir / "geocells.csv")}
-    res = train_head(x, targets, st.table.indices("train"), st.table.indices("val"), cells.centroids_deg, head_cfg,
-                     st.cfg.seed, st.d, state_dir, st.config_toml, identity, st.progress)
+    identity = {
+        "config": section_hash(dataclasses.replace(st.cfg, head=head_cfg), "backbone", "pretrain", "head"),
+        "dataset": dataset_fingerprint(st.ds),
+        "geocells": sha256_file(cells_dir / "geocells.csv"),
+    }
+    res = train_head(
+        x,
+        targets,
+        st.table.indices("train"),
+        st.table.indices("val"),
+        cells.centroids_deg,
+        head_cfg,
+        st.cfg.seed,
+        st.d,
+        state_dir,
+        st.config_toml,
+        identity,
+        st.progress,
+    )
     return res, targets, cells
 
 
-def export_run(st: Stage, visual: torch.nn.Module, res: HeadResult, cells_dir: Path, extra: dict[str, Any]) -> dict:
+def export_run(
+    st: Stage, visual: torch.nn.Module, res: HeadResult, cells_dir: Path, extra: dict[str, Any]
+) -> dict:
     """Write RUN/{model.safetensors, config.toml, geocells/, manifest.json}."""
     spec = backbone_spec(st.cfg.backbone.name)
     tensors = {**{f"visual.{k}": v for k, v in visual.state_dict().items()},
                **{f"head.{k}": v for k, v in res.head.state_dict().items()}}
     pp = visual.preprocess_cfg
     manifest = {
-        "backbone": {"name": st.cfg.backbone.name, "arch": spec.arch, "pretrained": st.cfg.backbone.pretrained,
-                     "quick_gelu": spec.quick_gelu},
-        "embed_dim": int(visual.transformer.width), "image_size": int(visual.image_size[0]),
-        "mean": list(pp["mean"]), "std": list(pp["std"]), "num_cells": res.head.num_cells,
-        "aux": res.head.aux.to_dict(), "views": [0] if st.cfg.head.single_view else list(st.ds.views),
+        "backbone": {
+            "name": st.cfg.backbone.name,
+            "arch": spec.arch,
+            "pretrained": st.cfg.backbone.pretrained,
+            "quick_gelu": spec.quick_gelu,
+        },
+        "embed_dim": int(visual.transformer.width),
+        "image_size": int(visual.image_size[0]),
+        "mean": list(pp["mean"]),
+        "std": list(pp["std"]),
+        "num_cells": res.head.num_cells,
+        "aux": res.head.aux.to_dict(),
+        "views": [0] if st.cfg.head.single_view else list(st.ds.views),
         "embedding": "token-mean of the last visual block (before ln_post), views averaged",
-        "training": {"dataset": str(st.ds.root), "dataset_fingerprint": dataset_fingerprint(st.ds),
-                     "dataset_manifest_sha256": sha256_file(st.ds.root / "manifest.json"),
-                     "geocells_sha256": sha256_file(cells_dir / "geocells.csv"), "world_size": st.d.world,
-                     "best_epoch": res.best_epoch, "epochs_run": res.epochs_run, "history": res.history, **extra},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "open_clip": open_clip.__version__, "numpy": np.__version__},
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "training": {
+            "dataset": str(st.ds.root),
+            "dataset_fingerprint": dataset_fingerprint(st.ds),
+            "dataset_manifest_sha256": sha256_file(st.ds.root / "manifest.json"),
+            "geocells_sha256": sha256_file(cells_dir / "geocells.csv"),
+            "world_size": st.d.world,
+            "best_epoch": res.best_epoch,
+            "epochs_run": res.epochs_run,
+            "history": res.history,
+            **extra,
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "open_clip": open_clip.__version__,
+            "numpy": np.__version__,
+        },
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "metrics": {"val_geocell_acc": res.best_val_acc},
     }
     return rundir.write_run(st.out, tensors, st.config_toml, cells_dir, manifest)
@@ -152,10 +201,17 @@ def _setup(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: torch.device
     return Stage(cfg, ds, LocationTable.from_dataset(ds), d, out_dir, progress if d.main else None)
 
 
-def run_pretraining(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: torch.device, fresh: bool = False,
-                    progress: Progress | None = None) -> Path:
+def run_pretraining(
+    cfg: TrainConfig,
+    data_dir: Path,
+    out_dir: Path,
+    device: torch.device,
+    fresh: bool = False,
+    progress: Progress | None = None,
+) -> Path:
     """``pigeon pretrain``: contrastive pretraining only; writes OUT/pretrained-clip.safetensors (an open_clip
-    state dict usable as ``backbone.pretrained``) and leaves the resumable state for ``pigeon train --out OUT``."""
+    state dict usable as ``backbone.pretrained``) and leaves the resumable state for ``pigeon train --out
+    OUT``."""
     if not cfg.pretrain.enabled or cfg.pretrain.epochs == 0:
         raise ValueError("pretraining is disabled in this config (pretrain.enabled / pretrain.epochs)")
     st = _setup(cfg, data_dir, out_dir, device, fresh, progress)
@@ -186,7 +242,9 @@ def run_training(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: torch.
             from train.evaluate import evaluate_run
 
             metrics, _ = evaluate_run(out_dir, data_dir, cfg.eval.split, device, st.cache_dir)
-            manifest = rundir.update_manifest(out_dir, metrics={**manifest["metrics"], cfg.eval.split: metrics})
+            manifest = rundir.update_manifest(
+                out_dir, metrics={**manifest["metrics"], cfg.eval.split: metrics}
+            )
     d.barrier()
     shutdown(d)
     return manifest

@@ -1,10 +1,10 @@
 """Multi-task contrastive pretraining (spec §2.4): both CLIP towers on (view, synthetic geo-caption) pairs.
 
 open_clip ``ClipLoss`` with the learnable logit scale; under DDP the features of all ranks are gathered with
-gradients (``local_loss`` + ``gather_with_grad``), so the contrastive batch is ``pretrain.batch_size`` whatever the
-number of devices (spec recommended resolution 7). AdamW with open_clip's no-decay rule (gains, biases, logit
-scale), HF-style linear warm-up then linear decay, gradient clipping, and a resumable checkpoint every
-``save_every_steps`` optimiser steps.
+gradients (``local_loss`` + ``gather_with_grad``), so the contrastive batch is ``pretrain.batch_size``
+whatever the number of devices (spec recommended resolution 7). AdamW with open_clip's no-decay rule (gains,
+biases, logit scale), HF-style linear warm-up then linear decay, gradient clipping, and a resumable checkpoint
+every ``save_every_steps`` optimiser steps.
 """
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ import contextlib
 import logging
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from model import _tvshim  # noqa: F401  -- before open_clip imports torchvision
-import open_clip  # noqa: E402
+# the shim must run before open_clip imports torchvision (see model/_tvshim.py)
+from model import _tvshim  # noqa: F401
+
+# isort: split
+import open_clip
 import torch
 from torch import nn
 
@@ -29,7 +32,8 @@ from train.distributed import Dist
 from train.state import load_checkpoint, module_weights, save_checkpoint
 
 log = logging.getLogger(__name__)
-# open_clip's gather_with_grad uses torch.distributed.nn.all_gather, deprecated but correct (gradients flow back)
+# open_clip's gather_with_grad uses torch.distributed.nn.all_gather, deprecated but correct (gradients flow
+# back)
 warnings.filterwarnings("ignore", message="torch.distributed.nn.functional.all_gather is deprecated")
 Progress = Callable[..., None]
 
@@ -43,7 +47,7 @@ def lr_at(step: int, total: int, base_lr: float, warmup_ratio: float) -> float:
 
 
 def make_optimizer(model: nn.Module, cfg) -> torch.optim.AdamW:
-    no_decay = lambda n, p: p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n  # noqa: E731
+    no_decay = lambda n, p: p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [{"params": [p for n, p in named if not no_decay(n, p)], "weight_decay": cfg.weight_decay},
               {"params": [p for n, p in named if no_decay(n, p)], "weight_decay": 0.0}]
@@ -60,8 +64,10 @@ class _Plan:
         self.batch, self.accum, self.per_rank = p.batch_size, p.grad_accum, p.batch_size // world
         self.steps_per_epoch = n_samples // (p.batch_size * p.grad_accum)
         if self.steps_per_epoch == 0 and p.epochs > 0:
-            raise ValueError(f"pretraining has {n_samples} samples per epoch, fewer than one optimiser step "
-                             f"(batch_size {p.batch_size} x grad_accum {p.grad_accum}); lower pretrain.batch_size")
+            raise ValueError(
+                f"pretraining has {n_samples} samples per epoch, fewer than one optimiser step "
+                f"(batch_size {p.batch_size} x grad_accum {p.grad_accum}); lower pretrain.batch_size"
+            )
         self.total = p.epochs * self.steps_per_epoch
         if p.max_steps:
             self.total = min(self.total, p.max_steps)
@@ -77,12 +83,17 @@ class _Plan:
 
 def pretrain(ds: Dataset, table: LocationTable, cfg: TrainConfig, d: Dist, state_dir: Path, config_toml: str,
              identity: dict[str, str], progress: Progress | None = None) -> nn.Module:
-    """Contrastively fine-tune ``cfg.backbone`` on the train split; returns the (unwrapped) open_clip model."""
+    """Contrastively fine-tune ``cfg.backbone`` on the train split; returns the (unwrapped) open_clip
+    model."""
     p = cfg.pretrain
     model, tokenizer = build_clip(cfg.backbone.name, cfg.backbone.pretrained, cfg.backbone.image_size or None,
                                   seed=cfg.seed)
     model.to(d.device)
-    size, mean, std = model.visual.image_size[0], model.visual.preprocess_cfg["mean"], model.visual.preprocess_cfg["std"]
+    size, mean, std = (
+        model.visual.image_size[0],
+        model.visual.preprocess_cfg["mean"],
+        model.visual.preprocess_cfg["std"],
+    )
     train_idx = table.indices("train")
     n_views = len(ds.views)
     plan = _Plan(cfg, len(epoch_samples(train_idx, n_views, p.views, cfg.seed, 0)), d.world)
@@ -99,22 +110,40 @@ def pretrain(ds: Dataset, table: LocationTable, cfg: TrainConfig, d: Dist, state
     infos = [CaptionInfo.from_aux(a) for a in table.aux]
     net = model
     if d.enabled:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
-    loss_fn = open_clip.ClipLoss(local_loss=d.enabled, gather_with_grad=d.enabled, rank=d.rank, world_size=d.world)
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[d.device.index] if d.device.type == "cuda" else None
+        )
+    loss_fn = open_clip.ClipLoss(
+        local_loss=d.enabled, gather_with_grad=d.enabled, rank=d.rank, world_size=d.world
+    )
     model.train()
     while step < plan.total:
         epoch, first = divmod(step, plan.steps_per_epoch)
         last = min(plan.steps_per_epoch, plan.total - epoch * plan.steps_per_epoch)
         samples = epoch_samples(train_idx, n_views, p.views, cfg.seed, epoch)
-        data = CaptionedViews(ds, table, samples, infos, size, mean, std, tokenizer, cfg.seed, epoch, p.aux_captions)
+        data = CaptionedViews(
+            ds, table, samples, infos, size, mean, std, tokenizer, cfg.seed, epoch, p.aux_captions
+        )
         batches = [b for s in range(first, last) for b in plan.rank_batches(s, d.rank)]
-        micro = iter(torch.utils.data.DataLoader(data, batch_sampler=batches, num_workers=cfg.runtime.workers))
+        micro = iter(
+            torch.utils.data.DataLoader(data, batch_sampler=batches, num_workers=cfg.runtime.workers)
+        )
         for _ in range(first, last):
-            loss = _train_step(net, model, [next(micro) for _ in range(plan.accum)], plan, step, d, loss_fn, opt, p)
+            loss = _train_step(
+                net, model, [next(micro) for _ in range(plan.accum)], plan, step, d, loss_fn, opt, p
+            )
             step += 1
-            if d.main and (step % p.save_every_steps == 0 or step % plan.steps_per_epoch == 0 or step == plan.total):
-                save_checkpoint(state_dir, {"clip": model}, opt, config_toml, identity,
-                                {"step": step, "epoch": epoch, "total": plan.total, "done": step == plan.total})
+            if d.main and (
+                step % p.save_every_steps == 0 or step % plan.steps_per_epoch == 0 or step == plan.total
+            ):
+                save_checkpoint(
+                    state_dir,
+                    {"clip": model},
+                    opt,
+                    config_toml,
+                    identity,
+                    {"step": step, "epoch": epoch, "total": plan.total, "done": step == plan.total},
+                )
             if progress:
                 progress("pretrain", step, plan.total, loss=loss, epoch=epoch)
     d.barrier()
@@ -122,7 +151,8 @@ def pretrain(ds: Dataset, table: LocationTable, cfg: TrainConfig, d: Dist, state
 
 
 def _train_step(net, model, micro_batches: list, plan: _Plan, step: int, d: Dist, loss_fn, opt, p) -> float:
-    """One optimiser step over ``grad_accum`` micro-batches; returns the mean contrastive loss on this rank."""
+    """One optimiser step over ``grad_accum`` micro-batches; returns the mean contrastive loss on this
+    rank."""
     for g in opt.param_groups:
         g["lr"] = lr_at(step, plan.total, p.lr, p.warmup_ratio)
     total = 0.0

@@ -1,6 +1,6 @@
 """Evaluation report: metrics.json, predictions.csv and a self-contained report.html with embedded PNG plots
-(error CDF, world map of guesses vs truths with country outlines when the geodata is installed, confusion between
-the most frequent true countries). matplotlib runs on the Agg backend.
+(error CDF, world map of guesses vs truths with country outlines when the geodata is installed, confusion
+between the most frequent true countries). matplotlib runs on the Agg backend.
 """
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ def plot_error_cdf(dist_km: np.ndarray, baselines: dict[str, np.ndarray]) -> str
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, d in {"model": dist_km, **baselines}.items():
         d = np.sort(np.maximum(d, 0.1))
-        ax.step(d, np.arange(1, len(d) + 1) / len(d), where="post", label=name, lw=2 if name == "model" else 1)
+        ax.step(
+            d, np.arange(1, len(d) + 1) / len(d), where="post", label=name, lw=2 if name == "model" else 1
+        )
     for t in ACCURACY_THRESHOLDS_KM:
         ax.axvline(t, color="grey", lw=0.5, ls=":")
     ax.set(xscale="log", xlabel="great-circle error (km)", ylabel="fraction of locations within",
@@ -51,14 +53,10 @@ def plot_error_cdf(dist_km: np.ndarray, baselines: dict[str, np.ndarray]) -> str
 
 
 def _country_outlines(ax) -> None:
-    try:
-        from model import geodata
+    from train.targets import geodata_or_none
 
-        countries = geodata.load().countries
-    except Exception as e:  # no offline geodata: plain lon/lat axes
-        log.info("no country outlines (%s)", e)
-        return
-    for geom in countries["geometry"]:
+    g = geodata_or_none("country outlines on the map")
+    for geom in [] if g is None else g.countries["geometry"]:
         for poly in getattr(geom, "geoms", [geom]):
             x, y = poly.exterior.xy
             ax.plot(x, y, color="#bbbbbb", lw=0.3)
@@ -114,9 +112,19 @@ def metrics_table_html(metrics: dict) -> str:
         acc = [f"{100 * m['accuracy_km'][f'{t:g}']:.1f}%" for t in ACCURACY_THRESHOLDS_KM]
         ca = "n/a" if m.get("country_accuracy") is None else f"{100 * m['country_accuracy']:.1f}%"
         cells = [f"{100 * m[k]:.1f}%" if k in m else "" for k in ("geocell_top1", "geocell_top5")]
-        vals = acc + [ca, f"{m['median_km']:.0f}", f"{m['mean_km']:.0f}", f"{m['geoguessr_score']:.0f}"] + cells
-        rows.append("<tr><th>" + html.escape(name) + "</th>" + "".join(f"<td>{v}</td>" for v in vals) + "</tr>")
-    return ("<table><tr><th></th>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>" + "".join(rows) + "</table>")
+        vals = (
+            acc + [ca, f"{m['median_km']:.0f}", f"{m['mean_km']:.0f}", f"{m['geoguessr_score']:.0f}"] + cells
+        )
+        rows.append(
+            "<tr><th>" + html.escape(name) + "</th>" + "".join(f"<td>{v}</td>" for v in vals) + "</tr>"
+        )
+    return (
+        "<table><tr><th></th>"
+        + "".join(f"<th>{h}</th>" for h in heads)
+        + "</tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def write_report(out_dir: Path, metrics: dict, preds: Predictions, top_countries: int = 15) -> Path:
@@ -128,8 +136,20 @@ def write_report(out_dir: Path, metrics: dict, preds: Predictions, top_countries
                         preds.true_latlon[:, 1])
     with open(out_dir / "predictions.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["id", "lat", "lon", "pred_lat", "pred_lon", "error_km", "true_cell", "pred_cell", "country",
-                    "pred_country"])
+        w.writerow(
+            [
+                "id",
+                "lat",
+                "lon",
+                "pred_lat",
+                "pred_lon",
+                "error_km",
+                "true_cell",
+                "pred_cell",
+                "country",
+                "pred_country",
+            ]
+        )
         for i, loc_id in enumerate(preds.ids):
             w.writerow([loc_id, *preds.true_latlon[i], *preds.pred_latlon[i], round(float(d_km[i]), 3),
                         int(preds.true_cells[i]), int(preds.logits[i].argmax()),
@@ -140,16 +160,29 @@ def write_report(out_dir: Path, metrics: dict, preds: Predictions, top_countries
     figures = [("Error CDF", plot_error_cdf(d_km, base_km)), ("Guesses vs truths", plot_world_map(preds)),
                ("Country confusion (top true countries)", plot_country_confusion(preds, top_countries))]
     aux = metrics.get("aux") or {}
-    aux_html = ("<h2>Auxiliary heads</h2><table>" + "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{'n/a' if v is None else f'{v:.4g}'}</td></tr>" for k, v in aux.items())
-        + "</table>") if aux else ""
-    body = aux_html + "".join(f"<h2>{t}</h2><img alt='{t}' src='data:image/png;base64,{b}'>" for t, b in figures if b)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>pigeon evaluation</title><style>"
-            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-            "padding:3px 8px;text-align:right}img{max-width:100%}</style></head><body>"
-            f"<h1>pigeon evaluation: {html.escape(str(metrics.get('run', '')))}</h1>"
-            f"<p>split <b>{html.escape(str(metrics.get('split', '')))}</b>, {metrics['n']} locations, dataset "
-            f"{html.escape(str(metrics.get('dataset', '')))}</p>{metrics_table_html(metrics)}{body}</body></html>")
+    aux_html = (
+        (
+            "<h2>Auxiliary heads</h2><table>"
+            + "".join(
+                f"<tr><th>{html.escape(k)}</th><td>{'n/a' if v is None else f'{v:.4g}'}</td></tr>"
+                for k, v in aux.items()
+            )
+            + "</table>"
+        )
+        if aux
+        else ""
+    )
+    body = aux_html + "".join(
+        f"<h2>{t}</h2><img alt='{t}' src='data:image/png;base64,{b}'>" for t, b in figures if b
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>pigeon evaluation</title><style>"
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:3px 8px;text-align:right}img{max-width:100%}</style></head><body>"
+        f"<h1>pigeon evaluation: {html.escape(str(metrics.get('run', '')))}</h1>"
+        f"<p>split <b>{html.escape(str(metrics.get('split', '')))}</b>, {metrics['n']} locations, dataset "
+        f"{html.escape(str(metrics.get('dataset', '')))}</p>{metrics_table_html(metrics)}{body}</body></html>"
+    )
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -1,10 +1,11 @@
 """Resumable training checkpoints, pickle-free.
 
-A checkpoint folder holds ``model.safetensors`` (module state dicts, keys prefixed by group), ``optimizer.safetensors``
-(optimiser tensors; its scalar state and param groups go to the manifest), ``config.toml`` and ``manifest.json``
-(schema version, progress counters, the identity of the inputs - config-section hash, dataset fingerprint, geocell
-sha256 - and the sha256 of both weight files). The manifest is written last and atomically, so a folder without one
-is ignored; a folder whose identity differs from the current run is refused rather than silently reused.
+A checkpoint folder holds ``model.safetensors`` (module state dicts, keys prefixed by group),
+``optimizer.safetensors`` (optimiser tensors; its scalar state and param groups go to the manifest),
+``config.toml`` and ``manifest.json`` (schema version, progress counters, the identity of the inputs -
+config-section hash, dataset fingerprint, geocell sha256 - and the sha256 of both weight files). The manifest
+is written last and atomically, so a folder without one is ignored; a folder whose identity differs from the
+current run is refused rather than silently reused.
 """
 from __future__ import annotations
 
@@ -46,9 +47,16 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
     return {"state": state, "param_groups": groups}
 
 
-def save_checkpoint(folder: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer | None,
-                    config_toml: str, identity: dict[str, str], progress: dict[str, Any]) -> None:
-    """Write a checkpoint of ``modules`` (name -> module) + optimiser; ``progress`` holds epoch/step counters."""
+def save_checkpoint(
+    folder: Path,
+    modules: dict[str, torch.nn.Module],
+    optimizer: torch.optim.Optimizer | None,
+    config_toml: str,
+    identity: dict[str, str],
+    progress: dict[str, Any],
+) -> None:
+    """Write a checkpoint of ``modules`` (name -> module) + optimiser; ``progress`` holds epoch/step
+    counters."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").unlink(missing_ok=True)
     weights = {f"{name}.{k}": v.detach().cpu().contiguous() for name, m in modules.items()
@@ -76,14 +84,22 @@ def load_checkpoint(folder: Path, identity: dict[str, str]) -> dict[str, Any] | 
         return None
     manifest = json.loads(path.read_text(encoding="utf-8"))
     if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise StateMismatchError(f"{path}: checkpoint schema {manifest.get('schema_version')} != {SCHEMA_VERSION}")
-    diff = sorted(k for k in set(identity) | set(manifest["identity"]) if identity.get(k) != manifest["identity"].get(k))
+        raise StateMismatchError(
+            f"{path}: checkpoint schema {manifest.get('schema_version')} != {SCHEMA_VERSION}"
+        )
+    diff = sorted(
+        k for k in set(identity) | set(manifest["identity"]) if identity.get(k) != manifest["identity"].get(k)
+    )
     if diff:
-        raise StateMismatchError(f"{folder} holds a checkpoint of a different run (differs in: {', '.join(diff)}); "
-                                 "pass --fresh to discard it or choose another --out")
+        raise StateMismatchError(
+            f"{folder} holds a checkpoint of a different run (differs in: {', '.join(diff)}); "
+            "pass --fresh to discard it or choose another --out"
+        )
     for name, sha in manifest["files"].items():
         if sha256_file(folder / name) != sha:
-            raise ValueError(f"{folder / name}: sha256 differs from {path} (corrupt checkpoint); pass --fresh")
+            raise ValueError(
+                f"{folder / name}: sha256 differs from {path} (corrupt checkpoint); pass --fresh"
+            )
     weights = load_file(str(folder / "model.safetensors"))
     opt = None
     if manifest.get("optimizer") is not None:

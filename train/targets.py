@@ -1,11 +1,11 @@
 """Training targets per location: geocell label and PIGEON's auxiliary targets (spec §2.1, §2.6 step 5).
 
-Regression targets (standardised with train-split mean/std, NaN = unknown and masked in the loss):
-elevation (CSV ``elevation_m``, else the offline raster), temp_avg / temp_diff / prec_avg / prec_diff (ERA5
-climatology from ``model.geodata``) and a population proxy, log10(1 + population of the nearest GeoNames place)
-(no gridded population raster exists offline). Classification: Koppen class (``koppen`` column; all 31 classes
-of the offline map, unknown = -1) and month (``month`` 1..12, unknown = -1). Targets that are unknown for the whole
-train split are left out of the head.
+Regression targets (standardised with train-split mean/std, NaN = unknown and masked in the loss): elevation
+(CSV ``elevation_m``, else the offline raster), temp_avg / temp_diff / prec_avg / prec_diff (ERA5 climatology
+from ``model.geodata``) and a population proxy, log10(1 + population of the nearest GeoNames place) (no
+gridded population raster exists offline). Classification: Koppen class (``koppen`` column; all 31 classes of
+the offline map, unknown = -1) and month (``month`` 1..12, unknown = -1). Targets that are unknown for the
+whole train split are left out of the head.
 """
 from __future__ import annotations
 
@@ -43,15 +43,20 @@ def _float_column(table: LocationTable, name: str) -> np.ndarray:
     return out
 
 
-def geodata_or_none():
+# MissingDataError is a RuntimeError; unreadable files raise OSError/ValueError/KeyError
+GEODATA_ERRORS = (ImportError, RuntimeError, OSError, ValueError, KeyError)
+
+
+def geodata_or_none(purpose: str = "climate/population auxiliary targets"):
+    """The offline ``model.geodata`` (data files loaded), or None with a warning naming what is skipped."""
     try:
         from model import geodata
 
         g = geodata.load()
-        g.countries  # noqa: B018  -- touch a layer so a missing data folder fails here
+        _ = g.countries  # touch a layer so a missing data folder fails here
         return g
-    except Exception as e:  # MissingDataError or an unreadable data folder: aux targets degrade, training goes on
-        log.warning("geodata unavailable (%s): climate/population auxiliary targets are skipped", e)
+    except GEODATA_ERRORS as e:
+        log.warning("geodata unavailable (%s): %s skipped", e, purpose)
         return None
 
 
@@ -83,7 +88,8 @@ def koppen_classes() -> tuple[str, ...]:
 
 
 def build_targets(table: LocationTable, cells: np.ndarray, multitask: bool, geodata="auto") -> Targets:
-    """Targets for every location; ``cells`` (N,) from ``Geocells.assign``. Statistics use the train split only."""
+    """Targets for every location; ``cells`` (N,) from ``Geocells.assign``. Statistics use the train split
+    only."""
     n = len(table)
     if not multitask:
         return Targets(cells, table.latlon_deg, np.zeros((n, 0), np.float32), np.full(n, -1), np.full(n, -1),
