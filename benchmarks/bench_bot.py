@@ -6,12 +6,13 @@ max, and each phase), and the soak outcome: rounds completed, failures, retries,
 round got a second guess (checked in the arena's database). Model: ``runs/demo`` when it exists, else a tiny
 run trained on the spot (recorded in the JSON). World: the held-out split of ``data/worlds/demo`` when it
 exists, else the arena's small synthetic demo world.
-Usage: ``python benchmarks/bench_bot.py [--rounds 100] [--game-rounds 5] [--run DIR] [--world DIR]``.
+Usage: ``python benchmarks/bench_bot.py [--rounds 100] [--game-rounds 5] [--run DIR [--label TEXT]] [--world DIR]``.
 Writes benchmarks/results/bot.json.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -23,14 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _util import peak_rss_mib, write  # noqa: E402
+from _util import peak_rss_mib, write
 
 
 def tiny_run(tmp: Path) -> Path:
     """A tiny trained run (the test suite's recipe, tests/trainkit.py) when no demo checkpoint exists."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from pigeon.cli import main
     from trainkit import TINY_OVERRIDES, make_dataset
+
+    from pigeon.cli import main
 
     data = make_dataset(tmp / "ds", n=40, size=40)
     if main(["train", "--data", str(data), "--out", str(tmp / "run"), *TINY_OVERRIDES, "pretrain.max_steps=2"]) != 0:
@@ -49,6 +51,7 @@ def main() -> None:
     ap.add_argument("--game-rounds", type=int, default=5)
     ap.add_argument("--run", type=Path, default=None)
     ap.add_argument("--world", type=Path, default=None)
+    ap.add_argument("--label", default=None, help="what --run is, recorded in the JSON")
     args = ap.parse_args()
 
     from bot.arena import make_server
@@ -63,7 +66,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-bot-"))
     demo_run, demo_world = ROOT / "runs" / "demo", ROOT / "data" / "worlds" / "demo"
     run = args.run or (demo_run if (demo_run / "manifest.json").is_file() else None)
-    model_kind = "given" if args.run else ("demo" if run else "tiny (runs/demo missing)")
+    model_kind = (args.label or "given") if args.run else ("demo" if run else "tiny (runs/demo missing)")
     t0 = time.perf_counter()
     run = run or tiny_run(tmp)
     guess, predictor = load_guess_fn(run, "cpu")
@@ -114,6 +117,7 @@ def main() -> None:
         if played else None,
         "wall_s": round(wall_s, 1), "wall_s_per_round": round(wall_s / max(1, len(played)), 2),
         "peak_rss_mib": round(peak_rss_mib(), 1),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "note": "round_ms = capture (4 PNG headings, UI hidden) + inference + guess placement (map click + submit); "
                 "wall time also includes reading results, next-round navigation and new games",
     })

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from model.config import ConfigError, load_config
+from model.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "bot.toml"
@@ -106,12 +106,7 @@ def load_bot_config(path: str | Path | None = None, overrides: Iterable[str] = (
     """BotConfig from ``path`` (default ``configs/bot.toml`` when it exists) plus ``key=value`` overrides."""
     if path is None and DEFAULT_CONFIG.is_file():
         path = DEFAULT_CONFIG
-    try:
-        return load_config(BotConfig, path, overrides)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as e:  # __post_init__ checks
-        raise ConfigError(f"{path or 'BotConfig'}: {e}") from None
+    return load_config(BotConfig, path, overrides)  # __post_init__ errors come back as ConfigError
 
 
 def project_path(p: str | Path) -> Path:

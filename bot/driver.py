@@ -54,6 +54,18 @@ def new_context(browser: Any, cfg: BrowserConfig, **kwargs: Any) -> Any:
     return ctx
 
 
+def close_context(context: Any) -> None:
+    """Close a context without racing its route handlers: routes go first (their errors ignored), so a
+    response still in flight cannot fail inside a handler after the context is gone."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        context.unroute_all(behavior="ignoreErrors")
+    except PlaywrightError:
+        pass
+    context.close()
+
+
 def new_page(context: Any) -> Any:
     """A page of ``context`` (the context's default timeouts apply)."""
     return context.new_page()

@@ -221,19 +221,26 @@ class FairPlay:
         return bool(self.state_url.search(url)) or self.aliases.matches(url)
 
     def _handle(self, route: Any) -> None:
+        from playwright.sync_api import Error as PlaywrightError
+
         url = route.request.url
         real_url = self.aliases.rewrite(url)
-        if not self.state_url.search(url):  # a tile or metadata request that carries an alias
-            return route.continue_(url=real_url)
         try:
-            resp = route.fetch(url=real_url) if real_url != url else route.fetch()
-        except Exception as e:  # noqa: BLE001 - page gone or network error: the page sees a failed request
-            log.debug("fair-play fetch failed for %s: %s", url, type(e).__name__)
-            return route.abort()
-        headers = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-length", "content-encoding")}
-        body, n = scrub_body(resp.body(), headers.get("content-type", ""), self.state, self.aliases, self.keep_under)
-        if n:
-            self.stripped_fields += n
-            if self.on_scrub is not None:
-                self.on_scrub(url, n)
-        route.fulfill(status=resp.status, headers=headers, body=body)
+            if not self.state_url.search(url):  # a tile or metadata request that carries an alias
+                return route.continue_(url=real_url)
+            try:
+                resp = route.fetch(url=real_url) if real_url != url else route.fetch()
+            except PlaywrightError as e:  # network error: the page sees a failed request, as without the filter
+                log.debug("fair-play fetch failed for %s: %s", url, str(e).splitlines()[0])
+                return route.abort()
+            headers = {k: v for k, v in resp.headers.items()
+                       if k.lower() not in ("content-length", "content-encoding")}
+            body, n = scrub_body(resp.body(), headers.get("content-type", ""), self.state, self.aliases,
+                                 self.keep_under)
+            if n:
+                self.stripped_fields += n
+                if self.on_scrub is not None:
+                    self.on_scrub(url, n)
+            route.fulfill(status=resp.status, headers=headers, body=body)
+        except PlaywrightError as e:  # the page or context went away mid-request (navigation, teardown)
+            log.debug("fair-play route for %s dropped: %s", url, str(e).splitlines()[0])

@@ -9,14 +9,14 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig, project_path
 from bot.controller import Controller, GameReport, GuessFn
-from bot.driver import new_context, open_browser
+from bot.driver import close_context, new_context, open_browser
 from bot.matchlog import MatchLog
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def play_arena(browser: Any, url: str, guess: GuessFn, cfg: BotConfig, game: Are
                           screenshot_dir=project_path(cfg.play.screenshots_dir))
         return ctrl.play(game.mode, game.rounds)
     finally:
-        ctx.close()
+        close_context(ctx)
 
 
 def arena_duel(url: str, guesses: tuple[GuessFn, GuessFn], cfg: BotConfig, rounds: int, *,

@@ -8,7 +8,7 @@ from collections import Counter
 from bot.arena import make_server
 from bot.config import BrowserConfig, PlayConfig
 from bot.controller import Controller
-from bot.driver import new_context
+from bot.driver import close_context, new_context
 from bot.matchlog import MatchLog
 from bot.sites.arena import ArenaSite
 from bot.sites.base import GuessResult
@@ -50,7 +50,7 @@ class Harness:
 
     def close(self):
         self.ml.close()
-        self.ctx.close()
+        close_context(self.ctx)
 
 
 def fixed_guesses(points, seen=None):

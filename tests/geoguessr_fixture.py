@@ -17,7 +17,7 @@ import random
 import re
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ PLACES = [(48.8566, 2.3522, "fr"), (35.6762, 139.6503, "jp"), (-33.8688, 151.209
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _dist_m(lat1, lon1, lat2, lon2) -> float:
@@ -262,7 +262,7 @@ def _handler(site: FixtureSite):
                 html = html.replace('data-hookable="1"', 'data-hookable="0"')
             self._send(200, html.encode(), "text/html; charset=utf-8")
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             u = urlparse(self.path)
             path = u.path
             if path.startswith("/fixtures/") and re.fullmatch(r"/fixtures/geoguessr_\w+\.js", path):
@@ -294,7 +294,7 @@ def _handler(site: FixtureSite):
                 return self._json(200, site.duels[m.group(1)].state())
             self._json(404, {"message": "not found"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             path = urlparse(self.path).path
             if not self._authed():
                 return self._json(401, {"message": "Unauthorized"})
@@ -322,10 +322,10 @@ class FixtureServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="geoguessr-fixture", daemon=True)
 
-    def __enter__(self) -> "FixtureServer":
+    def __enter__(self) -> FixtureServer:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()

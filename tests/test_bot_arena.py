@@ -1,6 +1,6 @@
 """The bot plays the real arena (uvicorn on loopback, Debian Chromium): pin placement precision, captures,
-match log, overlay predictions, fair play against a deliberately leaky server, and a bot-vs-bot duel. A stub
-guess callable stands in for the model (tests/test_bot_play.py runs a trained one)."""
+match log, overlay predictions, fair play against a deliberately leaky server, and games back to back. A stub
+guess callable stands in for the model (tests/test_bot_play.py runs a trained one; test_bot_duel.py duels)."""
 from __future__ import annotations
 
 import io
@@ -16,7 +16,7 @@ from bot.arena import views
 from bot.arena.demo_world import make_demo_world
 from bot.config import BotConfig, PlayConfig
 from bot.matchlog import MatchLog
-from bot.play import arena_duel
+from bot.play import ArenaGame, play_arena
 from bot.sites.base import GuessResult
 from model.geography import haversine_km
 
@@ -121,15 +121,16 @@ def test_page_never_holds_the_truth_before_the_guess(browser, world, tmp_path, m
         srv.stop()
 
 
-def test_bot_vs_bot_duel(arena, tmp_path):
+def test_ten_rounds_in_a_row_over_two_games(browser, arena, tmp_path):
+    """The soak in small (benchmarks/bench_bot.py --rounds 100 is the full one): games back to back in one
+    browser, a fresh context each, every round played once and its result logged."""
     cfg = BotConfig(play=PlayConfig(screenshots_dir=str(tmp_path / "shots")))
-    a_pts, b_pts = [(48.0, 2.0)] * 20, [(-33.0, 151.0)] * 20
-    a, b = arena_duel(arena.url, (fixed_guesses(a_pts), fixed_guesses(b_pts)), cfg, 3,
-                      matchlog_path=tmp_path / "duel.sqlite")
-    assert a.game_id == b.game_id and len(a.rounds) == len(b.rounds) >= 1
-    last_a, last_b = a.rounds[-1].result, b.rounds[-1].result
-    assert last_a.hp_own == last_b.hp_opponent and last_a.hp_opponent == last_b.hp_own
-    assert a.summary.won is not b.summary.won or a.summary.draw
-    with MatchLog(tmp_path / "duel.sqlite") as ml:
-        rows = ml.conn.execute("SELECT mode, status FROM matches").fetchall()
-    assert [tuple(r) for r in rows] == [("duel", "finished")] * 2
+    with MatchLog(tmp_path / "soak.sqlite") as ml:
+        reports = [play_arena(browser, arena.url, fixed_guesses([(10.0, 10.0)] * 5), cfg, ArenaGame("classic", 5),
+                              matchlog=ml) for _ in range(2)]
+        assert ml.conn.execute("SELECT COUNT(*) FROM rounds WHERE score IS NOT NULL").fetchone()[0] == 10
+        assert ml.conn.execute("SELECT COUNT(*) FROM events WHERE kind IN ('error', 'fatal')").fetchone()[0] == 0
+    for rep in reports:
+        assert [r.attempts for r in rep.rounds] == [1] * 5
+        per_round = db_rows(arena, "SELECT n, COUNT(*) AS k FROM guesses WHERE game_id=? GROUP BY n", rep.game_id)
+        assert [(r["n"], r["k"]) for r in per_round] == [(n, 1) for n in range(1, 6)]

@@ -161,7 +161,7 @@ def make(tmp_path, **kw):
 
 def test_decide_is_a_pure_table():
     mem = Memory()
-    s = lambda ph, n=1: RoundState(ph, round_n=n, rounds_total=3)  # noqa: E731
+    s = lambda ph, n=1: RoundState(ph, round_n=n, rounds_total=3)
     assert decide(s(Phase.WAITING, None), mem) == (Action.WAIT, None)
     assert decide(s(Phase.GUESSING), mem) == (Action.GUESS, 1)
     mem.locked.add(1)

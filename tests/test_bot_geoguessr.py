@@ -13,15 +13,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from geoguessr_fixture import NCFA, FixtureServer
 from PIL import Image
 
 from bot.config import BrowserConfig, GeoGuessrConfig, PlayConfig
 from bot.controller import BotError, Controller
-from bot.driver import new_context
+from bot.driver import close_context, new_context
 from bot.matchlog import MatchLog
 from bot.sites.base import GuessResult, SiteError
 from bot.sites.geoguessr import GeoGuessrSite
-from geoguessr_fixture import NCFA, FixtureServer
 from model.geography import haversine_km
 
 pytestmark = pytest.mark.browser
@@ -57,7 +57,7 @@ def make_site(browser, fx, url, cookie=NCFA, timeout_ms=5000, record=False, **pl
 def loc_patterns(lat: float, lng: float, pano_hex: str) -> list[re.Pattern]:
     texts = {repr(lat), repr(lng)} | {f"{v:.{d}f}" for v in (lat, lng) for d in (2, 3, 4)}
     pats = [re.compile(rf"(?<![0-9]){re.escape(t)}(?![0-9])") for t in texts]
-    return pats + [re.compile(re.escape(pano_hex), re.I), re.compile(re.escape(bytes.fromhex(pano_hex).decode()))]
+    return pats + [re.compile(re.escape(pano_hex), re.IGNORECASE), re.compile(re.escape(bytes.fromhex(pano_hex).decode()))]
 
 
 def leaks(bodies: list[str], pats: list[re.Pattern]) -> list[str]:
@@ -101,7 +101,7 @@ def test_classic_game_exact_headings_clean_captures_map_clicks_and_fair_play(bro
             assert len(imgs[0].crop((744, 548, 1024, 768)).getcolors(10_000)) <= 2
         assert len(raw[0].crop((744, 548, 1024, 768)).getcolors(10_000)) > 2
     finally:
-        ctx.close()
+        close_context(ctx)
 
 
 def test_duel_reads_hp_and_timer_and_skips_the_delay_when_the_clock_runs(browser, fx, tmp_path):
@@ -120,7 +120,7 @@ def test_duel_reads_hp_and_timer_and_skips_the_delay_when_the_clock_runs(browser
         assert report.summary.won == (duel.hp["me"] > duel.hp["opp"]) or report.summary.draw
         assert duel.guess_posts == [1, 2]
     finally:
-        ctx.close()
+        close_context(ctx)
 
 
 def test_without_hooks_the_keyboard_turns_and_the_api_guesses(browser, fx, tmp_path):
@@ -136,7 +136,7 @@ def test_without_hooks_the_keyboard_turns_and_the_api_guesses(browser, fx, tmp_p
         assert [r.result.score for r in report.rounds] == [g["roundScoreInPoints"] for g in game.guesses]
     finally:
         fx.site.no_hooks = False
-        ctx.close()
+        close_context(ctx)
 
 
 def test_selector_self_test_and_drift(browser, fx, tmp_path):
@@ -145,7 +145,7 @@ def test_selector_self_test_and_drift(browser, fx, tmp_path):
     site.open_game("classic", 1)
     site.observe()
     found = site.check()
-    ctx.close()
+    close_context(ctx)
     assert all(found.values()), found
     assert found["perform_guess"] == "[data-qa='perform-guess']"
     # the deploy renamed a hook: the class-prefix fallback takes over, and --check says which one matched
@@ -153,7 +153,7 @@ def test_selector_self_test_and_drift(browser, fx, tmp_path):
     site, ctx = make_site(browser, fx, f"{fx.url}/game/{game.token}")
     site.open_game("classic", 1)
     assert site.check()["perform_guess"] == "[class*='guess-map_guessButton__'] button"
-    ctx.close()
+    close_context(ctx)
     # a selector file whose only candidate is gone: the CLI self-test fails loudly
     strict = tmp_path / "strict.toml"
     text = Path("configs/selectors/geoguessr.toml").read_text()
@@ -178,7 +178,7 @@ def test_cookie_is_required_and_never_logged(browser, fx, tmp_path, caplog, monk
     site, ctx = make_site(browser, fx, f"{fx.url}/game/{game.token}", cookie=None)
     with pytest.raises(SiteError, match="401.*_ncfa cookie.*GEOGUESSR_NCFA"):
         site.open_game("classic", 2)
-    ctx.close()
+    close_context(ctx)
     monkeypatch.delenv("GEOGUESSR_NCFA", raising=False)
     assert main(["play", "--site", "geoguessr", "--check", "--url", f"{fx.url}/game/{game.token}"]) == 2
 
@@ -199,7 +199,7 @@ def test_cookie_is_required_and_never_logged(browser, fx, tmp_path, caplog, monk
         assert NCFA.encode() not in (tmp_path / "ml.sqlite").read_bytes()
     finally:
         fx.site.drop_data_qa = set()
-        ctx.close()
+        close_context(ctx)
     assert "perform_guess" in caplog.text and NCFA not in caplog.text
 
 

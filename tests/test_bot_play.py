@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from trainkit import TINY_OVERRIDES, make_dataset
 
 from bot.arena.demo_world import make_demo_world
-from trainkit import TINY_OVERRIDES, make_dataset
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]

@@ -162,26 +162,29 @@ def test_pretraining_resumes_to_identical_weights(tiny, tmp_path):
     assert not torch.equal(fresh.visual.conv1.weight, straight.visual.conv1.weight)
 
 
-def test_head_training_resumes_and_refuses_foreign_checkpoints(tiny, tmp_path):
-    from train.pipeline import embeddings, ensure_geocells, fit_head
-    from train.state import StateMismatchError
+def test_head_training_resumes_and_keeps_other_configs_apart(tiny, tmp_path):
+    from train.pipeline import backbone_clip, embeddings, ensure_geocells, fit_head
+    from train.state import StateMismatchError, load_checkpoint
 
     st = _stage(tiny, tmp_path / "run", "pretrain.enabled=false", "head.epochs=4")
-    from train.pipeline import backbone_clip
     emb = embeddings(st, backbone_clip(st, False).visual)
     cells = ensure_geocells(st, st.cfg.geocells, st.out / "cells")
     straight, _, _ = fit_head(st, emb, cells, st.cfg.head, None)
     st.progress = _stop_at("head", 2)
     with pytest.raises(Stop):
-        fit_head(st, emb, cells, st.cfg.head, st.state / "head")
+        fit_head(st, emb, cells, st.cfg.head, st.state)
     st.progress = None
-    resumed, _, _ = fit_head(st, emb, cells, st.cfg.head, st.state / "head")
+    resumed, _, _ = fit_head(st, emb, cells, st.cfg.head, st.state)
     assert resumed.epochs_run == straight.epochs_run == 4 and resumed.history == straight.history
     for (k, a), b in zip(straight.head.state_dict().items(), resumed.head.state_dict().values()):
         assert torch.equal(a, b), k
     other = HeadConfig(**{**st.cfg.head.__dict__, "lr": 0.5})
-    with pytest.raises(StateMismatchError, match="differs in: config"):
-        fit_head(st, emb, cells, other, st.state / "head")
+    fit_head(st, emb, cells, other, st.state)  # a second head config: its own checkpoint folder
+    folders = sorted(st.state.glob("head-*"))
+    assert len(folders) == 2
+    identity = json.loads((folders[0] / "manifest.json").read_text())["identity"]
+    with pytest.raises(StateMismatchError, match="differs in: dataset"):
+        load_checkpoint(folders[0], {**identity, "dataset": "0" * 64})
 
 
 def test_embedding_cache_is_keyed_by_content_not_by_file_existence(tiny, tmp_path, monkeypatch):

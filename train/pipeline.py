@@ -8,6 +8,7 @@ come from the content-addressed cache. Under torchrun all ranks run this functio
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import platform
@@ -112,8 +113,12 @@ def embeddings(st: Stage, visual: torch.nn.Module) -> torch.Tensor:
                              st.cfg.runtime.workers, st.progress)
 
 
-def fit_head(st: Stage, emb: torch.Tensor, cells_dir: Path, head_cfg, state_dir: Path | None):
-    """Assign cells, build targets, train the head. Returns (HeadResult, Targets, Geocells)."""
+def fit_head(st: Stage, emb: torch.Tensor, cells_dir: Path, head_cfg, state_root: Path | None):
+    """Assign cells, build targets, train the head. Returns (HeadResult, Targets, Geocells).
+
+    Checkpoints go to ``state_root/head-<hash of the head's inputs>``: another head config trains next to the
+    first one (reusing pretraining and embeddings) instead of being refused.
+    """
     cells = load_geocells(cells_dir)
     x = emb[:, 0] if head_cfg.single_view else emb.mean(dim=1)
     targets = build_targets(st.table, cells.assign(st.table.latlon_deg[:, 0], st.table.latlon_deg[:, 1]),
@@ -123,6 +128,8 @@ def fit_head(st: Stage, emb: torch.Tensor, cells_dir: Path, head_cfg, state_dir:
         "dataset": dataset_fingerprint(st.ds),
         "geocells": sha256_file(cells_dir / "geocells.csv"),
     }
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    state_dir = state_root / f"head-{key}" if state_root else None
     res = train_head(
         x,
         targets,
@@ -234,7 +241,7 @@ def run_training(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: torch.
     cells_dir = ensure_geocells(st, cfg.geocells, out_dir / "state" / "geocells")
     visual = backbone_clip(st, pretrained=True).visual
     emb = embeddings(st, visual)
-    res, _, _ = fit_head(st, emb, cells_dir, cfg.head, st.state / "head")
+    res, _, _ = fit_head(st, emb, cells_dir, cfg.head, st.state)
     manifest = None
     if d.main:
         manifest = export_run(st, visual.cpu(), res, cells_dir, {"seed": cfg.seed})

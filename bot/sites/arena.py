@@ -86,7 +86,8 @@ WAIT_LOBBY_JS = """async ([token, pollMs, timeoutMs]) => {
   const end = performance.now() + timeoutMs;
   for (;;) {
     const r = await fetch("/api/lobby", {headers: {"X-Player-Token": token}});
-    const games = r.ok ? (await r.json()).filter((g) => g.mode === "duel") : [];
+    // duels, and blind duels that drew a bot opponent (the lobby lists only those a bot may join)
+    const games = r.ok ? (await r.json()).filter((g) => g.mode === "duel" || g.mode === "blind") : [];
     if (games.length) return games[0].id;
     if (performance.now() + pollMs > end) return null;
     await new Promise((res) => setTimeout(res, pollMs));
@@ -116,7 +117,8 @@ SHOW_VIEW_JS = """async ([imgSel, rotSel, n, k, nViews, timeoutMs]) => {
 class ArenaSite:
     """One bot player in the arena at ``base_url``, in its own browser context.
 
-    ``join``: None creates the game; "lobby" joins the first open duel in the lobby; a game id joins that game.
+    ``join``: None creates the game; "lobby" joins the first open duel (or blind duel waiting for a bot) in the
+    lobby; a game id joins that game.
     ``timer_s`` sets a round time limit on games it creates.
     """
 
@@ -135,7 +137,6 @@ class ArenaSite:
         self.page = context.new_page()
         self.token: str | None = None
         self.game_id = ""
-        self._seat: int | None = None
 
     # ---- API from inside the page -------------------------------------------------------------------------
     def _api(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201, 204)) -> Any:
@@ -179,7 +180,7 @@ class ArenaSite:
             return str(self.join)
         gid = self._evaluate(WAIT_LOBBY_JS, [self.token or "", self.cfg.poll_s * 1000, self.cfg.stall_timeout_s * 1000])
         if not gid:
-            raise SiteError(f"no open duel appeared in the lobby within {self.cfg.stall_timeout_s:.0f} s")
+            raise SiteError(f"no open duel for a bot appeared in the lobby within {self.cfg.stall_timeout_s:.0f} s")
         self._api("POST", f"/api/games/{gid}/join")
         return str(gid)
 
@@ -187,7 +188,6 @@ class ArenaSite:
         return self._state_of(self._api("GET", f"/api/games/{self.game_id}"))
 
     def _state_of(self, st: dict) -> RoundState:
-        self._seat = st.get("you")
         me = next((p for p in st["players"] if p.get("is_you")), None)
         opp = next((p for p in st["players"] if not p.get("is_you")), None)
         r = st.get("round")

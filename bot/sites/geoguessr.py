@@ -194,7 +194,7 @@ class GeoGuessrSite:
         n = api["currentRoundNumber"]
         hp = [_int(t) for t in dom["hp"]]
         rnd = api["rounds"][n - 1] if 0 < n <= len(api["rounds"]) else {}
-        guessed = lambda team: any(g["roundNumber"] == n for p in team["players"] for g in p["guesses"])  # noqa: E731
+        guessed = lambda team: any(g["roundNumber"] == n for p in team["players"] for g in p["guesses"])
         common = dict(round_n=n, rounds_total=api.get("options", {}).get("maxNumberOfRounds"), game_id=self.game_id,
                       time_left_s=_clock_s(dom["timer"]), multiplier=rnd.get("multiplier"),
                       hp_own=hp[0] if len(hp) == 2 and hp[0] is not None else own["health"],
