@@ -215,7 +215,7 @@ def print_report(report: Any, title: str, matchlog: Path | None = None) -> None:
     s = report.summary
     t.add_section()
     times = [r.total_ms for r in report.rounds if r.placed is not None]
-    total = [f"total ({len(report.rounds)} rounds)", "", "", "",
+    total = ["total", f"{len(report.rounds)} rounds", "", "",
              f"{s.total_score:,}" if s is not None and s.total_score is not None else "-", "", "", "",
              f"median {sorted(times)[len(times) // 2]:.0f}" if times else "-"]
     if duel:

@@ -58,7 +58,7 @@ def test_pigeon_play_and_stats_with_a_trained_run(run, tmp_path):
     r = pigeon("play", "--site", "arena", "--run", str(run_dir), "--world", str(world), "--rounds", "1",
                "--matchlog", str(ml), f'play.screenshots_dir="{tmp_path}"')
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "total (1 rounds)" in r.stdout
+    assert "total" in r.stdout and "1 rounds" in r.stdout
     with sqlite3.connect(ml) as c:
         sha, status = c.execute("SELECT model_manifest_sha256, status FROM matches").fetchone()
         assert c.execute("SELECT COUNT(*) FROM rounds WHERE truth_lat IS NOT NULL").fetchone()[0] == 1
@@ -77,7 +77,7 @@ def test_demo_plays_held_out_rounds_and_writes_the_log(run, tmp_path):
                f'demo.arena_db="{tmp_path / "arena.sqlite"}"', f'play.matchlog="{ml}"',
                f'play.screenshots_dir="{tmp_path}"', "demo.device=\"cpu\"")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "pigeon demo" in r.stdout and "total (3 rounds)" in r.stdout and "match log:" in r.stdout
+    assert "pigeon demo" in r.stdout and "3 rounds" in r.stdout and "match log:" in r.stdout
     with sqlite3.connect(ml) as c:
         assert c.execute("SELECT COUNT(*) FROM rounds WHERE score IS NOT NULL").fetchone()[0] == 3
 

@@ -284,9 +284,9 @@ class GeoGuessrSite:
                 {"token": self.game_id, "lat": lat_deg, "lng": lon_deg, "timedOut": False, "stepsCount": 0})
         status, data = self._call("POST", self._guess_url(), body)
         if status == 400:  # anchors §3.9: a stale round number; the controller observes again
-            raise self._err(f"the guess API refused round {round_n} (HTTP 400, stale round?)")
+            raise self._err(f"the guess API refused round {round_n} (HTTP 400, stale round?): {data}")
         if status != 200:
-            raise self._err(f"the guess API answered HTTP {status}")
+            raise self._err(f"the guess API answered HTTP {status}: {data}")
         if self.mode == "classic":
             self.page.reload()  # the classic page does not notice a guess made beside it (anchors §3.5)
         return PlacedGuess(round_n, lat_deg, lon_deg, "api", lat_deg, lon_deg)
@@ -355,6 +355,8 @@ class GeoGuessrSite:
 
     def summary(self) -> GameSummary:
         status, api = self._call("GET", self._state_url())
+        if status != 200:
+            raise self._err(f"game state answered HTTP {status}")
         if self.mode == "duel":
             own, opp = self._teams(api)
             res = api.get("result") or {}
