@@ -3,9 +3,9 @@ with a trained model, in headless Debian Chromium against the real arena on loop
 
 Reports the per-round time the bot needs (capture of 4 headings + inference + placing the guess: median, p90,
 max, and each phase), and the soak outcome: rounds completed, failures, retries, guess methods, and that no
-round got a second guess (checked in the arena's database). Model: ``runs/demo`` when it exists, else a tiny
-run trained on the spot (recorded in the JSON). World: the held-out split of ``data/worlds/demo`` when it
-exists, else the arena's small synthetic demo world.
+round got a second guess (checked in the arena's database). Model: the shipped ``checkpoints/demo`` when it
+exists, else a tiny run trained on the spot (recorded in the JSON). World: its 40 held-out locations
+(``checkpoints/demo/holdout``) when they exist, else the arena's small synthetic demo world.
 Usage: ``python benchmarks/bench_bot.py [--rounds 100] [--game-rounds 5] [--run DIR [--label TEXT]] [--world DIR]``.
 Writes benchmarks/results/bot.json.
 """
@@ -64,9 +64,9 @@ def main() -> None:
     from bot.play import ArenaGame, play_arena
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-bot-"))
-    demo_run, demo_world = ROOT / "runs" / "demo", ROOT / "data" / "worlds" / "demo"
+    demo_run, demo_world = ROOT / "checkpoints" / "demo", ROOT / "checkpoints" / "demo" / "holdout"
     run = args.run or (demo_run if (demo_run / "manifest.json").is_file() else None)
-    model_kind = (args.label or "given") if args.run else ("demo" if run else "tiny (runs/demo missing)")
+    model_kind = (args.label or "given") if args.run else ("demo" if run else "tiny (checkpoints/demo missing)")
     t0 = time.perf_counter()
     run = run or tiny_run(tmp)
     guess, predictor = load_guess_fn(run, "cpu")

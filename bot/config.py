@@ -74,8 +74,8 @@ class PlayConfig:
 class DemoConfig:
     """``pigeon demo``: the shipped checkpoint plays the held-out split of the demo world in the arena."""
 
-    run: str = "runs/demo"
-    world: str = "data/worlds/demo"
+    run: str = "checkpoints/demo"
+    world: str = "checkpoints/demo/holdout"
     split: str = "test"
     rounds: int = 5
     arena_db: str = "runs/bot/demo-arena.sqlite"

@@ -42,7 +42,7 @@ def load_guess_fn(run_dir: str | Path, device: str = "auto"):
 
     run_dir = Path(run_dir)
     if not (run_dir / "manifest.json").is_file():
-        raise FileNotFoundError(f"no trained run at {run_dir} (manifest.json missing); train one with "
-                                "`pigeon train --config configs/demo.toml --out runs/demo` or pass --run DIR")
+        raise FileNotFoundError(f"no trained run at {run_dir} (manifest.json missing); pass --run DIR "
+                                "(the shipped demo run is checkpoints/demo; train one with `pigeon train`)")
     predictor = Predictor.load(run_dir, device=device)
     return predictor_guess_fn(predictor), predictor

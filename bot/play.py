@@ -88,12 +88,13 @@ def demo_paths(cfg: BotConfig) -> tuple[Path, Path]:
     run, world = project_path(cfg.demo.run), project_path(cfg.demo.world)
     missing = []
     if not (world / "manifest.json").is_file():
-        missing.append(f"the demo world {world} (no manifest.json): render it with "
-                       f"`pigeon world render --seed 1 --locations 10000 --size 128 --out {cfg.demo.world}`")
+        missing.append(f"the demo world {world} (no manifest.json): it ships with the repository "
+                       "(checkpoints/demo/holdout); restore it with `git checkout -- checkpoints/demo` or rebuild "
+                       "the demo with `scripts/make_demo_checkpoint.sh`")
     if not (run / "manifest.json").is_file():
-        missing.append(f"the demo checkpoint {run} (no manifest.json): train it with "
-                       f"`pigeon train --config configs/demo.toml --out {cfg.demo.run}` (about 15-20 min on 2 CPU "
-                       "cores, after the world exists)")
+        missing.append(f"the demo checkpoint {run} (no manifest.json): it ships with the repository; restore it "
+                       "with `git checkout -- checkpoints/demo` or rebuild it with `scripts/make_demo_checkpoint.sh` "
+                       "(about 30 min on 2 CPU cores)")
     if missing:
         raise FileNotFoundError("pigeon demo needs " + "; and ".join(missing) +
                                 " (or point [demo] run/world in configs/bot.toml elsewhere)")

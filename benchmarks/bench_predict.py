@@ -1,0 +1,88 @@
+"""End-to-end ``Predictor.predict`` for the 4 views of one round with the demo checkpoint on CPU (target < 100 ms).
+
+Timed from PNG bytes on disk (decode + preprocess + network + refinement + expected-score guess), one round at a
+time as the bot calls it, after the load-time warm-up. Also the load time, the cost of the first call after load
+and the batched throughput. Model: ``checkpoints/demo`` (the shipped demo run) unless ``--run``; views: the
+held-out rounds of ``checkpoints/demo/holdout`` unless ``--world``.
+Usage: ``python benchmarks/bench_predict.py [--run DIR] [--world DIR] [--rounds 40] [--repeat 3]``.
+Writes benchmarks/results/predict.json.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks._util import peak_rss_mib, write  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, default=ROOT / "checkpoints" / "demo")
+    ap.add_argument("--world", type=Path, default=ROOT / "checkpoints" / "demo" / "holdout")
+    ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    import torch
+
+    from model.dataset import load_dataset
+    from model.inference import Predictor
+
+    if not (args.run / "manifest.json").is_file():
+        raise SystemExit(f"{args.run} is not a trained run (no manifest.json): pass --run, or train the demo "
+                         "(docs/training.md)")
+    ds = load_dataset(args.world)
+    rounds = [[p.read_bytes() for p in ds.image_paths(loc.id)] for loc in ds.locations[: args.rounds]]
+    if not rounds:
+        raise SystemExit(f"{args.world} has no locations")
+
+    t = time.perf_counter()
+    pred = Predictor.load(args.run, device="cpu")
+    load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    pred.predict(rounds[0])
+    first_ms = (time.perf_counter() - t) * 1e3
+
+    per_round, phases = [], {}
+    for _ in range(args.repeat):
+        for views in rounds:
+            t = time.perf_counter()
+            p = pred.predict(views)
+            per_round.append((time.perf_counter() - t) * 1e3)
+            for k, v in p.timings_ms.items():
+                phases.setdefault(k, []).append(v)
+    t = time.perf_counter()
+    pred.predict_batch(rounds)
+    batched_ms = (time.perf_counter() - t) * 1e3 / len(rounds)
+
+    median = statistics.median(per_round)
+    write("predict", {
+        "what": "Predictor.predict(4 PNG views) per round on CPU, after warm-up; medians of one run",
+        "run": str(args.run), "world": str(args.world), "torch_threads": torch.get_num_threads(),
+        "backbone": pred.info.backbone if hasattr(pred.info, "backbone") else None,
+        "image_size": pred.info.image_size, "num_cells": int(len(pred.centroids_deg)),
+        "refinement_index": pred.index is not None,
+        "views_per_round": len(rounds[0]), "rounds": len(rounds), "calls": len(per_round),
+        "load_s": round(load_s, 3), "first_call_after_load_ms": round(first_ms, 2),
+        "round_ms": {"median": round(median, 2), "p90": round(pct(per_round, 0.9), 2),
+                     "max": round(max(per_round), 2)},
+        "phase_ms_median": {k: round(statistics.median(v), 2) for k, v in phases.items()},
+        "batched_ms_per_round": round(batched_ms, 2),
+        "target_ms": 100.0, "meets_target": median < 100.0,
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
