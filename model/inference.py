@@ -198,6 +198,26 @@ class Predictor:
         return point, value
 
 
+def expected_score_guesses(probs: np.ndarray, centroids_deg: np.ndarray, candidates: int = 256,
+                           batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Batched expected-score guesses: probs (N, C) over cells with centroids (C, 2) -> points (N, 2), the
+    candidate cell centroid maximising sum_c p(c) score(d(x, c)) among the ``candidates`` most probable cells,
+    and those expected scores (N,). (``Predictor`` also tries the refined point and the head's centroid.)"""
+    probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
+    centroids_deg = np.asarray(centroids_deg, dtype=np.float64)
+    m = min(candidates, probs.shape[1])
+    score = geoguessr_score(pairwise_haversine_km(centroids_deg, centroids_deg)).astype(np.float64)
+    points, values = np.zeros((len(probs), 2)), np.zeros(len(probs))
+    for s in range(0, len(probs), batch):
+        pr = probs[s:s + batch]
+        cand = np.argpartition(-pr, m - 1, axis=1)[:, :m]                       # (B, m)
+        exp = np.einsum("bmc,bc->bm", score[cand], pr)                          # (B, m)
+        best = exp.argmax(1)
+        points[s:s + batch] = centroids_deg[cand[np.arange(len(pr)), best]]
+        values[s:s + batch] = exp[np.arange(len(pr)), best]
+    return points, values
+
+
 def embed_dataset_locations(predictor: Predictor, ds, locs, batch_size: int = 32, progress=None) -> np.ndarray:
     """View-averaged token-mean embeddings (N, D) float32 for dataset locations (in ``locs`` order)."""
     import torch

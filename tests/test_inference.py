@@ -62,6 +62,11 @@ def test_index_build_and_refined_predictions(run):
     train = load_dataset(data).latlon("train")
     assert np.min(np.abs(train - np.array(p.refined_guess)).sum(1)) < 1e-9
     assert set(p.timings_ms) >= {"network_ms", "refine_ms", "total_ms"}
+    # `pigeon eval` reports the refined and expected-score guesses beside the head's when the run has an index
+    report = run_dir.parent / "report-indexed"
+    assert main(["eval", "--run", str(run_dir), "--data", str(data), "--out", str(report), "--split", "train"]) == 0
+    modes = json.loads((report / "metrics.json").read_text())["guess_modes"]
+    assert set(modes) == {"refined", "expected_score"} and modes["refined"]["n"] == len(train)
 
 
 def test_bad_images_and_devices_are_clear_errors(run, tmp_path, capsys):
@@ -87,3 +92,18 @@ def test_bad_images_and_devices_are_clear_errors(run, tmp_path, capsys):
     assert len(out["guess"]) == 2 and len(out["top_cells"]) >= 1
     assert main(["predict", "--run", str(run_dir), str(bad), "--device", "cpu"]) == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+def test_batched_expected_score_guesses_match_a_brute_force_search():
+    from model.geography import geoguessr_score, pairwise_haversine_km
+    from model.inference import expected_score_guesses
+
+    rng = np.random.default_rng(3)
+    cent = np.c_[rng.uniform(-60, 70, 40), rng.uniform(-180, 180, 40)]
+    probs = rng.dirichlet(np.full(40, 0.3), size=25)
+    pts, vals = expected_score_guesses(probs, cent, batch=7)
+    full = probs @ geoguessr_score(pairwise_haversine_km(cent, cent)).T  # (N, C): expected score at each centroid
+    assert np.allclose(vals, full.max(1)) and np.allclose(pts, cent[full.argmax(1)])
+    # restricted to the 5 most probable cells the value can only drop
+    _, v5 = expected_score_guesses(probs, cent, candidates=5)
+    assert (v5 <= vals + 1e-9).all()

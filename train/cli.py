@@ -72,16 +72,23 @@ def _show_metrics(title: str, metrics: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    modes = {"head": metrics, **metrics.get("guess_modes", {})}
     t = Table(title=title)
-    for col in ("metric", "value"):
-        t.add_column(col)
-    for k, v in metrics.get("accuracy_km", {}).items():
-        t.add_row(f"< {k} km", f"{100 * v:.1f}%")
+    t.add_column("metric")
+    for name in modes:
+        t.add_column(name if len(modes) > 1 else "value", justify="right")
+
+    def row(label, key, fmt):
+        vals = [m.get(key) if isinstance(key, str) else m.get("accuracy_km", {}).get(key[1]) for m in modes.values()]
+        if any(v is not None for v in vals):
+            t.add_row(label, *(fmt(v) if v is not None else "-" for v in vals))
+
+    for k in metrics.get("accuracy_km", {}):
+        row(f"< {k} km", ("acc", k), lambda v: f"{100 * v:.1f}%")
     for k in ("country_accuracy", "geocell_top1", "geocell_top5"):
-        if metrics.get(k) is not None:
-            t.add_row(k, f"{100 * metrics[k]:.1f}%")
+        row(k, k, lambda v: f"{100 * v:.1f}%")
     for k in ("median_km", "mean_km", "geoguessr_score"):
-        t.add_row(k, f"{metrics[k]:.1f}")
+        row(k, k, lambda v: f"{v:.1f}")
     Console().print(t)
 
 

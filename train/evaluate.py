@@ -166,6 +166,24 @@ def run_embeddings(
     return emb, views
 
 
+def guess_mode_metrics(run_dir: Path, emb: torch.Tensor, logits: np.ndarray, centroids_deg: np.ndarray,
+                       true: np.ndarray, true_country) -> dict:
+    """Metrics of the Predictor's other guess modes for the same head outputs: ``refined`` (retrieval
+    refinement, when the run has an index; ``pigeon index``) and ``expected_score`` (the candidate cell
+    centroid maximising the expected GeoGuessr score). The top-level metrics are the head's argmax centroid."""
+    from model.inference import INDEX_DIR, expected_score_guesses, refine_predictions
+
+    lg = np.asarray(logits, dtype=np.float64)
+    probs = np.exp(lg - lg.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    guesses = {"expected_score": expected_score_guesses(probs, centroids_deg)[0]}
+    if (Path(run_dir) / INDEX_DIR / "manifest.json").is_file():
+        x = emb.mean(dim=1) if emb.shape[1] > 1 else emb[:, 0]
+        guesses["refined"] = refine_predictions(run_dir, x.float().numpy(), lg)
+    return {name: geolocation_metrics(g, true, countries_at(g) if true_country is not None else None, true_country)
+            for name, g in sorted(guesses.items())}
+
+
 def evaluate_run(
     run_dir: Path,
     data_dir: Path,
@@ -201,6 +219,8 @@ def evaluate_run(
         metrics["baselines"] = {
             name: geolocation_metrics(g, true, countries_at(g) if preds.true_country is not None else None,
                                       preds.true_country) for name, g in preds.baselines.items()}
+    metrics["guess_modes"] = guess_mode_metrics(run_dir, emb[idx], logits, cells.centroids_deg, true,
+                                                preds.true_country)
     if info.aux.enabled:
         metrics["aux"] = aux_metrics(out, info.aux, table.subset(idx))
     metrics.update(split=split, run=str(run_dir), dataset=str(data_dir), views=views)
