@@ -1,6 +1,6 @@
 """End-to-end ``Predictor.predict`` for the 4 views of one round with the demo checkpoint on CPU (target < 100 ms).
 
-Timed from PNG bytes on disk (decode + preprocess + network + refinement + expected-score guess), one round at a
+Timed from the encoded image bytes (decode + preprocess + network + refinement + expected-score guess), one round at a
 time as the bot calls it, after the load-time warm-up. Also the load time, the cost of the first call after load
 and the batched throughput. Model: ``checkpoints/demo`` (the shipped demo run) unless ``--run``; views: the
 held-out rounds of ``checkpoints/demo/holdout`` unless ``--world``.
@@ -67,7 +67,7 @@ def main() -> int:
 
     median = statistics.median(per_round)
     write("predict", {
-        "what": "Predictor.predict(4 PNG views) per round on CPU, after warm-up; medians of one run",
+        "what": "Predictor.predict(the 4 view files of a round, bytes read from disk) on CPU, after warm-up; medians of one run",
         "run": str(args.run), "world": str(args.world), "torch_threads": torch.get_num_threads(),
         "backbone": pred.info.backbone if hasattr(pred.info, "backbone") else None,
         "image_size": pred.info.image_size, "num_cells": int(len(pred.centroids_deg)),

@@ -95,7 +95,7 @@ def _guess(run: Path | None, cfg: Any):
     from bot.matchlog import model_info
 
     run_dir = run or project_path(cfg.demo.run)
-    guess, _ = load_guess_fn(run_dir, cfg.demo.device)
+    guess, _ = load_guess_fn(run_dir, cfg.demo.device, cfg.play.guess_mode)
     return guess, model_info(run_dir)
 
 

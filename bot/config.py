@@ -52,6 +52,7 @@ class PlayConfig:
     poll_s: float = 1.0            # one bounded wait while nothing changes (opponent, next round); anchors §3.8
     stall_timeout_s: float = 180.0  # a game whose state does not change this long is an error
     pin_km_per_px: float = 0.5     # zoom the guess map until one pixel is at most this many km
+    guess_mode: Literal["expected_score", "refined", "head"] = "expected_score"  # which Predictor point to play
     api_fallback: bool = True      # place the guess through the site's API when the map route fails
     post_predictions: bool = True  # arena: send top-k + heat map to the stream overlay
     player_name: str = "pigeon-bot"
@@ -64,6 +65,8 @@ class PlayConfig:
             raise ValueError(f"human_delay_s must be (min, max) with 0 <= min <= max <= 120, got {self.human_delay_s}")
         if not 1 <= self.rounds <= 100:
             raise ValueError(f"rounds must be 1..100, got {self.rounds}")
+        if self.guess_mode not in ("expected_score", "refined", "head"):
+            raise ValueError(f"guess_mode must be expected_score, refined or head, got {self.guess_mode!r}")
         if not 1 <= self.views <= 16:
             raise ValueError(f"views must be 1..16, got {self.views}")
         if self.max_attempts < 1 or self.poll_s <= 0 or self.stall_timeout_s <= 0 or self.pin_km_per_px <= 0:

@@ -36,13 +36,16 @@ def predictor_guess_fn(predictor: Any, heat_min_p: float = HEAT_MIN_P, max_heat:
     return guess
 
 
-def load_guess_fn(run_dir: str | Path, device: str = "auto"):
-    """Load a run (``Predictor.load``, warmed up) and return (guess callable, predictor)."""
+def load_guess_fn(run_dir: str | Path, device: str = "auto", guess_mode: str = "expected_score"):
+    """Load a run (``Predictor.load``, warmed up) and return (guess callable, predictor). ``guess_mode``: the
+    point played, ``expected_score`` (maximises the expected GeoGuessr score under the cell distribution; the
+    best mean score for the demo checkpoint, docs/training.md), ``refined`` (PIGEON's retrieval refinement) or
+    ``head`` (the argmax cell's centroid)."""
     from model.inference import Predictor  # lazy: torch only when the bot really plays
 
     run_dir = Path(run_dir)
     if not (run_dir / "manifest.json").is_file():
         raise FileNotFoundError(f"no trained run at {run_dir} (manifest.json missing); pass --run DIR "
                                 "(the shipped demo run is checkpoints/demo; train one with `pigeon train`)")
-    predictor = Predictor.load(run_dir, device=device)
+    predictor = Predictor.load(run_dir, device=device, guess_mode=guess_mode)
     return predictor_guess_fn(predictor), predictor

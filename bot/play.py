@@ -109,7 +109,7 @@ def run_demo(cfg: BotConfig) -> tuple[GameReport, Path, dict]:
     from bot.matchlog import model_info
 
     run, world = demo_paths(cfg)
-    guess, _ = load_guess_fn(run, cfg.demo.device)
+    guess, _ = load_guess_fn(run, cfg.demo.device, cfg.play.guess_mode)
     model = model_info(run)
     ml_path = project_path(cfg.play.matchlog)
     db = project_path(cfg.demo.arena_db)
