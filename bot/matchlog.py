@@ -59,6 +59,21 @@ def model_info(run_dir: str | Path | None) -> dict[str, Any]:
             "backbone": backbone.get("name") if isinstance(backbone, dict) else backbone}
 
 
+def _retry_locked(fn, deadline_s: float = 30.0):
+    """Run ``fn`` again while SQLite says the database is locked: switching to WAL and creating the schema take
+    locks that the busy handler does not wait for when two bots open a new match log at the same moment."""
+    end = time.monotonic() + deadline_s
+    delay = 0.01
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > end:
+                raise
+            time.sleep(delay)  # back-off between SQLite lock attempts (not a page wait)
+            delay = min(delay * 2, 0.5)
+
+
 class MatchLog:
     """Append-only writer (one connection; use one MatchLog per thread)."""
 
@@ -66,9 +81,9 @@ class MatchLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA busy_timeout=30000")
-        self.conn.executescript(SCHEMA)
+        _retry_locked(lambda: self.conn.execute("PRAGMA journal_mode=WAL"))
+        _retry_locked(lambda: self.conn.executescript(SCHEMA))
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))

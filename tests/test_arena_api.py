@@ -396,3 +396,13 @@ def test_missing_web_assets_fail_with_a_clear_message(tmp_path):
     world = make_leaky_world(tmp_path / "world", n=2)
     with pytest.raises(FileNotFoundError, match=r"leaflet\.js.*make setup"):
         make_server(world, tmp_path / "a.sqlite", vendor_dir=tmp_path / "nowhere")
+
+
+def test_oversized_bodies_always_get_their_413_not_a_connection_reset(arena):
+    """The 413 comes after the server has read (and dropped) the upload, so the client is never reset mid-send."""
+    c = Client(arena.url)
+    big = json.dumps({"name": "x" * (200 * 1024)}).encode()
+    for _ in range(25):
+        assert c.raw("POST", "/api/players", big)[0] == 413
+        chunked = iter([b'{"name": "', b"x" * (200 * 1024), b'"}'])
+        assert c.raw("POST", "/api/players", chunked)[0] == 413

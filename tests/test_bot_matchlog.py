@@ -85,3 +85,29 @@ def test_bot_config_defaults_file_and_overrides():
     with pytest.raises(ConfigError, match="mode"):
         load_bot_config(None, ['play.mode="battle"'])
     assert project_path("runs/demo").is_absolute() and project_path("/x/y").as_posix() == "/x/y"
+
+
+def test_bots_opening_one_new_match_log_at_once_do_not_collide(tmp_path):
+    """Two duel bots open the same fresh match log in the same instant (pigeon duel): neither may fail."""
+    import threading
+
+    for i in range(30):
+        path, errors, barrier = tmp_path / f"ml{i}.sqlite", [], threading.Barrier(6)
+
+        def open_it():
+            barrier.wait()
+            try:
+                ml = MatchLog(path)
+                ml.conn.execute("INSERT OR REPLACE INTO meta VALUES ('x', '1')")  # a write right after opening
+                ml.close()
+            except Exception as e:  # noqa: BLE001 - collected and asserted below
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        with sqlite3.connect(path) as c:
+            assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

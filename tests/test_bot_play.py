@@ -88,5 +88,5 @@ def test_demo_names_what_is_missing(tmp_path, capsys):
     rc = main(["demo", f'demo.run="{tmp_path}/no-run"', f'demo.world="{tmp_path}/no-world"'])
     err = capsys.readouterr().err
     assert rc == 2
-    assert f"{tmp_path}/no-world" in err and "pigeon world render" in err
-    assert f"{tmp_path}/no-run" in err and "pigeon train --config configs/demo.toml" in err
+    assert f"{tmp_path}/no-world" in err and f"{tmp_path}/no-run" in err
+    assert "scripts/make_demo_checkpoint.sh" in err and "git checkout -- checkpoints/demo" in err

@@ -32,6 +32,7 @@ PAGES = {"/": "index.html", "/stats": "stats.html"}
 GAME_PAGES = {"play": "play.html", "overlay": "overlay.html"}
 VENDOR_FILES = ("leaflet.js", "leaflet.css", "topojson-client.min.js", "countries-50m.json")
 MAX_BODY_BYTES = 64 * 1024
+DRAIN_BYTES = 1024 * 1024  # oversized bodies up to this size are read and discarded before the 413 (no reset)
 MAX_PREDICTIONS_BYTES = 512 * 1024  # a 4096-point heat map is ~150 KB of JSON
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -73,6 +74,8 @@ class BodyLimitMiddleware:
         limit = MAX_PREDICTIONS_BYTES if scope["path"] == "/api/predictions" else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            if declared.isdigit() and int(declared) <= DRAIN_BYTES:
+                await self._drain(receive)
             return await self._reject(scope, send, 413 if declared.isdigit() else 400, limit)
         body, more = bytearray(), True
         while more:
@@ -82,6 +85,8 @@ class BodyLimitMiddleware:
             body += msg.get("body", b"")
             more = msg.get("more_body", False)
             if len(body) > limit:
+                if more:
+                    await self._drain(receive, len(body))
                 return await self._reject(scope, send, 413, limit)
         replayed = False
 
@@ -103,6 +108,18 @@ class BodyLimitMiddleware:
             await send(msg)
 
         await self.app(scope, replay, send_with_headers)
+
+    @staticmethod
+    async def _drain(receive: Callable, seen: int = 0) -> None:
+        """Read and discard the rest of an oversized body (up to DRAIN_BYTES in all) before answering, so the
+        client is still reading when the 413 arrives instead of getting a connection reset mid-upload."""
+        more = True
+        while more and seen <= DRAIN_BYTES:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return
+            seen += len(msg.get("body", b""))
+            more = msg.get("more_body", False)
 
     async def _reject(self, scope: dict, send: Callable, status: int, limit: int) -> None:
         detail = f"request body larger than {limit} bytes" if status == 413 else "bad Content-Length"
