@@ -117,6 +117,13 @@ class Predictor:
         if index is not None and index.num_cells != info.num_cells:
             raise ValueError(f"{index_dir}: index has {index.num_cells} cells but the model {info.num_cells}; "
                              "rebuild it with `pigeon index`")
+        if index is not None:
+            import json
+
+            made_for = json.loads((index_dir / "manifest.json").read_text()).get("model_sha256")
+            if made_for is not None and made_for != _model_sha256(run_dir):
+                raise ValueError(f"{index_dir} was built for another model.safetensors (the run was retrained "
+                                 f"since): rebuild it with `pigeon index --run {run_dir} --data DATASET`")
         if index is None:
             log.info("%s has no retrieval index: guesses are unrefined (build one with `pigeon index`)", run_dir)
         pred = cls(model, info, index, device, **kwargs)
@@ -240,7 +247,6 @@ def build_index(run_dir: str | Path, data_dir: str | Path, cfg=None, split: str 
                 device: str = "auto", progress=None) -> Path:
     """Embed ``split`` of the dataset with the run's model and write RUN/index/ (see :mod:`model.retrieval`)."""
     from model.dataset import load_dataset
-    from model.retrieval import RefinementIndex, RetrievalConfig
 
     pred = Predictor.load(run_dir, device=device, warmup=False)
     ds = load_dataset(data_dir)
@@ -249,11 +255,36 @@ def build_index(run_dir: str | Path, data_dir: str | Path, cfg=None, split: str 
         raise ValueError(f"{data_dir} has no {split!r} locations to index")
     emb = embed_dataset_locations(pred, ds, locs, batch_size, progress)
     latlon = np.array([[l.lat, l.lon] for l in locs])
-    cells = pred.info.geocells().assign(latlon[:, 0], latlon[:, 1])
-    index = RefinementIndex.build(emb, latlon, cells, pred.info.num_cells, cfg or RetrievalConfig())
-    return index.save(Path(run_dir) / INDEX_DIR, extra={"dataset": str(Path(data_dir).resolve()),
-                                                        "dataset_manifest": ds.manifest.get("files", {}),
-                                                        "split": split})
+    return index_from_embeddings(run_dir, emb, latlon, cfg, extra={
+        "dataset": str(Path(data_dir).resolve()), "dataset_manifest": ds.manifest.get("files", {}), "split": split})
+
+
+def index_from_embeddings(run_dir: str | Path, emb: np.ndarray, latlon_deg: np.ndarray, cfg=None,
+                          extra: dict | None = None) -> Path:
+    """Write RUN/index/ from view-averaged embeddings (N, D) of the locations to index and their (N, 2)
+    coordinates; cells are assigned with the run's geocells. ``pigeon train`` calls this with the embeddings it
+    already computed, ``pigeon index`` (:func:`build_index`) after embedding a dataset itself."""
+    from model.geocells import load_geocells
+    from model.retrieval import RefinementIndex, RetrievalConfig
+
+    cells = load_geocells(Path(run_dir) / "geocells")
+    extra = {**(extra or {}), "model_sha256": _model_sha256(run_dir)}
+    latlon = np.asarray(latlon_deg, dtype=np.float64)
+    labels = cells.assign(latlon[:, 0], latlon[:, 1])
+    index = RefinementIndex.build(np.asarray(emb, dtype=np.float32), latlon, labels, len(cells.centroids_deg),
+                                  cfg or RetrievalConfig())
+    return index.save(Path(run_dir) / INDEX_DIR, extra=extra)
+
+
+def _model_sha256(run_dir: str | Path) -> str | None:
+    """sha256 of the run's model.safetensors as its manifest records it (an index belongs to one model)."""
+    import json
+
+    try:
+        files = json.loads((Path(run_dir) / "manifest.json").read_text())["files"]
+        return files["model.safetensors"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def refine_predictions(run_dir: str | Path, embeddings: np.ndarray, logits: np.ndarray, device: str = "cpu",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the shipped demo checkpoint `checkpoints/demo/` from nothing, seeded (about 25-35 min on 2 CPU cores):
-# the synthetic world, PIGEON training (configs/demo.toml), the retrieval index, the test-split report with the
+# the synthetic world, PIGEON training (configs/demo.toml; it also writes the retrieval index), the test-split report with the
 # ablation table, then the export (run files without training state) and the 40-location held-out sample the
 # demo plays. Run from the project root after `make setup`.
 set -euo pipefail
@@ -11,7 +11,6 @@ OUT=${OUT:-checkpoints/demo}
 [ -f "$WORLD/manifest.json" ] || $PY -m pigeon world render --seed 1 --locations 12000 --size 128 --out "$WORLD" \
     --set split.test_fraction=0.2 --set split.val_fraction=0.08
 $PY -m pigeon train --config configs/demo.toml --data "$WORLD" --out "$RUN"
-$PY -m pigeon index --run "$RUN" --data "$WORLD" --device cpu
 $PY -m pigeon eval --run "$RUN" --data "$WORLD" --out "$RUN-report" --split test --ablation
 rm -rf "$OUT" && mkdir -p "$OUT"
 cp -r "$RUN"/{config.toml,model.safetensors,manifest.json,geocells,index} "$OUT"/

@@ -17,7 +17,8 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("inf")
     data = make_dataset(root / "ds", n=40, size=40)
     run = root / "run"
-    assert main(["train", "--data", str(data), "--out", str(run), *TINY_OVERRIDES, "pretrain.max_steps=2"]) == 0
+    assert main(["train", "--data", str(data), "--out", str(run), *TINY_OVERRIDES, "pretrain.max_steps=2",
+                 "index.enabled=false"]) == 0  # these tests build the index themselves (`pigeon index`)
     return run, data
 
 
@@ -107,3 +108,28 @@ def test_batched_expected_score_guesses_match_a_brute_force_search():
     # restricted to the 5 most probable cells the value can only drop
     _, v5 = expected_score_guesses(probs, cent, candidates=5)
     assert (v5 <= vals + 1e-9).all()
+
+
+def test_training_writes_the_index_from_its_own_embeddings_and_a_stale_index_is_refused(tmp_path):
+    from model.inference import Predictor
+    from model.retrieval import RefinementIndex
+    from pigeon.cli import main
+
+    data = make_dataset(tmp_path / "ds", n=40, size=40)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *TINY_OVERRIDES, "pretrain.max_steps=2"]) == 0
+    built = RefinementIndex.load(run / "index")
+    # the same vectors `pigeon index` computes with the Predictor, without a second embedding pass
+    assert main(["index", "--run", str(run), "--data", str(data), "--device", "cpu"]) == 0
+    again = RefinementIndex.load(run / "index")
+    np.testing.assert_allclose(built.train_emb, again.train_emb, rtol=1e-4, atol=1e-5)
+    assert (built.proto_cell == again.proto_cell).all()
+    assert Predictor.load(run, device="cpu").index is not None
+    # retraining the head (another seed) re-exports the model; an index kept from before must not be used
+    keep = tmp_path / "old-index"
+    (run / "index").rename(keep)
+    assert main(["train", "--data", str(data), "--out", str(run), *TINY_OVERRIDES, "pretrain.max_steps=2",
+                 "head.lr=0.02", "index.enabled=false"]) == 0
+    keep.rename(run / "index")
+    with pytest.raises(ValueError, match="another model.safetensors"):
+        Predictor.load(run, device="cpu")

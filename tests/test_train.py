@@ -247,7 +247,8 @@ def test_pigeon_train_and_eval_end_to_end(tiny, tmp_path):
         "random_train_location",
         "most_frequent_cell",
     }
-    assert set(metrics["guess_modes"]) == {"expected_score"}  # no index yet: no refined guesses
+    assert (run / "index" / "manifest.json").is_file()  # written from the training embeddings
+    assert set(metrics["guess_modes"]) == {"expected_score", "refined"}
     assert metrics["guess_modes"]["expected_score"]["n"] == 4
     html = (report / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 2 and "Error CDF" in html

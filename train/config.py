@@ -13,6 +13,7 @@ from typing import Literal
 
 from model.config import config_to_dict
 from model.geocells import GeocellConfig
+from model.retrieval import RetrievalConfig
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,13 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class IndexConfig:
+    """The retrieval-refinement index written into the run after training (``pigeon index`` rebuilds it)."""
+
+    enabled: bool = True  # RUN/index from the training split's embeddings (already computed: no extra pass)
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     """Hardware, not the experiment: changing these must not change results (up to float noise)."""
 
@@ -102,6 +110,8 @@ class TrainConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)  # model.retrieval: OPTICS, K, T, cap
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 

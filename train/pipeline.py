@@ -193,6 +193,20 @@ def export_run(
     return rundir.write_run(st.out, tensors, st.config_toml, cells_dir, manifest)
 
 
+def write_index(st: Stage, emb: torch.Tensor) -> Path:
+    """RUN/index from the training split's cached embeddings (the vectors the Predictor computes: same tower,
+    preprocessing and view averaging), so a trained run refines its guesses without a second embedding pass."""
+    from model.inference import index_from_embeddings
+
+    idx = st.table.indices("train")
+    x = emb[idx, 0] if st.cfg.head.single_view else emb[idx].mean(dim=1)
+    path = index_from_embeddings(st.out, x.float().numpy(), st.table.latlon_deg[idx], st.cfg.retrieval, extra={
+        "dataset": str(Path(st.ds.root).resolve()), "dataset_manifest": st.ds.manifest.get("files", {}),
+        "split": "train", "embeddings": "training cache"})
+    log.info("retrieval index written to %s", path)
+    return path
+
+
 def _setup(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: torch.device, fresh: bool,
            progress: Progress | None) -> Stage:
     d = init_distributed(device)
@@ -245,6 +259,8 @@ def run_training(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: torch.
     manifest = None
     if d.main:
         manifest = export_run(st, visual.cpu(), res, cells_dir, {"seed": cfg.seed})
+        if cfg.index.enabled:
+            write_index(st, emb)
         if evaluate and len(st.table.indices(cfg.eval.split)):
             from train.evaluate import evaluate_run
 
