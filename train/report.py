@@ -101,7 +101,9 @@ def plot_country_confusion(p: Predictions, top_n: int) -> str | None:
 
 
 def _metric_rows(metrics: dict) -> list[tuple[str, dict]]:
-    return [("model", metrics)] + [(f"baseline: {k}", v) for k, v in metrics.get("baselines", {}).items()]
+    return ([("model (head guess)", metrics)]
+            + [(f"model ({k} guess)", v) for k, v in metrics.get("guess_modes", {}).items()]
+            + [(f"baseline: {k}", v) for k, v in metrics.get("baselines", {}).items()])
 
 
 def metrics_table_html(metrics: dict) -> str:
