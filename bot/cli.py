@@ -145,7 +145,7 @@ def _print_check(found: dict[str, str | None]) -> int:
     t.add_column("matched selector")
     for name, sel in found.items():
         t.add_row(name, sel or "[red]MISSING[/red]")
-    Console(width=_width()).print(t)
+    Console().print(t)
     missing = [n for n, s in found.items() if s is None]
     if missing:
         print(f"selector self-test failed: {', '.join(missing)} not found on the page", file=sys.stderr)
@@ -190,11 +190,6 @@ def _ml(cfg: Any) -> Path:
     return project_path(cfg.play.matchlog)
 
 
-def _width() -> int | None:
-    """Rich's terminal width, or 140 columns when stdout is not a terminal (make, CI logs, pipes)."""
-    return None if sys.stdout.isatty() else 140
-
-
 def print_report(report: Any, title: str, matchlog: Path | None = None) -> None:
     """Rich table of a game: per round truth, guess, distance, score, timings; the total underneath."""
     from rich.console import Console
@@ -227,7 +222,7 @@ def print_report(report: Any, title: str, matchlog: Path | None = None) -> None:
         total.append(f"{s.hp_own} : {s.hp_opponent} " + ("draw" if s.draw else "won" if s.won else "lost")
                      if s is not None else "-")
     t.add_row(*total)
-    console = Console(width=_width())
+    console = Console()
     console.print(t)
     if matchlog is not None:
         console.print(f"match log: {matchlog}  (pigeon stats --matchlog {matchlog})")

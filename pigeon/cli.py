@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        os.environ["COLUMNS"] = "140"  # rich tables in logs and pipes (make, CI) instead of 80 squeezed columns
     try:
         return int(args.func(args) or 0)
     except (ConfigError, UserError, FileNotFoundError, ValueError) as e:
