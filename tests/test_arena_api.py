@@ -8,6 +8,7 @@ import io
 import json
 import random
 import threading
+import urllib.error
 
 import pytest
 from PIL import Image
@@ -308,7 +309,15 @@ def test_hostile_requests_get_4xx_and_change_nothing(arena):
         ("POST", f"{g}/rounds/2/guess", b'{"lat": 1, "lon": 2}', {"Content-Length": "abc"}, p.token, 400),
     ]
     for method, path, data, headers, token, want in raw_cases:
-        status = p.raw(method, path, data, headers, token=token or "")[0]
+        try:
+            status = p.raw(method, path, data, headers, token=token or "")[0]
+        except (ConnectionResetError, urllib.error.URLError) as e:
+            # A non-numeric Content-Length is refused by uvicorn's HTTP parser before the app runs: it writes
+            # "400 Invalid HTTP request" and closes at once, and that close can reset the client before it has
+            # read the 400. Either way the request is refused; the tables are compared below.
+            if headers.get("Content-Length") != "abc" or "reset" not in str(e).lower():
+                raise
+            continue
         assert status == want, (path, data if isinstance(data, bytes) else "<stream>", status)
     json_cases = [
         ("POST", "/api/players", {"name": ""}, None, 422),
