@@ -22,6 +22,12 @@ def timeit(fn, repeat: int = 5, warmup: int = 1) -> dict:
     return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "runs": repeat}
 
 
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of ``values`` by nearest rank."""
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _util import peak_rss_mib, write
+from _util import pct, peak_rss_mib, write
 
 
 def tiny_run(tmp: Path) -> Path:
@@ -38,11 +38,6 @@ def tiny_run(tmp: Path) -> Path:
     if main(["train", "--data", str(data), "--out", str(tmp / "run"), *TINY_OVERRIDES, "pretrain.max_steps=2"]) != 0:
         raise SystemExit("training the tiny run failed")
     return tmp / "run"
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
 def main() -> None:

@@ -17,12 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._util import peak_rss_mib, write  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+from benchmarks._util import pct, peak_rss_mib, write  # noqa: E402
 
 
 def main() -> int:
@@ -69,7 +64,7 @@ def main() -> int:
     write("predict", {
         "what": "Predictor.predict(the 4 view files of a round, bytes read from disk) on CPU, after warm-up; medians of one run",
         "run": str(args.run), "world": str(args.world), "torch_threads": torch.get_num_threads(),
-        "backbone": pred.info.backbone if hasattr(pred.info, "backbone") else None,
+        "backbone": pred.info.backbone,
         "image_size": pred.info.image_size, "num_cells": int(len(pred.centroids_deg)),
         "refinement_index": pred.index is not None,
         "views_per_round": len(rounds[0]), "rounds": len(rounds), "calls": len(per_round),

@@ -101,9 +101,7 @@ class Predictor:
         table = getattr(cells, "table", None)
         self.cell_country = (table["country"].fillna("").astype(str).tolist() if table is not None and "country" in table
                              else [""] * len(self.centroids_deg))
-        # score(d(centroid_i, centroid_j)) for the expected-score guess; C x C is small for our cell counts
-        self._score_matrix = (geoguessr_score(pairwise_haversine_km(self.centroids_deg, self.centroids_deg))
-                              .astype(np.float32) if len(self.centroids_deg) <= 8000 else None)
+        self._score_matrix = cell_score_matrix(self.centroids_deg)  # for the expected-score guess
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "auto", warmup: bool = True, **kwargs) -> "Predictor":
@@ -120,8 +118,10 @@ class Predictor:
         if index is not None:
             import json
 
+            from model.rundir import MODEL_FILE
+
             made_for = json.loads((index_dir / "manifest.json").read_text()).get("model_sha256")
-            if made_for is not None and made_for != _model_sha256(run_dir):
+            if made_for is not None and made_for != info.manifest["files"][MODEL_FILE]["sha256"]:
                 raise ValueError(f"{index_dir} was built for another model.safetensors (the run was retrained "
                                  f"since): rebuild it with `pigeon index --run {run_dir} --data DATASET`")
         if index is None:
@@ -188,14 +188,8 @@ class Predictor:
 
     def _expected_score_guess(self, probs: np.ndarray, extra: list[tuple[float, float]]):
         """argmax over candidates (the top-M cell centroids and ``extra`` points) of sum_c p(c) score(d(x, c))."""
-        m = min(self.candidates, len(probs))
-        cand_cells = np.argpartition(-probs, m - 1)[:m]
-        if self._score_matrix is not None:
-            exp_cells = self._score_matrix[cand_cells] @ probs.astype(np.float32)
-        else:
-            exp_cells = geoguessr_score(pairwise_haversine_km(self.centroids_deg[cand_cells], self.centroids_deg)) @ probs
-        best = int(np.argmax(exp_cells))
-        point, value = tuple(float(x) for x in self.centroids_deg[cand_cells[best]]), float(exp_cells[best])
+        pts, vals = expected_score_guesses(probs, self.centroids_deg, self.candidates, self._score_matrix)
+        point, value = tuple(float(x) for x in pts[0]), float(vals[0])
         if extra:
             pts = np.asarray(extra, dtype=np.float64)
             exp_extra = geoguessr_score(pairwise_haversine_km(pts, self.centroids_deg)) @ probs
@@ -205,24 +199,42 @@ class Predictor:
         return point, value
 
 
+SCORE_MATRIX_MAX_CELLS = 8000  # above this the C x C score matrix (float32) is not kept; rows are computed per use
+
+
+def cell_score_matrix(centroids_deg: np.ndarray) -> np.ndarray | None:
+    """score(d(centroid_i, centroid_j)) as a (C, C) float32 matrix, or None for more than SCORE_MATRIX_MAX_CELLS."""
+    c = np.asarray(centroids_deg, dtype=np.float64)
+    if len(c) > SCORE_MATRIX_MAX_CELLS:
+        return None
+    return geoguessr_score(pairwise_haversine_km(c, c)).astype(np.float32)
+
+
 def expected_score_guesses(probs: np.ndarray, centroids_deg: np.ndarray, candidates: int = 256,
-                           batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+                           score_matrix: np.ndarray | None = None, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Batched expected-score guesses: probs (N, C) over cells with centroids (C, 2) -> points (N, 2), the
     candidate cell centroid maximising sum_c p(c) score(d(x, c)) among the ``candidates`` most probable cells,
-    and those expected scores (N,). (``Predictor`` also tries the refined point and the head's centroid.)"""
+    and those expected scores (N,). ``score_matrix``: :func:`cell_score_matrix` of the centroids when the caller
+    keeps one. Memory stays O(batch x C). (``Predictor`` also tries the refined point and the head's centroid.)"""
     probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
-    centroids_deg = np.asarray(centroids_deg, dtype=np.float64)
+    cent = np.asarray(centroids_deg, dtype=np.float64)
+    if score_matrix is None:
+        score_matrix = cell_score_matrix(cent)
     m = min(candidates, probs.shape[1])
-    score = geoguessr_score(pairwise_haversine_km(centroids_deg, centroids_deg)).astype(np.float64)
-    points, values = np.zeros((len(probs), 2)), np.zeros(len(probs))
-    for s in range(0, len(probs), batch):
-        pr = probs[s:s + batch]
-        cand = np.argpartition(-pr, m - 1, axis=1)[:, :m]                       # (B, m)
-        exp = np.einsum("bmc,bc->bm", score[cand], pr)                          # (B, m)
-        best = exp.argmax(1)
-        points[s:s + batch] = centroids_deg[cand[np.arange(len(pr)), best]]
-        values[s:s + batch] = exp[np.arange(len(pr)), best]
-    return points, values
+    cand = np.argpartition(-probs, m - 1, axis=1)[:, :m]                        # (N, m) candidate cells
+    values = np.empty(cand.shape)
+    step = batch if score_matrix is not None else max(1, 1024 // m)
+    for s in range(0, len(probs), step):
+        pr, cd = probs[s:s + step], cand[s:s + step]
+        if score_matrix is not None:  # expected score at every centroid (the matrix is symmetric), then pick
+            values[s:s + step] = np.take_along_axis(pr.astype(np.float32) @ score_matrix, cd, 1)
+        else:  # too many cells to keep the matrix: score rows of this batch's candidate cells only
+            rows, inv = np.unique(cd, return_inverse=True)
+            exp_rows = pr @ geoguessr_score(pairwise_haversine_km(cent[rows], cent)).T   # (B, U)
+            values[s:s + step] = np.take_along_axis(exp_rows, inv.reshape(cd.shape), 1)
+    best = values.argmax(1)
+    r = np.arange(len(probs))
+    return cent[cand[r, best]], values[r, best]
 
 
 def embed_dataset_locations(predictor: Predictor, ds, locs, batch_size: int = 32, progress=None) -> np.ndarray:
@@ -266,25 +278,15 @@ def index_from_embeddings(run_dir: str | Path, emb: np.ndarray, latlon_deg: np.n
     already computed, ``pigeon index`` (:func:`build_index`) after embedding a dataset itself."""
     from model.geocells import load_geocells
     from model.retrieval import RefinementIndex, RetrievalConfig
+    from model.rundir import MODEL_FILE, read_manifest
 
     cells = load_geocells(Path(run_dir) / "geocells")
-    extra = {**(extra or {}), "model_sha256": _model_sha256(run_dir)}
+    extra = {**(extra or {}), "model_sha256": read_manifest(Path(run_dir))["files"][MODEL_FILE]["sha256"]}
     latlon = np.asarray(latlon_deg, dtype=np.float64)
     labels = cells.assign(latlon[:, 0], latlon[:, 1])
     index = RefinementIndex.build(np.asarray(emb, dtype=np.float32), latlon, labels, len(cells.centroids_deg),
                                   cfg or RetrievalConfig())
     return index.save(Path(run_dir) / INDEX_DIR, extra=extra)
-
-
-def _model_sha256(run_dir: str | Path) -> str | None:
-    """sha256 of the run's model.safetensors as its manifest records it (an index belongs to one model)."""
-    import json
-
-    try:
-        files = json.loads((Path(run_dir) / "manifest.json").read_text())["files"]
-        return files["model.safetensors"]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def refine_predictions(run_dir: str | Path, embeddings: np.ndarray, logits: np.ndarray, device: str = "cpu",

@@ -18,14 +18,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.dataset import load_dataset  # noqa: E402
-from model.geography import geoguessr_score, haversine_km  # noqa: E402
+from model.geography import geoguessr_score, haversine_km, threshold_accuracies  # noqa: E402
 from model.inference import Predictor, embed_dataset_locations  # noqa: E402
 
 
 def metrics(guess: np.ndarray, true: np.ndarray) -> dict[str, float]:
     d = haversine_km(guess[:, 0], guess[:, 1], true[:, 0], true[:, 1])
-    return {"km1": float((d < 1).mean()), "km25": float((d < 25).mean()), "km200": float((d < 200).mean()),
-            "km750": float((d < 750).mean()), "median_km": float(np.median(d)),
+    acc = threshold_accuracies(d, (1, 25, 200, 750))
+    return {**{f"km{k}": v for k, v in acc.items()}, "median_km": float(np.median(d)),
             "score": float(geoguessr_score(d).mean())}
 
 

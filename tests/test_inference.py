@@ -95,7 +95,8 @@ def test_bad_images_and_devices_are_clear_errors(run, tmp_path, capsys):
     assert "cannot read image" in capsys.readouterr().err
 
 
-def test_batched_expected_score_guesses_match_a_brute_force_search():
+def test_batched_expected_score_guesses_match_a_brute_force_search(monkeypatch):
+    import model.inference as inference
     from model.geography import geoguessr_score, pairwise_haversine_km
     from model.inference import expected_score_guesses
 
@@ -108,6 +109,11 @@ def test_batched_expected_score_guesses_match_a_brute_force_search():
     # restricted to the 5 most probable cells the value can only drop
     _, v5 = expected_score_guesses(probs, cent, candidates=5)
     assert (v5 <= vals + 1e-9).all()
+    # too many cells to keep the C x C matrix: candidate rows are scored per batch, same answer
+    monkeypatch.setattr(inference, "SCORE_MATRIX_MAX_CELLS", 10)
+    pts_rows, vals_rows = expected_score_guesses(probs, cent, candidates=5)
+    assert inference.cell_score_matrix(cent) is None
+    assert np.allclose(vals_rows, v5, rtol=1e-5)
 
 
 def test_training_writes_the_index_from_its_own_embeddings_and_a_stale_index_is_refused(tmp_path):

@@ -29,7 +29,7 @@ from train.data import LocationTable
 from train.distributed import Dist
 from train.evaluate import countries_at, geolocation_metrics, run_embeddings, true_countries
 from train.head import predict_logits
-from train.pipeline import Stage, backbone_clip, embeddings, ensure_geocells, fit_head
+from train.pipeline import Stage, backbone_clip, embeddings, ensure_geocells, fit_head, location_embeddings
 
 log = logging.getLogger(__name__)
 NA_REFINEMENT = "n/a until retrieval exists"
@@ -98,7 +98,7 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     for key, cells_dir, head_cfg in variants:
         log.info("ablation: training the head for %s", key)
         res, targets, cells = fit_head(st, emb0, cells_dir, head_cfg, None)
-        x = emb0[:, 0] if head_cfg.single_view else emb0.mean(dim=1)
+        x = location_embeddings(emb0, head_cfg.single_view)
         logits = predict_logits(res.head, x[idx]).numpy()
         rows[key] = _metrics(
             cells.centroids_deg[logits.argmax(1)], true, true_country, logits, targets.cells[idx]

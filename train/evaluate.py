@@ -97,10 +97,15 @@ def baseline_guesses(n: int, train_latlon: np.ndarray, train_cells: np.ndarray, 
             "most_frequent_cell": np.repeat(centroids_deg[[np.bincount(train_cells).argmax()]], n, axis=0)}
 
 
+def view_mean(emb: torch.Tensor) -> torch.Tensor:
+    """(N, V, D) embeddings of the run's views -> (N, D), averaged as the Predictor does."""
+    return emb.mean(dim=1) if emb.shape[1] > 1 else emb[:, 0]
+
+
 def predict(model: GeoModel, info: RunInfo, emb: torch.Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Embeddings (N, V, D) -> (head outputs as arrays, point guesses (N, 2) = centroid of the argmax
     cell)."""
-    x = emb.mean(dim=1) if emb.shape[1] > 1 else emb[:, 0]
+    x = view_mean(emb)
     head = model.head.cpu().eval()
     with torch.no_grad():
         out = {k: v.numpy() for k, v in head(x).items()}
@@ -178,8 +183,7 @@ def guess_mode_metrics(run_dir: Path, emb: torch.Tensor, logits: np.ndarray, cen
     probs /= probs.sum(1, keepdims=True)
     guesses = {"expected_score": expected_score_guesses(probs, centroids_deg)[0]}
     if (Path(run_dir) / INDEX_DIR / "manifest.json").is_file():
-        x = emb.mean(dim=1) if emb.shape[1] > 1 else emb[:, 0]
-        guesses["refined"] = refine_predictions(run_dir, x.float().numpy(), lg)
+        guesses["refined"] = refine_predictions(run_dir, view_mean(emb).float().numpy(), lg)
     return {name: geolocation_metrics(g, true, countries_at(g) if true_country is not None else None, true_country)
             for name, g in sorted(guesses.items())}
 

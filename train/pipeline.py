@@ -113,6 +113,11 @@ def embeddings(st: Stage, visual: torch.nn.Module) -> torch.Tensor:
                              st.cfg.runtime.workers, st.progress)
 
 
+def location_embeddings(emb: torch.Tensor, single_view: bool) -> torch.Tensor:
+    """(N, V, D) per-view embeddings -> (N, D) the head's input: view 0 alone or the mean over views."""
+    return emb[:, 0] if single_view else emb.mean(dim=1)
+
+
 def fit_head(st: Stage, emb: torch.Tensor, cells_dir: Path, head_cfg, state_root: Path | None):
     """Assign cells, build targets, train the head. Returns (HeadResult, Targets, Geocells).
 
@@ -120,7 +125,7 @@ def fit_head(st: Stage, emb: torch.Tensor, cells_dir: Path, head_cfg, state_root
     first one (reusing pretraining and embeddings) instead of being refused.
     """
     cells = load_geocells(cells_dir)
-    x = emb[:, 0] if head_cfg.single_view else emb.mean(dim=1)
+    x = location_embeddings(emb, head_cfg.single_view)
     targets = build_targets(st.table, cells.assign(st.table.latlon_deg[:, 0], st.table.latlon_deg[:, 1]),
                             head_cfg.multitask)
     identity = {
@@ -199,7 +204,7 @@ def write_index(st: Stage, emb: torch.Tensor) -> Path:
     from model.inference import index_from_embeddings
 
     idx = st.table.indices("train")
-    x = emb[idx, 0] if st.cfg.head.single_view else emb[idx].mean(dim=1)
+    x = location_embeddings(emb[idx], st.cfg.head.single_view)
     path = index_from_embeddings(st.out, x.float().numpy(), st.table.latlon_deg[idx], st.cfg.retrieval, extra={
         "dataset": str(Path(st.ds.root).resolve()), "dataset_manifest": st.ds.manifest.get("files", {}),
         "split": "train", "embeddings": "training cache"})
