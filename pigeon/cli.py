@@ -37,10 +37,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OWN_LOGGERS = ("model", "train", "bot", "pigeon", "world", "arena", "__main__")
+
+
+def configure_logging(verbose: bool) -> None:
+    """Our packages log progress at INFO; third-party loggers (faiss's loader, PIL, matplotlib, ...) only from
+    WARNING up, unless ``-v`` asks for everything at DEBUG. faiss announces at INFO which SIMD build it loads and
+    why the others failed, which reads like an error to a user."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

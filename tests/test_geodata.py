@@ -55,6 +55,29 @@ def test_known_points_country_climate_terrain(known):
     assert known.loc["windhoek", "country"] == "NA"  # 'NA' must not be read back as a missing value
 
 
+# Capitals (and one oblast town) with their ISO 3166-2 codes as ISO's Online Browsing Platform lists them today.
+ISO_3166_2_CAPITALS = {
+    "RU-MOW": (55.7558, 37.6173),    # Moscow city (the source had it as RU-MOS)
+    "RU-MOS": (56.3153, 38.1358),    # Sergiev Posad, Moscow Oblast (the source had RU-MOW)
+    "IS-1": (64.1466, -21.9426),     # Reykjavik: IS-0 was withdrawn, the city is in the Capital Region
+    "MX-CMX": (19.4326, -99.1332),   # Mexico City: MX-DIF became MX-CMX
+    "CO-DC": (4.7110, -74.0721),     # Bogotá (the source filed it under Cundinamarca, CO-CUN)
+    "DE-BE": (52.5200, 13.4050), "JP-13": (35.6895, 139.6917), "AU-ACT": (-35.2809, 149.1300),
+    "US-DC": (38.8951, -77.0364), "BR-DF": (-15.7939, -47.8828), "AR-C": (-34.6037, -58.3816),
+    "IN-DL": (28.6139, 77.2090), "CN-BJ": (39.9042, 116.4074), "AT-9": (48.2082, 16.3738),
+    "KR-11": (37.5665, 126.9780), "UA-30": (50.4501, 30.5234), "SE-AB": (59.3293, 18.0686),
+}
+
+
+def test_capitals_get_their_iso_3166_2_codes(geo):
+    lat, lon = np.array(list(ISO_3166_2_CAPITALS.values())).T
+    got = geo.annotate(lat, lon)["admin1"].tolist()
+    assert got == list(ISO_3166_2_CAPITALS)
+    codes = geo.admin1["iso_3166_2"].tolist()
+    assert codes.count("IS-1") == codes.count("RU-MOW") == codes.count("RU-MOS") == 1  # Reykjavik dissolved
+    assert not {"IS-0", "MX-DIF"} & set(codes)
+
+
 def test_open_sea_has_no_country_admin_or_koppen(geo, known):
     sea = known.loc["atlantic"]
     assert sea.country == sea.admin1 == sea.koppen == sea.driving_side == sea.continent == ""

@@ -88,6 +88,7 @@ def test_pairwise_matches_geopy_and_elementwise() -> None:
 def test_pairwise_self_is_symmetric_with_zero_diagonal() -> None:
     pts = _random_points(np.random.default_rng(2), 50)
     d = geo.pairwise_haversine_km(pts)
+    # exact: (a - b)^2 == (b - a)^2 in IEEE arithmetic and the three squares are summed in one fixed order
     assert np.array_equal(d, d.T) and np.all(d.diagonal() == 0.0)
     assert geo.pairwise_haversine_km(pts, np.empty((0, 2))).shape == (50, 0)
 
@@ -96,6 +97,7 @@ def test_pairwise_chunking_matches_single_block(monkeypatch: pytest.MonkeyPatch)
     rng = np.random.default_rng(3)
     a, b = _random_points(rng, 37), _random_points(rng, 11)
     full = geo.pairwise_haversine_km(a, b)
+    # exact: each element is computed by the same element-wise ufuncs whatever the block (no BLAS, no reduction)
     monkeypatch.setattr(geo, "_CHUNK_ELEMS", 25)  # 2 rows per block, last block partial
     assert np.array_equal(geo.pairwise_haversine_km(a, b), full)
 
@@ -292,7 +294,8 @@ def test_smoothing_tau_limits() -> None:
 def test_smoothing_chunked_equals_unchunked_and_large_c_is_stable() -> None:
     cells, pts, _ = _cells_and_points(np.random.default_rng(10), 30, 25)
     full = geo.haversine_smoothed_targets(pts, cells)
-    # 65 elements over 30 cells: 2 rows per block, the last block partial
+    # 65 elements over 30 cells: 2 rows per block, the last block partial. Exact: element-wise ufuncs and a
+    # per-row normalisation whose summation order depends on the row length only, never on the block
     assert np.array_equal(geo.haversine_smoothed_targets(pts, cells, max_chunk_elems=65), full)
     assert np.array_equal(geo.haversine_smoothed_targets(pts, cells, max_chunk_elems=1), full)
     # many cells, all far away, tiny tau: every exponent underflows except the nearest -> no 0/0, no NaN
