@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.arena import make_server  # noqa: E402
-from bot.arena.demo_world import make_demo_world  # noqa: E402
+from arena import make_server  # noqa: E402
+from arena.demo_world import make_demo_world  # noqa: E402
 
 N_CLASSIC, N_DUELS = 30, 10  # 30 + 2 * 10 = 50 players
 DEADLINE_S = 240.0

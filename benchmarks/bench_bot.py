@@ -49,8 +49,8 @@ def main() -> None:
     ap.add_argument("--label", default=None, help="what --run is, recorded in the JSON")
     args = ap.parse_args()
 
-    from bot.arena import make_server
-    from bot.arena.demo_world import make_demo_world
+    from arena import make_server
+    from arena.demo_world import make_demo_world
     from bot.config import BotConfig, PlayConfig
     from bot.controller import BotError
     from bot.driver import open_browser

@@ -1,6 +1,6 @@
 """Geocells for 100,000 training points: build time (CSV -> exported directory), peak memory, cell stats.
 
-Points are GeoNames places (model.geodata places, seed 0) drawn uniformly or weighted by population, each
+Points are GeoNames places (model.geo.geodata places, seed 0) drawn uniformly or weighted by population, each
 jittered by a 0.01 deg (~1 km) Gaussian: the uniform draw spreads like Street View coverage, the
 population draw piles points into big cities (more splitting). Each workload runs once cold (first build
 in the process: geodata layers, place lookups and imports load) and ``--repeat`` times warm; the JSON holds
@@ -24,8 +24,8 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._util import peak_rss_mib, write
-from model import geodata
-from model.geocells import GeocellConfig, build_geocells_dir, load_geocells
+from model.geo import geodata
+from model.geocells.cells import GeocellConfig, build_geocells_dir, load_geocells
 
 N_POINTS = 100_000
 TARGET_S = 120.0

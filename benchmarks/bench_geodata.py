@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._util import peak_rss_mib, timeit, write  # noqa: E402
-from model.geodata import GeoData  # noqa: E402
+from model.geo.geodata import GeoData  # noqa: E402
 
 N_POINTS = 100_000
 # layer -> one call that forces it to load (on a fresh GeoData, so timings do not overlap)

@@ -1,4 +1,4 @@
-"""Speed of model.geography's hot paths (numpy, CPU).
+"""Speed of model.geo.geography's hot paths (numpy, CPU).
 
 Writes benchmarks/results/geography.json with the median of 5 runs per case and prints it.
 Run: python benchmarks/bench_geography.py
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import geography as geo
+from model.geo import geography as geo
 
 RUNS = 5
 RESULTS = Path(__file__).resolve().parent / "results" / "geography.json"

@@ -30,7 +30,7 @@ def main() -> int:
 
     import torch
 
-    from model.dataset import load_dataset
+    from model.formats.dataset import load_dataset
     from model.inference import Predictor
 
     if not (args.run / "manifest.json").is_file():

@@ -53,7 +53,7 @@ def bench_pretrain(size: int, batch: int, repeat: int) -> dict:
 
 
 def bench_loading(size: int, n: int) -> dict:
-    from model.dataset import load_dataset
+    from model.formats.dataset import load_dataset
     from model.network import build_clip
     from train.captions import CaptionInfo
     from train.data import CaptionedViews, LocationTable, epoch_samples

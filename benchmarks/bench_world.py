@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from model import geodata
-    from train.world_build import render_scenes, render_world
-    from train.world_config import load_world_config
-    from train.world_sampler import sample_locations
-    from train.world_scene import build_scenes
+    from model.geo import geodata
+    from world.build import render_scenes, render_world
+    from world.config import load_world_config
+    from world.sampler import sample_locations
+    from world.scene import build_scenes
 
     cfg = load_world_config(overrides=[f"render.image_size={args.size}"])
     t = time.perf_counter()

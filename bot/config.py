@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 from model.config import load_config
+from model.paths import CONFIG_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = ROOT / "configs" / "bot.toml"
+DEFAULT_CONFIG = CONFIG_DIR / "bot.toml"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
@@ -111,8 +111,3 @@ def load_bot_config(path: str | Path | None = None, overrides: Iterable[str] = (
         path = DEFAULT_CONFIG
     return load_config(BotConfig, path, overrides)  # __post_init__ errors come back as ConfigError
 
-
-def project_path(p: str | Path) -> Path:
-    """A config path: absolute as given, relative ones against the project root."""
-    p = Path(p).expanduser()
-    return p if p.is_absolute() else ROOT / p

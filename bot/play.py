@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.config import BotConfig, project_path
+from bot.config import BotConfig
+from model.paths import project_path
 from bot.controller import Controller, GameReport, GuessFn
 from bot.driver import close_context, new_context, open_browser
 from bot.matchlog import MatchLog
@@ -104,7 +105,7 @@ def demo_paths(cfg: BotConfig) -> tuple[Path, Path]:
 def run_demo(cfg: BotConfig) -> tuple[GameReport, Path, dict]:
     """The demo: arena on loopback with the demo world's held-out split, the demo checkpoint, headless
     Chromium, one classic game of ``cfg.demo.rounds`` rounds. Returns (report, match log path, model info)."""
-    from bot.arena import make_server
+    from arena import make_server
     from bot.guessing import load_guess_fn
     from bot.matchlog import model_info
 

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from model.geography import geoguessr_score, pairwise_haversine_km
+from model.geo.geography import geoguessr_score, pairwise_haversine_km
 
 log = logging.getLogger(__name__)
 INDEX_DIR = "index"
@@ -118,7 +118,7 @@ class Predictor:
         if index is not None:
             import json
 
-            from model.rundir import MODEL_FILE
+            from model.formats.rundir import MODEL_FILE
 
             made_for = json.loads((index_dir / "manifest.json").read_text()).get("model_sha256")
             if made_for is not None and made_for != info.manifest["files"][MODEL_FILE]["sha256"]:
@@ -258,7 +258,7 @@ def embed_dataset_locations(predictor: Predictor, ds, locs, batch_size: int = 32
 def build_index(run_dir: str | Path, data_dir: str | Path, cfg=None, split: str = "train", batch_size: int = 32,
                 device: str = "auto", progress=None) -> Path:
     """Embed ``split`` of the dataset with the run's model and write RUN/index/ (see :mod:`model.retrieval`)."""
-    from model.dataset import load_dataset
+    from model.formats.dataset import load_dataset
 
     pred = Predictor.load(run_dir, device=device, warmup=False)
     ds = load_dataset(data_dir)
@@ -276,9 +276,9 @@ def index_from_embeddings(run_dir: str | Path, emb: np.ndarray, latlon_deg: np.n
     """Write RUN/index/ from view-averaged embeddings (N, D) of the locations to index and their (N, 2)
     coordinates; cells are assigned with the run's geocells. ``pigeon train`` calls this with the embeddings it
     already computed, ``pigeon index`` (:func:`build_index`) after embedding a dataset itself."""
-    from model.geocells import load_geocells
+    from model.geocells.cells import load_geocells
     from model.retrieval import RefinementIndex, RetrievalConfig
-    from model.rundir import MODEL_FILE, read_manifest
+    from model.formats.rundir import MODEL_FILE, read_manifest
 
     cells = load_geocells(Path(run_dir) / "geocells")
     extra = {**(extra or {}), "model_sha256": read_manifest(Path(run_dir))["files"][MODEL_FILE]["sha256"]}
@@ -295,7 +295,7 @@ def refine_predictions(run_dir: str | Path, embeddings: np.ndarray, logits: np.n
 
     Uses RUN/index (build it with ``pigeon index``); the evaluation's ablation calls this for its "full" row.
     """
-    from model.geocells import load_geocells
+    from model.geocells.cells import load_geocells
     from model.retrieval import RefinementIndex
 
     run_dir = Path(run_dir)

@@ -6,7 +6,7 @@
   tower, before ``ln_post`` and the projection (spec §2.5 / recommended resolution 8).
 * ``GeoHead``: linear geocell classifier plus PIGEON's auxiliary heads; ``GeoModel`` = visual tower + head
   with 4-view averaging.
-* ``load_run(run_dir, device)`` rebuilds a ``GeoModel`` from a run directory (see ``model.rundir``), checking
+* ``load_run(run_dir, device)`` rebuilds a ``GeoModel`` from a run directory (see ``model.formats.rundir``), checking
   hashes, backbone and shapes.
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ import open_clip
 import torch
 from torch import nn
 
-from model import rundir
-from model.rundir import RunError
+from model.formats import rundir
+from model.formats.rundir import RunError
 
 CONFIG_DIR = Path(__file__).with_name("model_configs")
 open_clip.add_model_config(CONFIG_DIR)
@@ -287,7 +287,7 @@ class RunInfo:
         return tomllib.loads((self.run_dir / rundir.CONFIG_FILE).read_text(encoding="utf-8"))
 
     def geocells(self):
-        from model.geocells import load_geocells
+        from model.geocells.cells import load_geocells
 
         return load_geocells(self.geocells_dir)
 
@@ -319,7 +319,7 @@ def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], what: str, p
 
 
 def _count_cells(run_dir: Path) -> int:
-    from model.geocells import load_geocells
+    from model.geocells.cells import load_geocells
 
     try:
         return len(load_geocells(run_dir / rundir.GEOCELLS_DIR).centroids_deg)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.geography import haversine_km, pairwise_haversine_km
+from model.geo.geography import haversine_km, pairwise_haversine_km
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -210,7 +210,7 @@ class RefinementIndex:
     def save(self, out_dir: str | Path, extra: dict | None = None) -> Path:
         import faiss
 
-        from model.dataset import sha256_file
+        from model.formats.dataset import sha256_file
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -229,7 +229,7 @@ class RefinementIndex:
     def load(cls, in_dir: str | Path, cfg: RetrievalConfig | None = None) -> "RefinementIndex":
         import faiss
 
-        from model.dataset import sha256_file
+        from model.formats.dataset import sha256_file
 
         d = Path(in_dir)
         try:
@@ -259,7 +259,7 @@ class RefinementIndex:
 
 
 def _mean_latlon(latlon_deg: np.ndarray) -> tuple[float, float]:
-    from model.geography import spherical_centroid
+    from model.geo.geography import spherical_centroid
 
     lat, lon = spherical_centroid(latlon_deg[:, 0], latlon_deg[:, 1])
     return float(lat), float(lon)

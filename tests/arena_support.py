@@ -11,8 +11,8 @@ from typing import Any
 
 from PIL import Image
 
-from bot.arena.demo_world import PLACES, make_demo_world
-from model.dataset import load_dataset
+from arena.demo_world import PLACES, make_demo_world
+from model.formats.dataset import load_dataset
 
 FLAGS = [
     "--headless",

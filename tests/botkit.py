@@ -5,7 +5,7 @@ import random
 import re
 from collections import Counter
 
-from bot.arena import make_server
+from arena import make_server
 from bot.config import BrowserConfig, PlayConfig
 from bot.controller import Controller
 from bot.driver import close_context, new_context

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from arena_support import Client, FakeClock, make_leaky_world
-from bot import arena_cli
-from bot.arena import make_server, rules
-from bot.arena.db import dump_tables
+from pigeon.cli import arena as arena_cli
+from arena import make_server, rules
+from arena.db import dump_tables
 
 
 @pytest.fixture(scope="module")

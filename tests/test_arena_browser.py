@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from arena_support import Client, make_leaky_world
-from bot.arena import make_server, rules
+from arena import make_server, rules
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(os.environ.get("PIGEON_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="pigeon-shots-"))

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from arena_support import Client, find_leaks, make_leaky_world, truth_patterns
-from bot.arena import make_server
+from arena import make_server
 
 VENDOR = "/static/vendor/"
 

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from arena_support import make_leaky_world
-from bot.arena import rules
-from bot.arena.worlds import load_world, load_worlds, strip_jpeg_metadata
+from arena import rules
+from arena.worlds import load_world, load_worlds, strip_jpeg_metadata
 
 
 def test_multipliers_follow_the_geoguessr_schedule():
@@ -105,8 +105,8 @@ def test_worlds_load_by_split_and_refuse_bad_input(tmp_path):
 
 def test_arena_imports_neither_torch_nor_the_network():
     code = (
-        "import sys, bot.arena.app, bot.arena.stats, bot.arena_cli; "
-        "from bot.arena.app import default_vendor_dir; "
+        "import sys, arena.app, arena.stats, pigeon.cli.arena; "
+        "from arena.app import default_vendor_dir; "
         "default_vendor_dir(); bad = [m for m in ('torch', 'model.network', 'model.inference', 'playwright') "
         "if m in sys.modules]; assert not bad, bad"
     )

@@ -12,13 +12,13 @@ from arena_support import find_leaks, truth_patterns
 from botkit import TARGETS, Harness, db_rows, fixed_guesses, start_arena, truth
 from PIL import Image
 
-from bot.arena import views
-from bot.arena.demo_world import make_demo_world
+from arena import views
+from arena.demo_world import make_demo_world
 from bot.config import BotConfig, PlayConfig
 from bot.matchlog import MatchLog
 from bot.play import ArenaGame, play_arena
 from bot.sites.base import GuessResult
-from model.geography import haversine_km
+from model.geo.geography import haversine_km
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botkit import fixed_guesses, start_arena
 
-from bot.arena.demo_world import make_demo_world
+from arena.demo_world import make_demo_world
 from bot.config import BotConfig, PlayConfig
 from bot.matchlog import MatchLog
 from bot.play import arena_duel

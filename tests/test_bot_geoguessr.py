@@ -22,7 +22,7 @@ from bot.driver import close_context, new_context
 from bot.matchlog import MatchLog
 from bot.sites.base import GuessResult, SiteError
 from bot.sites.geoguessr import GeoGuessrSite
-from model.geography import haversine_km
+from model.geo.geography import haversine_km
 
 pytestmark = pytest.mark.browser
 RECORD_JS = """(() => {

@@ -6,7 +6,8 @@ import sqlite3
 
 import pytest
 
-from bot.config import BotConfig, load_bot_config, project_path
+from bot.config import BotConfig, load_bot_config
+from model.paths import project_path
 from bot.controller import RoundRecord
 from bot.matchlog import MatchLog, event_counts, model_info, open_readonly, recent_matches, summary_stats
 from bot.sites.base import GameSummary, GuessResult, Phase, PlacedGuess, RoundResult, RoundState

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from trainkit import TINY_OVERRIDES, make_dataset
 
-from bot.arena.demo_world import make_demo_world
+from arena.demo_world import make_demo_world
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from botkit import TARGETS, Harness, db_rows, fixed_guesses, start_arena
 
-from bot.arena.demo_world import make_demo_world
+from arena.demo_world import make_demo_world
 from bot.controller import BotError
 from bot.sites.base import GuessResult
 

@@ -13,7 +13,7 @@ HOLDOUT = CKPT / "holdout"
 
 
 def test_checkpoint_is_small_complete_and_hash_checked():
-    from model.rundir import read_manifest, verify_files
+    from model.formats.rundir import read_manifest, verify_files
 
     assert (CKPT / "manifest.json").is_file(), "checkpoints/demo is missing: scripts/make_demo_checkpoint.sh"
     total = sum(p.stat().st_size for p in CKPT.rglob("*") if p.is_file())
@@ -25,11 +25,11 @@ def test_checkpoint_is_small_complete_and_hash_checked():
 
 
 def test_holdout_is_disjoint_from_training():
-    from model.dataset import load_dataset
+    from model.formats.dataset import load_dataset
 
     hold = load_dataset(HOLDOUT)
     assert len(hold.locations) >= 20 and {loc.split for loc in hold.locations} == {"test"}
-    from model.geography import pairwise_haversine_km
+    from model.geo.geography import pairwise_haversine_km
     from model.retrieval import RefinementIndex
 
     index = RefinementIndex.load(CKPT / "index")
@@ -39,8 +39,8 @@ def test_holdout_is_disjoint_from_training():
 
 @pytest.fixture(scope="module")
 def predictions():
-    from model.dataset import load_dataset
-    from model.geography import haversine_km
+    from model.formats.dataset import load_dataset
+    from model.geo.geography import haversine_km
     from model.inference import Predictor
 
     hold = load_dataset(HOLDOUT)
@@ -52,7 +52,7 @@ def predictions():
 
 
 def test_demo_model_locates_held_out_rounds_better_than_chance(predictions):
-    from model.geography import haversine_km
+    from model.geo.geography import haversine_km
 
     hold, out, err = predictions
     assert all(p.refined_guess is not None for p in out)

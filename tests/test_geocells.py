@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from model import geodata
+from model.geo import geodata
 from model.config import load_config
-from model.geocells import GeocellConfig, Geocells, build_geocells_dir, build_naive_geocells, load_geocells
+from model.geocells.cells import GeocellConfig, Geocells, build_geocells_dir, build_naive_geocells, load_geocells
 from pigeon.cli import main as pigeon_main
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "geocells.toml")

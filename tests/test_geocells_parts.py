@@ -7,9 +7,9 @@ import shapely
 from shapely.geometry import box
 from sklearn.cluster import OPTICS
 
-from model._cells_fuse import fuse_small_cells
-from model._cells_geom import WorkCell, voronoi_regions
-from model._cells_split import bisect_cell, optics_labels, split_large_cells
+from model.geocells._fuse import fuse_small_cells
+from model.geocells._geom import WorkCell, voronoi_regions
+from model.geocells._split import bisect_cell, optics_labels, split_large_cells
 
 PASSES = ((8, 0.05), (10, 0.025), (15, 0.015))
 

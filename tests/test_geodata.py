@@ -1,4 +1,4 @@
-"""model.geodata against the real offline data (run `make setup` first): known places, shapes, errors."""
+"""model.geo.geodata against the real offline data (run `make setup` first): known places, shapes, errors."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import shapely
 
-from model import geodata
-from model.geodata import KOPPEN_CLASSES, KOPPEN_DESCRIPTIONS, LAND_COVER_NAMES, GeoData, MissingDataError
-from model.geography import haversine_km
+from model.geo import geodata
+from model.geo.geodata import KOPPEN_CLASSES, KOPPEN_DESCRIPTIONS, LAND_COVER_NAMES, GeoData, MissingDataError
+from model.geo.geography import haversine_km
 
 # name -> (lat, lon)
 PLACES = {

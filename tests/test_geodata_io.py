@@ -1,4 +1,4 @@
-"""model.geodata_io (polygon files, point-in-polygon, grids) and the fetch script's offline parts."""
+"""model.geo.io (polygon files, point-in-polygon, grids) and the fetch script's offline parts."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import shapely
 
-from model.geodata_io import (MissingDataError, PolygonIndex, _boundary_pieces, edge_grid, load_polygons,
+from model.geo.io import (MissingDataError, PolygonIndex, _boundary_pieces, edge_grid, load_polygons,
                               package_file, save_polygons)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""model.geography against geopy (the oracle), closed forms and the GeoGuessr score table."""
+"""model.geo.geography against geopy (the oracle), closed forms and the GeoGuessr score table."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from geopy.distance import great_circle
 
-from model import geography as geo
+from model.geo import geography as geo
 
 R = 6378.137  # PIGEON's radius (WGS84 equatorial), pinned here rather than read from the module under test
 
@@ -124,7 +124,7 @@ def test_pairwise_torch_equals_numpy() -> None:
 
 
 def test_import_does_not_load_torch() -> None:
-    code = "import sys, model.geography; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, model.geo.geography; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

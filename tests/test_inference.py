@@ -36,7 +36,7 @@ def test_predict_without_index_is_the_head_guess(run):
     assert [c["p"] for c in p.top_cells] == sorted([c["p"] for c in p.top_cells], reverse=True)
     assert 0 <= p.expected_score <= 5000
     # the expected-score guess is never worse, under the model's own distribution, than the head guess
-    from model.geography import geoguessr_score, pairwise_haversine_km
+    from model.geo.geography import geoguessr_score, pairwise_haversine_km
 
     def expected(pt):
         return float(geoguessr_score(pairwise_haversine_km(np.array([pt]), pred.centroids_deg))[0] @ p.cell_probs)
@@ -49,7 +49,7 @@ def test_predict_without_index_is_the_head_guess(run):
 
 
 def test_index_build_and_refined_predictions(run):
-    from model.dataset import load_dataset
+    from model.formats.dataset import load_dataset
     from model.inference import Predictor
     from pigeon.cli import main
 
@@ -98,7 +98,7 @@ def test_bad_images_and_devices_are_clear_errors(run, tmp_path, capsys):
 
 def test_batched_expected_score_guesses_match_a_brute_force_search(monkeypatch):
     import model.inference as inference
-    from model.geography import geoguessr_score, pairwise_haversine_km
+    from model.geo.geography import geoguessr_score, pairwise_haversine_km
     from model.inference import expected_score_guesses
 
     rng = np.random.default_rng(3)

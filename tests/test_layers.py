@@ -13,7 +13,7 @@ FORBIDDEN = {
     "bot": {"train", "pigeon"},
 }
 # bot may use the torch-free model modules at import time; everything else from model only inside functions
-BOT_TOPLEVEL_MODEL_OK = {"model", "model.geography", "model.dataset", "model.config"}
+BOT_TOPLEVEL_MODEL_OK = {"model", "model.geo.geography", "model.formats.dataset", "model.config"}
 
 
 def _imports(path: Path):
@@ -54,7 +54,7 @@ def test_bot_imports_heavy_model_modules_lazily():
 
 
 def test_model_core_does_not_pull_browser_or_torch():
-    code = ("import sys, model.geography, model.config, model.dataset;"
+    code = ("import sys, model.geo.geography, model.config, model.formats.dataset;"
             "bad=[m for m in ('playwright','torch','fastapi') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from model import network, rundir
+from model import network
+from model.formats import rundir
 from model.network import (
     AuxSpec,
     BackboneUnavailableError,
@@ -146,7 +147,7 @@ def test_image_tensor_resizes_crops_and_normalises():
 
 
 def _geocells_dir(tmp_path, n_points: int, name: str):
-    from model.geocells import GeocellConfig, build_geocells_dir
+    from model.geocells.cells import GeocellConfig, build_geocells_dir
 
     rng = np.random.default_rng(n_points)
     csv = tmp_path / f"{name}.csv"
@@ -158,7 +159,7 @@ def _geocells_dir(tmp_path, n_points: int, name: str):
 
 def _make_run(tmp_path):
     """A consistent run folder (random tiny weights) and the model it holds."""
-    from model.geocells import load_geocells
+    from model.geocells.cells import load_geocells
 
     cells = _geocells_dir(tmp_path, 20, "cells")
     n_cells = len(load_geocells(cells).centroids_deg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.geography import haversine_km
+from model.geo.geography import haversine_km
 from model.retrieval import RefinementIndex, RetrievalConfig, RetrievalError
 
 

@@ -12,7 +12,7 @@ import torch
 from trainkit import TINY_OVERRIDES, make_dataset
 
 from model.config import load_config
-from model.geography import haversine_smoothed_targets
+from model.geo.geography import haversine_smoothed_targets
 from train import captions
 from train.captions import CaptionInfo, compass_word, country_name, sample_caption
 from train.config import HeadConfig, TrainConfig

@@ -15,18 +15,18 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
-from model import geodata
+from model.geo import geodata
 from model.config import ConfigError
-from model.dataset import load_dataset
-from model.geography import pairwise_haversine_km
+from model.formats.dataset import load_dataset
+from model.geo.geography import pairwise_haversine_km
 from pigeon.cli import main as pigeon_main
-from train.world_build import render_world
-from train.world_config import SplitConfig, WorldConfig, load_world_config
-from train.world_import import import_exif, import_osv5m
-from train.world_render import render_location
-from train.world_sampler import assign_splits, sample_locations
-from train.world_scene import Scene, location_id, sun_position
-from train.world_style import LANGUAGE_WORDS, SHOP_WORDS, STREETVIEW_COVERAGE, road_style
+from world.build import render_world
+from world.config import SplitConfig, WorldConfig, load_world_config
+from world.importer import import_exif, import_osv5m
+from world.render import render_location
+from world.sampler import assign_splits, sample_locations
+from world.scene import Scene, location_id, sun_position
+from world.style import LANGUAGE_WORDS, SHOP_WORDS, STREETVIEW_COVERAGE, road_style
 
 TINY = ["render.image_size=64"]
 
@@ -179,7 +179,7 @@ def test_sun_is_north_south_of_the_tropics_and_rises_in_the_east():
 def test_every_sign_word_has_glyphs_in_its_script_font():
     from fontTools.ttLib import TTFont
 
-    from train.world_canvas import _font_path
+    from world.canvas import _font_path
 
     cmaps = {}
     for lang, (script, centre, stop) in LANGUAGE_WORDS.items():

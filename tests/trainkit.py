@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from model.dataset import write_locations_csv, write_manifest
+from model.formats.dataset import write_locations_csv, write_manifest
 
 # (lat, lon, ISO a2, admin1, town, koppen, driving side, RGB tint)
 CITIES = [

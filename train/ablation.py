@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from model.config import load_config
-from model.dataset import load_dataset
-from model.geography import ACCURACY_THRESHOLDS_KM
+from model.formats.dataset import load_dataset
+from model.geo.geography import ACCURACY_THRESHOLDS_KM
 from model.network import load_run
 from train.config import TrainConfig
 from train.data import LocationTable

@@ -78,7 +78,7 @@ def region_name(value: str) -> str:
 @functools.lru_cache(maxsize=1)
 def koppen_descriptions() -> dict[str, str]:
     """Koppen code -> PIGEON's descriptive phrase, e.g. 'Cfb' -> 'a temperate oceanic climate'."""
-    from model.geodata import KOPPEN_DESCRIPTIONS
+    from model.geo.geodata import KOPPEN_DESCRIPTIONS
 
     def phrase(name: str) -> str:
         name = name.lower()

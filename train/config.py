@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from model.config import config_to_dict
-from model.geocells import GeocellConfig
+from model.geocells.cells import GeocellConfig
 from model.retrieval import RetrievalConfig
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model.dataset import Dataset
+from model.formats.dataset import Dataset
 from model.network import image_tensor
 from train.captions import CaptionInfo, sample_caption
 

@@ -3,7 +3,7 @@ cells.
 
 Baselines on the same split: a uniformly random point on the sphere, a random training location, and always
 the centroid of the most frequent training cell. Country accuracy = the predicted point's country
-(``model.geodata.country_at``) equals the true country (the dataset's ``country`` column, else the true
+(``model.geo.geodata.country_at``) equals the true country (the dataset's ``country`` column, else the true
 point's country); it is ``None`` when the offline geodata is not installed.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.dataset import load_dataset
-from model.geography import geoguessr_score, haversine_km, threshold_accuracies, xyz_to_latlon
+from model.formats.dataset import load_dataset
+from model.geo.geography import geoguessr_score, haversine_km, threshold_accuracies, xyz_to_latlon
 from model.network import AuxSpec, GeoModel, RunInfo, load_run
 from train.data import LocationTable
 from train.distributed import Dist

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.geography import pairwise_haversine_km_torch
+from model.geo.geography import pairwise_haversine_km_torch
 from model.network import GeoHead
 from train.config import HeadConfig
 from train.distributed import Dist

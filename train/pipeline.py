@@ -27,10 +27,10 @@ from model import _tvshim  # noqa: F401
 import open_clip
 import torch
 
-from model import rundir
+from model.formats import rundir
 from model.config import config_to_dict, dump_toml
-from model.dataset import Dataset, load_dataset, sha256_file
-from model.geocells import GeocellConfig, build_geocells_dir, load_geocells
+from model.formats.dataset import Dataset, load_dataset, sha256_file
+from model.geocells.cells import GeocellConfig, build_geocells_dir, load_geocells
 from model.network import backbone_spec, build_clip
 from train.config import TrainConfig, section_hash
 from train.data import LocationTable

@@ -23,7 +23,7 @@ import open_clip
 import torch
 from torch import nn
 
-from model.dataset import Dataset
+from model.formats.dataset import Dataset
 from model.network import autocast, build_clip
 from train.captions import CaptionInfo
 from train.config import TrainConfig

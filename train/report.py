@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.geography import ACCURACY_THRESHOLDS_KM, haversine_km
+from model.geo.geography import ACCURACY_THRESHOLDS_KM, haversine_km
 from train.evaluate import Predictions
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from model.dataset import sha256_file
-from model.rundir import atomic_write_text
+from model.formats.dataset import sha256_file
+from model.formats.rundir import atomic_write_text
 
 SCHEMA_VERSION = 1
 

@@ -2,7 +2,7 @@
 
 Regression targets (standardised with train-split mean/std, NaN = unknown and masked in the loss): elevation
 (CSV ``elevation_m``, else the offline raster), temp_avg / temp_diff / prec_avg / prec_diff (ERA5 climatology
-from ``model.geodata``) and a population proxy, log10(1 + population of the nearest GeoNames place) (no
+from ``model.geo.geodata``) and a population proxy, log10(1 + population of the nearest GeoNames place) (no
 gridded population raster exists offline). Classification: Koppen class (``koppen`` column; all 31 classes of
 the offline map, unknown = -1) and month (``month`` 1..12, unknown = -1). Targets that are unknown for the
 whole train split are left out of the head.
@@ -48,9 +48,9 @@ GEODATA_ERRORS = (ImportError, RuntimeError, OSError, ValueError, KeyError)
 
 
 def geodata_or_none(purpose: str = "climate/population auxiliary targets"):
-    """The offline ``model.geodata`` (data files loaded), or None with a warning naming what is skipped."""
+    """The offline ``model.geo.geodata`` (data files loaded), or None with a warning naming what is skipped."""
     try:
-        from model import geodata
+        from model.geo import geodata
 
         g = geodata.load()
         _ = g.countries  # touch a layer so a missing data folder fails here
@@ -82,7 +82,7 @@ def raw_regression(table: LocationTable, geodata=None) -> dict[str, np.ndarray]:
 
 
 def koppen_classes() -> tuple[str, ...]:
-    from model.geodata import KOPPEN_CLASSES
+    from model.geo.geodata import KOPPEN_CLASSES
 
     return tuple(KOPPEN_CLASSES)
 

@@ -22,7 +22,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bot import mercator
-from bot.config import GeoGuessrConfig, PlayConfig, project_path
+from bot.config import GeoGuessrConfig, PlayConfig
+from model.paths import project_path
 from bot.fairplay import FairPlay
 from bot.selectors import SelectorError, load_registry
 from bot.sites import geoguessr_js as js

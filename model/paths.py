@@ -1,0 +1,24 @@
+"""Where things live by default: the checkout, its configs, the offline data and the caches.
+
+Every default path of the project is computed here, so moving a folder means editing one module. Library code
+takes paths as arguments; these are only the defaults the CLI and the configs fall back to.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "configs"
+
+
+def data_dir() -> Path:
+    """Root of the offline data: ``$PIGEON_DATA`` if set, else ``<repo>/data`` (geodata in ``geodata/``)."""
+    env = os.environ.get("PIGEON_DATA")
+    return Path(env).expanduser() if env else REPO_ROOT / "data"
+
+
+def project_path(p: str | Path) -> Path:
+    """A relative path from a config file, resolved against the checkout (absolute paths are kept)."""
+    p = Path(p).expanduser()
+    return p if p.is_absolute() else REPO_ROOT / p

@@ -1,0 +1,68 @@
+"""``pigeon`` console script: a thin dispatcher over the verbs each package registers.
+
+Every module listed in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds its verb(s) and sets
+``func=handler`` on each parser. Handlers import their heavy dependencies (torch, playwright) lazily, so
+``pigeon --help`` stays fast and ``pigeon arena`` never loads torch.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from model.config import ConfigError
+
+COMMAND_MODULES = [
+    "pigeon.cli.geocells",
+    "pigeon.cli.predict",
+    "pigeon.cli.arena",
+    "pigeon.cli.play",
+    "pigeon.cli.train",
+    "pigeon.cli.world",
+]
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed without a traceback, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pigeon", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+OWN_LOGGERS = ("model", "train", "bot", "pigeon", "world", "arena", "__main__")
+
+
+def configure_logging(verbose: bool) -> None:
+    """Our packages log progress at INFO; third-party loggers (faiss's loader, PIL, matplotlib, ...) only from
+    WARNING up, unless ``-v`` asks for everything at DEBUG. faiss announces at INFO which SIMD build it loads and
+    why the others failed, which reads like an error to a user."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        os.environ["COLUMNS"] = "140"  # rich tables in logs and pipes (make, CI) instead of 80 squeezed columns
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, UserError, FileNotFoundError, ValueError) as e:
+        if args.verbose or os.environ.get("PIGEON_TRACEBACK"):
+            raise
+        print(f"pigeon {args.command}: error: {e}", file=sys.stderr)
+        return 2
