@@ -20,7 +20,9 @@ ELO_START = 1500.0
 
 @dataclass(frozen=True)
 class DuelOptions:
-    """Duel settings, mirroring the GeoGuessr duel ``options`` block (anchors.md §3.8).
+    """Duel settings, mirroring the ``options`` block of a GeoGuessr duel's state (game server
+    ``GET /api/duels/{id}``: ``initialHealth``, ``roundsWithoutDamageMultiplier``, ``multiplierIncrement``,
+    ...); the rules are in docs/arena.md, "Modes".
 
     The multiplier is 1 for the first ``rounds_without_multiplier`` rounds, then grows by
     ``multiplier_increment`` per round: 1, 1, 1.5, 2, 2.5, ... with the defaults.

@@ -25,8 +25,7 @@ from _util import timeit, write  # noqa: E402
 
 
 def bench_pretrain(size: int, batch: int, repeat: int) -> dict:
-    from model.network import build_clip  # imports the torchvision shim before open_clip
-    import open_clip
+    from model.network import build_clip, clip_loss  # open_clip only through model.network
 
     from train.captions import CaptionInfo, sample_caption
     from train.config import PretrainConfig
@@ -35,7 +34,7 @@ def bench_pretrain(size: int, batch: int, repeat: int) -> dict:
     clip, tok = build_clip("tiny-vit", image_size=size, seed=0)
     clip.train()
     opt = make_optimizer(clip, PretrainConfig(lr=1e-4))
-    loss_fn = open_clip.ClipLoss()
+    loss_fn = clip_loss()
     rng = np.random.default_rng(0)
     info = CaptionInfo("France", "Brittany", "Brest", "a temperate oceanic climate", "right", 10.0, 5)
     images = torch.randn(batch, 3, size, size)

@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Literal
 
 from model.config import load_config
+from model.guess import DEFAULT_GUESS_MODE, GUESS_MODES, GuessMode
 from model.paths import CONFIG_DIR
 
 DEFAULT_CONFIG = CONFIG_DIR / "bot.toml"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 
 @dataclass(frozen=True)
 class BrowserConfig:
-    """Debian Chromium through Playwright (toolchain.md §4): never a downloaded browser."""
+    """Debian Chromium through Playwright's ``executable_path`` (``BrowserType.launch``,
+    https://playwright.dev/python/docs/api/class-browsertype): never a downloaded browser."""
 
     executable: str = "/usr/bin/chromium"
     headless: bool = True
@@ -49,10 +49,10 @@ class PlayConfig:
     human_delay_s: tuple[float, float] = (0.0, 0.0)  # uniform delay before capturing; PIGEON's extension: (2, 9)
     fast_below_s: float = 20.0     # with less time left than this, skip the delay and guess at once
     max_attempts: int = 3          # capture+guess attempts per round (an error re-observes before retrying)
-    poll_s: float = 1.0            # one bounded wait while nothing changes (opponent, next round); anchors §3.8
+    poll_s: float = 1.0            # one bounded wait while nothing changes (opponent, next round); docs/bot.md
     stall_timeout_s: float = 180.0  # a game whose state does not change this long is an error
     pin_km_per_px: float = 0.5     # zoom the guess map until one pixel is at most this many km
-    guess_mode: Literal["expected_score", "refined", "head"] = "expected_score"  # which Predictor point to play
+    guess_mode: GuessMode = DEFAULT_GUESS_MODE  # which Predictor point to play (model.guess)
     api_fallback: bool = True      # place the guess through the site's API when the map route fails
     post_predictions: bool = True  # arena: send top-k + heat map to the stream overlay
     player_name: str = "pigeon-bot"
@@ -65,8 +65,8 @@ class PlayConfig:
             raise ValueError(f"human_delay_s must be (min, max) with 0 <= min <= max <= 120, got {self.human_delay_s}")
         if not 1 <= self.rounds <= 100:
             raise ValueError(f"rounds must be 1..100, got {self.rounds}")
-        if self.guess_mode not in ("expected_score", "refined", "head"):
-            raise ValueError(f"guess_mode must be expected_score, refined or head, got {self.guess_mode!r}")
+        if self.guess_mode not in GUESS_MODES:
+            raise ValueError(f"guess_mode must be one of {', '.join(GUESS_MODES)}, got {self.guess_mode!r}")
         if not 1 <= self.views <= 16:
             raise ValueError(f"views must be 1..16, got {self.views}")
         if self.max_attempts < 1 or self.poll_s <= 0 or self.stall_timeout_s <= 0 or self.pin_km_per_px <= 0:
@@ -87,7 +87,8 @@ class DemoConfig:
 
 @dataclass(frozen=True)
 class GeoGuessrConfig:
-    """The live site (anchors.md §3). Tests point ``base_url``/``game_server_url`` at local fixtures."""
+    """The live site (docs/bot.md, "Live site (geoguessr.com): caveats"). Tests point
+    ``base_url``/``game_server_url`` at local fixtures."""
 
     base_url: str = "https://www.geoguessr.com"
     game_server_url: str = "https://game-server.geoguessr.com"

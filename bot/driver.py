@@ -1,4 +1,4 @@
-"""The one place that builds browsers, contexts and pages (Playwright + Debian Chromium, toolchain.md §4).
+"""The one place that builds browsers, contexts and pages (Playwright + Debian Chromium).
 
 ``open_browser(cfg)`` starts Playwright and launches Chromium from ``cfg.executable`` (never a downloaded
 browser) with the flags below, headless or headed; ``new_context`` gives a fixed viewport and the config's
@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bot.config import CHROMIUM_FLAGS, BrowserConfig
+from bot.config import BrowserConfig
 
 log = logging.getLogger(__name__)
+# every Chromium this project launches (the bot, and the tests through pytest-playwright) gets these flags
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 
 def launch_args(cfg: BrowserConfig) -> dict[str, Any]:

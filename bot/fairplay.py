@@ -2,7 +2,7 @@
 
 Game-state JSON (GeoGuessr classic ``rounds[]``, duels ``rounds[].panorama``, the ``__NEXT_DATA__`` snapshot in
 the HTML) carries the true coordinates and pano id of the *current* round; cheat scripts read exactly that
-(anchors.md §3.2). Two layers keep the bot honest:
+(docs/bot.md, "Fair play"). Two layers keep the bot honest:
 
 * ``ResponseFilter`` sits between the network and the page (a Playwright ``context.route``): it fetches the real
   response and strips location fields (lat/lng/lon, country, town, location ids) from game-state JSON and from

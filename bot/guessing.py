@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from bot.sites.base import GuessResult
+from model.guess import DEFAULT_GUESS_MODE
 
 HEAT_MIN_P = 1e-3
 MAX_HEAT = 4096
@@ -36,11 +37,11 @@ def predictor_guess_fn(predictor: Any, heat_min_p: float = HEAT_MIN_P, max_heat:
     return guess
 
 
-def load_guess_fn(run_dir: str | Path, device: str = "auto", guess_mode: str = "expected_score"):
+def load_guess_fn(run_dir: str | Path, device: str = "auto", guess_mode: str = DEFAULT_GUESS_MODE):
     """Load a run (``Predictor.load``, warmed up) and return (guess callable, predictor). ``guess_mode``: the
-    point played, ``expected_score`` (maximises the expected GeoGuessr score under the cell distribution; the
-    best mean score for the demo checkpoint, docs/training.md), ``refined`` (PIGEON's retrieval refinement) or
-    ``head`` (the argmax cell's centroid)."""
+    point played (:mod:`model.guess`): ``expected_score`` (the default: maximises the expected GeoGuessr score
+    under the cell distribution; the best mean score for the demo checkpoint, docs/training.md), ``refined``
+    (PIGEON's retrieval refinement) or ``head`` (the argmax cell's centroid)."""
     from model.inference import Predictor  # lazy: torch only when the bot really plays
 
     run_dir = Path(run_dir)

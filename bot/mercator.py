@@ -1,7 +1,8 @@
 """Web Mercator (EPSG:3857) screen geometry for clicking a guess map: pure functions, numpy only.
 
 At zoom ``z`` the world is ``256 * 2**z`` CSS pixels wide (Google Maps, Leaflet and GeoGuessr's guess map all
-use this tiling). World pixel coordinates (anchors.md §3.5):
+use this tiling). World pixel coordinates (Google Maps JavaScript API, "Map and tile coordinates",
+https://developers.google.com/maps/documentation/javascript/coordinates):
 
     x = 256 * 2**z * (lon + 180) / 360
     y = 256 * 2**z * (1/2 - ln(tan(pi/4 + lat/2)) / (2 pi))
@@ -104,8 +105,8 @@ def zoom_for_resolution(lat_deg: float, max_km_per_px: float, max_zoom: float = 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Screen mapping fitted from two known points when centre and zoom are unknown (anchors.md §3.5 item 3):
-    x is linear in longitude and y is linear in the Mercator ordinate ln(tan(pi/4 + lat/2))."""
+    """Screen mapping fitted from two known points when centre and zoom are unknown (docs/bot.md, "How a round
+    is played"): x is linear in longitude and y is linear in the Mercator ordinate ln(tan(pi/4 + lat/2))."""
 
     x_per_deg: float
     x0_px: float

@@ -102,29 +102,6 @@ def demo_paths(cfg: BotConfig) -> tuple[Path, Path]:
     return run, world
 
 
-def run_demo(cfg: BotConfig) -> tuple[GameReport, Path, dict]:
-    """The demo: arena on loopback with the demo world's held-out split, the demo checkpoint, headless
-    Chromium, one classic game of ``cfg.demo.rounds`` rounds. Returns (report, match log path, model info)."""
-    from arena import make_server
-    from bot.guessing import load_guess_fn
-    from bot.matchlog import model_info
-
-    run, world = demo_paths(cfg)
-    guess, _ = load_guess_fn(run, cfg.demo.device, cfg.play.guess_mode)
-    model = model_info(run)
-    ml_path = project_path(cfg.play.matchlog)
-    db = project_path(cfg.demo.arena_db)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    srv = make_server(world, db, split=cfg.demo.split)
-    try:
-        with MatchLog(ml_path) as ml, open_browser(cfg.browser) as browser:
-            report = play_arena(browser, srv.url, guess, cfg, ArenaGame("classic", cfg.demo.rounds),
-                                matchlog=ml, model=model)
-    finally:
-        srv.stop()
-    return report, ml_path, model
-
-
 @contextlib.contextmanager
 def _redacted(secret: str) -> Iterator[Any]:
     """Keep ``secret`` out of every log line while the block runs (a filter on each root handler)."""

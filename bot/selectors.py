@@ -1,4 +1,5 @@
-"""Selector registry with ordered fallbacks (anchors.md §3.3): one name -> several selectors, best first.
+"""Selector registry with ordered fallbacks (docs/bot.md, "Live site"): one name -> several selectors, best
+first.
 
 Stable hooks come first (``[data-qa=...]``), then class prefixes (``[class*="guess-map_canvas__"]``, which survive
 the hashed CSS-module suffixes of each deploy), then text. ``find`` waits (bounded) for any of them and returns

@@ -1,4 +1,4 @@
-"""Import torchvision beside the CPU build of torch (see shared toolchain notes, section 1).
+"""Import torchvision beside the CPU build of torch (the pins are in pyproject.toml).
 
 PyPI's torchvision 0.28 is a CUDA build whose C++ ops cannot load next to ``torch==2.13.0+cpu``; its
 fake-kernel registrations then abort the import with ``operator torchvision::nms does not exist``. open_clip

@@ -84,6 +84,12 @@ def _build(cls: type[T], data: dict, where: str) -> T:
         raise ConfigError(f"{where or cls.__name__}: {e}") from e
 
 
+def config_from_dict(cls: type[T], data: dict, where: str = "") -> T:
+    """Build ``cls`` from already-parsed TOML data (same checks as :func:`load_config`; ``where`` names the
+    source in errors)."""
+    return _build(cls, data, where)
+
+
 def _set_path(data: dict, dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     node = data
@@ -107,19 +113,21 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def read_toml(path: str | Path) -> dict:
+    """A TOML file as a dict; a missing file or bad TOML is a :class:`ConfigError` naming the file."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: typing.Iterable[str] = ()) -> T:
     """Build ``cls`` from its defaults, then the TOML file at ``path``, then ``key=value`` overrides."""
-    data: dict = {}
-    where = ""
-    if path is not None:
-        path = Path(path)
-        where = str(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    data = read_toml(path) if path is not None else {}
+    where = str(path) if path is not None else ""
     for ov in overrides:
         key, value = parse_override(ov)
         _set_path(data, key, value)

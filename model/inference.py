@@ -3,7 +3,8 @@
 One location's views (the 4 headings of a round, or a single photo) -> the geocell distribution of the head,
 its top-k cells, the refined guess (retrieval refinement, :mod:`model.retrieval`, when the run has an
 ``index/``) and an expected-score-maximising guess (argmax over candidate points x of sum_c p(c) * score(d(x, c)),
-anchors.md §3.7). Batched, CPU or GPU (device chosen once at load), warmed up at load so the first round is fast.
+the score as in docs/method.md, "GeoGuessr facts used by the bot and the arena"). Batched, CPU or GPU (device chosen once at load), warmed up at load so the first round is fast.
+Building a run's index, and refining precomputed outputs with it, is :mod:`model.index`.
 """
 from __future__ import annotations
 
@@ -16,27 +17,17 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from model.device import resolve_device
 from model.geo.geography import geoguessr_score, pairwise_haversine_km
+from model.guess import DEFAULT_GUESS_MODE, GUESS_MODES
+from model.index import INDEX_DIR
+from model.views import fuse_views
 
 log = logging.getLogger(__name__)
-INDEX_DIR = "index"
 
 
 class PredictError(ValueError):
     """Bad input to the predictor (unreadable image, wrong number of views)."""
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; an explicit ``cuda`` without a GPU is an error."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but no CUDA GPU is available (use --device cpu or auto)")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda[:N]")
-    return device
 
 
 def load_image(item: Any):
@@ -69,7 +60,7 @@ def load_image(item: Any):
 class Prediction:
     """One location's prediction. Coordinates are (lat_deg, lon_deg)."""
 
-    guess: tuple[float, float]                    # the point to play: refined if an index exists, else head
+    guess: tuple[float, float]                    # the point to play, per the Predictor's guess_mode
     head_guess: tuple[float, float]               # centroid of the argmax cell (unrefined PIGEON guess)
     refined_guess: tuple[float, float] | None     # retrieval refinement (None without an index)
     expected_score_guess: tuple[float, float]     # argmax_x sum_c p(c) score(d(x, c))
@@ -90,11 +81,11 @@ class Prediction:
 class Predictor:
     """A trained run ready for inference. Build with :meth:`load`."""
 
-    def __init__(self, model, info, index=None, device: str = "cpu", guess_mode: str = "refined",
+    def __init__(self, model, info, index=None, device: str = "cpu", guess_mode: str = DEFAULT_GUESS_MODE,
                  top_k: int = 5, candidates: int = 256):
         self.model, self.info, self.index, self.device = model, info, index, device
-        if guess_mode not in ("refined", "head", "expected_score"):
-            raise ValueError(f"guess_mode {guess_mode!r}: use refined, head or expected_score")
+        if guess_mode not in GUESS_MODES:
+            raise ValueError(f"guess_mode {guess_mode!r}: use {', '.join(GUESS_MODES)}")
         self.guess_mode, self.top_k, self.candidates = guess_mode, top_k, candidates
         cells = info.geocells()
         self.centroids_deg = np.asarray(cells.centroids_deg, dtype=np.float64)
@@ -158,9 +149,9 @@ class Predictor:
         t1 = time.perf_counter()
         with torch.inference_mode(), autocast(self.device):
             if len(counts) == 1:
-                emb = self.model.embed(torch.stack(tensors).to(self.device)).mean(1)
+                emb = fuse_views(self.model.embed(torch.stack(tensors).to(self.device)))
             else:  # ragged view counts: embed each location on its own
-                emb = torch.cat([self.model.embed(t[None].to(self.device)).mean(1) for t in tensors])
+                emb = torch.cat([fuse_views(self.model.embed(t[None].to(self.device))) for t in tensors])
             logits = self.model.head(emb)["cell"].float()
             probs = torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
         emb_np = emb.float().cpu().numpy()
@@ -235,80 +226,3 @@ def expected_score_guesses(probs: np.ndarray, centroids_deg: np.ndarray, candida
     best = values.argmax(1)
     r = np.arange(len(probs))
     return cent[cand[r, best]], values[r, best]
-
-
-def embed_dataset_locations(predictor: Predictor, ds, locs, batch_size: int = 32, progress=None) -> np.ndarray:
-    """View-averaged token-mean embeddings (N, D) float32 for dataset locations (in ``locs`` order)."""
-    import torch
-
-    from model.network import autocast
-
-    out = []
-    for start in range(0, len(locs), batch_size):
-        chunk = locs[start:start + batch_size]
-        x = torch.stack([torch.stack([predictor.model.preprocess(load_image(p)) for p in ds.image_paths(l.id)])
-                         for l in chunk]).to(predictor.device)
-        with torch.inference_mode(), autocast(predictor.device):
-            out.append(predictor.model.embed(x).mean(1).float().cpu().numpy())
-        if progress is not None:
-            progress(min(start + batch_size, len(locs)), len(locs))
-    return np.concatenate(out).astype(np.float32)
-
-
-def build_index(run_dir: str | Path, data_dir: str | Path, cfg=None, split: str = "train", batch_size: int = 32,
-                device: str = "auto", progress=None) -> Path:
-    """Embed ``split`` of the dataset with the run's model and write RUN/index/ (see :mod:`model.retrieval`)."""
-    from model.formats.dataset import load_dataset
-
-    pred = Predictor.load(run_dir, device=device, warmup=False)
-    ds = load_dataset(data_dir)
-    locs = ds.split(split)
-    if not locs:
-        raise ValueError(f"{data_dir} has no {split!r} locations to index")
-    emb = embed_dataset_locations(pred, ds, locs, batch_size, progress)
-    latlon = np.array([[l.lat, l.lon] for l in locs])
-    return index_from_embeddings(run_dir, emb, latlon, cfg, extra={
-        "dataset": str(Path(data_dir).resolve()), "dataset_manifest": ds.manifest.get("files", {}), "split": split})
-
-
-def index_from_embeddings(run_dir: str | Path, emb: np.ndarray, latlon_deg: np.ndarray, cfg=None,
-                          extra: dict | None = None) -> Path:
-    """Write RUN/index/ from view-averaged embeddings (N, D) of the locations to index and their (N, 2)
-    coordinates; cells are assigned with the run's geocells. ``pigeon train`` calls this with the embeddings it
-    already computed, ``pigeon index`` (:func:`build_index`) after embedding a dataset itself."""
-    from model.geocells.cells import load_geocells
-    from model.retrieval import RefinementIndex, RetrievalConfig
-    from model.formats.rundir import MODEL_FILE, read_manifest
-
-    cells = load_geocells(Path(run_dir) / "geocells")
-    extra = {**(extra or {}), "model_sha256": read_manifest(Path(run_dir))["files"][MODEL_FILE]["sha256"]}
-    latlon = np.asarray(latlon_deg, dtype=np.float64)
-    labels = cells.assign(latlon[:, 0], latlon[:, 1])
-    index = RefinementIndex.build(np.asarray(emb, dtype=np.float32), latlon, labels, len(cells.centroids_deg),
-                                  cfg or RetrievalConfig())
-    return index.save(Path(run_dir) / INDEX_DIR, extra=extra)
-
-
-def refine_predictions(run_dir: str | Path, embeddings: np.ndarray, logits: np.ndarray, device: str = "cpu",
-                       **refine_kwargs) -> np.ndarray:
-    """Refined guesses (N, 2) for precomputed view-averaged embeddings (N, D) and head logits (N, C).
-
-    Uses RUN/index (build it with ``pigeon index``); the evaluation's ablation calls this for its "full" row.
-    """
-    from model.geocells.cells import load_geocells
-    from model.retrieval import RefinementIndex
-
-    run_dir = Path(run_dir)
-    if not (run_dir / INDEX_DIR / "manifest.json").is_file():
-        raise FileNotFoundError(f"{run_dir / INDEX_DIR} does not exist: build it with "
-                                f"`pigeon index --run {run_dir} --data DATASET`")
-    index = RefinementIndex.load(run_dir / INDEX_DIR)
-    logits = np.asarray(logits, dtype=np.float64)
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    centroids = load_geocells(run_dir / "geocells").centroids_deg
-    out = np.zeros((len(probs), 2))
-    for start in range(0, len(probs), 1024):
-        sl = slice(start, start + 1024)
-        out[sl] = index.refine(np.asarray(embeddings[sl], np.float32), probs[sl], centroids, **refine_kwargs)["latlon"]
-    return out

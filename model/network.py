@@ -1,11 +1,14 @@
 """Backbones by name, PIGEON's token-mean image embedding, the geocell head, and the run loader.
 
 * ``BACKBONES`` maps a short name to an open_clip architecture (+ default pretrained tag, native image size);
-  ``list_backbones()`` lists them. ``build_clip`` makes the full two-tower model for pretraining.
+  ``list_backbones()`` lists them. ``build_clip`` makes the full two-tower model (and its tokenizer) for
+  pretraining, ``clip_loss`` its contrastive loss. This is the only module that imports open_clip (through the
+  torchvision shim); ``OPEN_CLIP_VERSION`` is recorded in run manifests.
 * ``token_mean``: the mean over *all* output tokens (CLS included) of the last transformer block of the visual
-  tower, before ``ln_post`` and the projection (spec §2.5 / recommended resolution 8).
+  tower, before ``ln_post`` and the projection (docs/method.md §2.5; open_clip's own token output comes after
+  ``ln_post``, so the last block's output is averaged instead).
 * ``GeoHead``: linear geocell classifier plus PIGEON's auxiliary heads; ``GeoModel`` = visual tower + head
-  with 4-view averaging.
+  with the views fused by ``model.views.fuse_views``.
 * ``load_run(run_dir, device)`` rebuilds a ``GeoModel`` from a run directory (see ``model.formats.rundir``), checking
   hashes, backbone and shapes.
 """
@@ -31,12 +34,14 @@ import torch
 from torch import nn
 
 from model.formats import rundir
-from model.formats.rundir import RunError
+from model.views import fuse_views
+from model.formats.manifest import FormatError
 
 CONFIG_DIR = Path(__file__).with_name("model_configs")
 open_clip.add_model_config(CONFIG_DIR)
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+OPEN_CLIP_VERSION: str = open_clip.__version__
 NUM_MONTHS = 12
 
 
@@ -121,6 +126,14 @@ def build_clip(name: str, pretrained: str | None = None, image_size: int | None 
             raise
         tokenizer = open_clip.get_tokenizer(spec.arch)
     return model, tokenizer
+
+
+def clip_loss(rank: int = 0, world_size: int = 1, distributed: bool = False) -> nn.Module:
+    """open_clip's symmetric InfoNCE ``ClipLoss``, called as ``loss(image_features, text_features, logit_scale)``.
+    ``distributed``: each rank's features are gathered from all ranks with gradients (``local_loss`` +
+    ``gather_with_grad``), so the contrastive batch is the global one."""
+    return open_clip.ClipLoss(local_loss=distributed, gather_with_grad=distributed, rank=rank,
+                              world_size=world_size)
 
 
 @contextlib.contextmanager
@@ -237,8 +250,8 @@ class GeoHead(nn.Module):
 
 
 class GeoModel(nn.Module):
-    """Visual tower + ``GeoHead``. ``forward(images (B, V, 3, H, W))`` averages the V view embeddings
-    (PIGEON)."""
+    """Visual tower + ``GeoHead``. ``forward(images (B, V, 3, H, W))`` fuses the V view embeddings
+    (:func:`model.views.fuse_views`, PIGEON's view mean)."""
 
     def __init__(self, visual: nn.Module, head: GeoHead, image_size: int, mean=OPENAI_MEAN, std=OPENAI_STD):
         super().__init__()
@@ -251,7 +264,7 @@ class GeoModel(nn.Module):
         return token_mean(self.visual, images.flatten(0, 1)).float().reshape(b, v, -1)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        emb = self.embed(images).mean(dim=1)
+        emb = fuse_views(self.embed(images))
         return {**self.head(emb), "embedding": emb}
 
     def preprocess(self, img) -> torch.Tensor:
@@ -299,7 +312,7 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
-        raise RunError(f"{path}: not a readable safetensors file ({e})") from None
+        raise FormatError(f"{path}: not a readable safetensors file ({e})") from None
 
 
 def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], what: str, path: Path) -> None:
@@ -314,7 +327,7 @@ def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], what: str, p
             f"unexpected {unexpected[:3]}" if unexpected else "",
             f"shape mismatch {shapes[:3]}" if shapes else "",
         ]
-        raise RunError(f"{path}: weights do not match {what}: " + "; ".join(p for p in parts if p))
+        raise FormatError(f"{path}: weights do not match {what}: " + "; ".join(p for p in parts if p))
     module.load_state_dict(state)
 
 
@@ -324,22 +337,22 @@ def _count_cells(run_dir: Path) -> int:
     try:
         return len(load_geocells(run_dir / rundir.GEOCELLS_DIR).centroids_deg)
     except (ValueError, KeyError) as e:
-        raise RunError(f"{run_dir / rundir.GEOCELLS_DIR}: geocells unreadable: {e}") from None
+        raise FormatError(f"{run_dir / rundir.GEOCELLS_DIR}: geocells unreadable: {e}") from None
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[GeoModel, RunInfo]:
     """Load a trained run for inference: ``(GeoModel in eval mode on device, RunInfo)``.
 
-    Raises FileNotFoundError for missing files and ``RunError`` for corrupt or inconsistent ones (size/sha256
-    mismatch, unknown backbone, weights that do not fit the backbone, head/geocell/manifest cell counts
-    disagreeing).
+    Raises FileNotFoundError for missing files and ``FormatError`` for corrupt or inconsistent ones
+    (size/sha256 mismatch, unknown backbone, weights that do not fit the backbone, head/geocell/manifest cell
+    counts disagreeing).
     """
     run_dir = Path(run_dir)
     manifest = rundir.read_manifest(run_dir)
     rundir.verify_files(run_dir, manifest)
     name = manifest["backbone"].get("name") if isinstance(manifest["backbone"], dict) else None
     if name not in BACKBONES:
-        raise RunError(
+        raise FormatError(
             f"{run_dir / rundir.MANIFEST_FILE}: unknown backbone {name!r}; known: {', '.join(BACKBONES)}"
         )
     info = RunInfo(
@@ -361,14 +374,14 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[G
                  f"the visual tower of backbone {name!r} at {info.image_size} px", path)
     width = int(visual.transformer.width)
     if width != info.embed_dim:
-        raise RunError(
+        raise FormatError(
             f"{run_dir / rundir.MANIFEST_FILE}: embed_dim {info.embed_dim} but backbone {name!r} has {width}"
         )
     head_state = {k[5:]: v for k, v in tensors.items() if k.startswith("head.")}
     n_head = tuple(head_state.get("cell.weight", torch.empty(0)).shape[:1])
     n_cells = _count_cells(run_dir)
     if n_head != (info.num_cells,) or n_cells != info.num_cells:
-        raise RunError(f"{run_dir}: number of cells disagrees: head {n_head[0] if n_head else 'missing'}, "
+        raise FormatError(f"{run_dir}: number of cells disagrees: head {n_head[0] if n_head else 'missing'}, "
                        f"manifest {info.num_cells}, geocells/ {n_cells}")
     head = GeoHead(info.embed_dim, info.num_cells, info.aux)
     _load_strict(

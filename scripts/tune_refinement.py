@@ -19,7 +19,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.formats.dataset import load_dataset  # noqa: E402
 from model.geo.geography import geoguessr_score, haversine_km, threshold_accuracies  # noqa: E402
-from model.inference import Predictor, embed_dataset_locations  # noqa: E402
+from model.index import embed_dataset_locations  # noqa: E402
+from model.inference import Predictor  # noqa: E402
 
 
 def metrics(guess: np.ndarray, true: np.ndarray) -> dict[str, float]:

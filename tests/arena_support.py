@@ -14,16 +14,6 @@ from PIL import Image
 from arena.demo_world import PLACES, make_demo_world
 from model.formats.dataset import load_dataset
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 COUNTRY_NAMES = {cc: name for _, _, cc, name, _ in PLACES}
 
 

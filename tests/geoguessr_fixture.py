@@ -1,7 +1,7 @@
 """A local stand-in for geoguessr.com, for testing bot/sites/geoguessr.py without the live site.
 
-It serves pages that copy the live site's structure as far as the bot relies on it (anchors.md §3): hashed
-CSS-module class names and data-qa hooks, a ``#panorama-container`` drawn by a fake ``google.maps``
+It serves pages that copy the live site's structure as far as the bot relies on it (docs/bot.md, "Live
+site"): hashed CSS-module class names and data-qa hooks, a ``#panorama-container`` drawn by a fake ``google.maps``
 StreetViewPanorama (a canvas that loads a 360-degree strip by pano id), a Mercator guess map built on a fake
 ``google.maps.Map`` that grows on hover, ``__NEXT_DATA__`` snapshots and the JSON APIs: classic games
 (``/api/v3/games``) and duels on a "game server" under ``/gs``. Every game-state answer carries the *true*

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from arena_support import Client, FakeClock, make_leaky_world
-from pigeon.cli import arena as arena_cli
+from pigeon.cli import stats as stats_cli
 from arena import make_server, rules
 from arena.db import dump_tables
 
@@ -378,7 +378,7 @@ def test_hostile_requests_get_4xx_and_change_nothing(arena):
 def test_stats_cli_prints_tables_and_exports_csv(arena, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
     parser = argparse.ArgumentParser()
-    arena_cli.register(parser.add_subparsers())
+    stats_cli.register(parser.add_subparsers())
     args = parser.parse_args(
         ["stats", "--db", str(arena.db.path), "--export", "csv", "--out", str(tmp_path / "out")]
     )

@@ -105,7 +105,7 @@ def test_worlds_load_by_split_and_refuse_bad_input(tmp_path):
 
 def test_arena_imports_neither_torch_nor_the_network():
     code = (
-        "import sys, arena.app, arena.stats, pigeon.cli.arena; "
+        "import sys, arena.app, arena.stats, pigeon.cli.arena, pigeon.cli.stats; "
         "from arena.app import default_vendor_dir; "
         "default_vendor_dir(); bad = [m for m in ('torch', 'model.network', 'model.inference', 'playwright') "
         "if m in sys.modules]; assert not bad, bad"

@@ -58,3 +58,14 @@ def test_nested_tuples_and_round_trip(tmp_path):
     p = tmp_path / "out.toml"
     p.write_text(dump_toml(config_to_dict(cfg)))
     assert load_config(Stage, p) == cfg
+
+
+def test_runtime_device_names_follow_the_one_device_rule():
+    from model.device import check_device_name
+    from train.config import RuntimeConfig
+
+    assert [RuntimeConfig(device=d).device for d in ("auto", "cpu", "cuda", "cuda:1", "mps")] == [
+        "auto", "cpu", "cuda", "cuda:1", "mps"]
+    for bad in ("gpu", "cuda:", "cuda:x", "tpu"):
+        with pytest.raises(ValueError, match="unknown device"):
+            check_device_name(bad)

@@ -44,7 +44,7 @@ def predictions():
     from model.inference import Predictor
 
     hold = load_dataset(HOLDOUT)
-    pred = Predictor.load(CKPT, device="cpu")
+    pred = Predictor.load(CKPT, device="cpu", guess_mode="refined")
     out = pred.predict_batch([hold.image_paths(loc.id) for loc in hold.locations])
     truth = np.array([[loc.lat, loc.lon] for loc in hold.locations])
     guess = np.array([p.guess for p in out])

@@ -1,7 +1,7 @@
 """Semantic + naive geocells end to end on real offline geodata (run `make setup` first).
 
 One build of ~3,000 training points in Belgium, the Netherlands and Luxembourg (GeoNames places, jittered,
-seeded) through the CLI, then checks of the invariants of spec §2.2-2.3 on the exported directory.
+seeded) through the CLI, then checks of the invariants of docs/method.md §2.2-2.3 on the exported directory.
 """
 from __future__ import annotations
 

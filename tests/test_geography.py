@@ -224,7 +224,8 @@ def test_geoguessr_score_pigeon_formula() -> None:
 
 
 def test_geoguessr_score_world_map_reference_table() -> None:
-    # shared/docs/anchors.md: live world map, decay = maxErrorDistance 14,916,862 m / 10
+    # live world map, decay = maxErrorDistance 14,916,862 m / 10 (docs/method.md, "GeoGuessr facts used by the
+    # bot and the arena"; public: tzhf/chatguessr src/main/utils/gameHelper.ts)
     table = {1: 4997, 25: 4917, 100: 4676, 200: 4373, 750: 3024, 1000: 2558, 2500: 936, 5000: 175, 0: 5000}
     scores = geo.geoguessr_score(np.array(list(table)), decay_km=geo.GEOGUESSR_WORLD_DECAY_KM)
     assert dict(zip(table, scores.tolist())) == table

@@ -18,7 +18,7 @@ def run(tmp_path_factory):
     data = make_dataset(root / "ds", n=40, size=40)
     run = root / "run"
     assert main(["train", "--data", str(data), "--out", str(run), *TINY_OVERRIDES, "pretrain.max_steps=2",
-                 "index.enabled=false"]) == 0  # these tests build the index themselves (`pigeon index`)
+                 "eval.build_index=false"]) == 0  # these tests build the index themselves (`pigeon index`)
     return run, data
 
 
@@ -26,11 +26,14 @@ def test_predict_without_index_is_the_head_guess(run):
     from model.inference import Predictor
 
     run_dir, data = run
-    pred = Predictor.load(run_dir, device="cpu")
+    pred = Predictor.load(run_dir, device="cpu", guess_mode="refined")
     assert pred.index is None
     views = [data / "images" / f"loc0000_{v}.jpg" for v in (0, 90, 180, 270)]
     p = pred.predict(views)
     assert p.refined_guess is None and p.guess == p.head_guess
+    # the default guess mode (model.guess.DEFAULT_GUESS_MODE, as the bot's) plays the expected-score guess
+    default = Predictor(pred.model, pred.info, device=pred.device).predict(views)
+    assert default.guess == default.expected_score_guess == p.expected_score_guess
     assert p.cell_probs.shape == (pred.info.num_cells,)
     assert abs(p.cell_probs.sum() - 1) < 1e-5
     assert [c["p"] for c in p.top_cells] == sorted([c["p"] for c in p.top_cells], reverse=True)
@@ -57,7 +60,7 @@ def test_index_build_and_refined_predictions(run):
     assert main(["index", "--run", str(run_dir), "--data", str(data), "--device", "cpu"]) == 0
     manifest = json.loads((run_dir / "index" / "manifest.json").read_text())
     assert manifest["num_locations"] == len(load_dataset(data).split("train")) and manifest["num_cells"] > 1
-    pred = Predictor.load(run_dir, device="cpu")
+    pred = Predictor.load(run_dir, device="cpu", guess_mode="refined")
     p = pred.predict([data / "images" / f"loc0001_{v}.jpg" for v in (0, 90, 180, 270)])
     assert p.refined_guess is not None and p.guess == p.refined_guess
     # a refined guess is the exact coordinate of some training location
@@ -72,7 +75,8 @@ def test_index_build_and_refined_predictions(run):
 
 
 def test_bad_images_and_devices_are_clear_errors(run, tmp_path, capsys):
-    from model.inference import PredictError, Predictor, resolve_device
+    from model.device import resolve_device
+    from model.inference import PredictError, Predictor
     from pigeon.cli import main
 
     run_dir, _ = run
@@ -94,6 +98,60 @@ def test_bad_images_and_devices_are_clear_errors(run, tmp_path, capsys):
     assert len(out["guess"]) == 2 and len(out["top_cells"]) >= 1
     assert main(["predict", "--run", str(run_dir), str(bad), "--device", "cpu"]) == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+def test_one_device_rule():
+    import torch
+
+    from model.device import resolve_device
+
+    assert resolve_device("cpu") == resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    for bad in ("tpu", "CPU", "cuda:x", "cuda:", "gpu"):
+        with pytest.raises(ValueError, match="unknown device"):
+            resolve_device(bad)
+    if torch.cuda.is_available():
+        assert resolve_device("cuda:0") == torch.device("cuda", 0)
+        with pytest.raises(ValueError, match="numbered from 0"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
+    else:
+        for name in ("cuda", "cuda:0"):
+            with pytest.raises(ValueError, match="no CUDA GPU"):
+                resolve_device(name)
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match="Metal"):
+            resolve_device("mps")
+    from train.distributed import resolve_device as train_resolve  # training resolves through the same rule
+
+    assert train_resolve is resolve_device
+
+
+def test_one_view_fusion_and_one_guess_mode_default():
+    """Views are fused by one function (torch and numpy alike); one default guess mode everywhere."""
+    import argparse
+    import inspect
+
+    import torch
+
+    from bot.config import PlayConfig
+    from model.guess import DEFAULT_GUESS_MODE, GUESS_MODES, softmax
+    from model.inference import Predictor
+    from model.views import fuse_views
+    from pigeon.cli import predict as predict_cli
+
+    emb = np.random.default_rng(0).normal(size=(3, 4, 5)).astype(np.float32)
+    assert fuse_views(emb).shape == (3, 5)
+    np.testing.assert_array_equal(fuse_views(torch.from_numpy(emb)).numpy(), fuse_views(emb))
+    np.testing.assert_array_equal(fuse_views(emb[:, :1]), emb[:, 0])
+    probs = softmax(np.array([[0.0, 1.0, 2.0], [1e3, 0.0, -1e3]], dtype=np.float32))
+    assert probs.dtype == np.float64 and np.allclose(probs.sum(1), 1) and probs[1, 0] == 1.0
+    np.testing.assert_allclose(probs[0], torch.softmax(torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), 0))
+    assert DEFAULT_GUESS_MODE == "expected_score" and set(GUESS_MODES) == {"expected_score", "refined", "head"}
+    assert inspect.signature(Predictor).parameters["guess_mode"].default == DEFAULT_GUESS_MODE
+    assert PlayConfig().guess_mode == DEFAULT_GUESS_MODE
+    parser = argparse.ArgumentParser()
+    predict_cli.register(parser.add_subparsers())
+    assert parser.parse_args(["predict", "--run", "R", "x.jpg"]).mode == DEFAULT_GUESS_MODE
 
 
 def test_batched_expected_score_guesses_match_a_brute_force_search(monkeypatch):
@@ -143,7 +201,7 @@ def test_training_writes_the_index_from_its_own_embeddings_and_a_stale_index_is_
     keep = tmp_path / "old-index"
     (run / "index").rename(keep)
     assert main(["train", "--data", str(data), "--out", str(run), *TINY_OVERRIDES, "pretrain.max_steps=2",
-                 "head.lr=0.02", "index.enabled=false"]) == 0
+                 "head.lr=0.02", "eval.build_index=false"]) == 0
     keep.rename(run / "index")
     with pytest.raises(ValueError, match="another model.safetensors"):
         Predictor.load(run, device="cpu")

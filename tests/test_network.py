@@ -11,12 +11,12 @@ from PIL import Image
 
 from model import network
 from model.formats import rundir
+from model.formats.manifest import FormatError
 from model.network import (
     AuxSpec,
     BackboneUnavailableError,
     GeoHead,
     GeoModel,
-    RunError,
     backbone_spec,
     build_clip,
     build_visual,
@@ -214,16 +214,16 @@ def test_load_run_rejects_truncated_and_modified_weights(tmp_path):
     path = run / "model.safetensors"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(RunError, match="truncated"):
+    with pytest.raises(FormatError, match="truncated"):
         load_run(run)
     _rehash(run)  # even when the manifest was regenerated, a truncated file is not loadable
-    with pytest.raises(RunError, match="not a readable safetensors"):
+    with pytest.raises(FormatError, match="not a readable safetensors"):
         load_run(run)
     path.write_bytes(data[:-8] + b"\x00" * 8)
     _rehash(run)
     _, _ = load_run(run)  # consistent again: the tail bytes were weights, still loadable
     path.write_bytes(data[:-8] + b"\x01" * 8)
-    with pytest.raises(RunError, match="sha256 does not match"):
+    with pytest.raises(FormatError, match="sha256 does not match"):
         load_run(run)
 
 
@@ -236,7 +236,7 @@ def test_load_run_rejects_a_different_number_of_cells(tmp_path):
     m["files"] = {k: v for k, v in m["files"].items() if not k.startswith("geocells/")}
     m["files"].update({f"geocells/{p.name}": rundir.file_entry(p) for p in (run / "geocells").iterdir()})
     (run / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(RunError, match="number of cells disagrees"):
+    with pytest.raises(FormatError, match="number of cells disagrees"):
         load_run(run)
 
 
@@ -247,16 +247,16 @@ def test_load_run_rejects_a_wrong_backbone(tmp_path, name, message):
     m = json.loads((run / "manifest.json").read_text())
     m["backbone"]["name"] = name
     (run / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(RunError, match=message):
+    with pytest.raises(FormatError, match=message):
         load_run(run)
 
 
 def test_load_run_rejects_other_schema_versions_and_head_shapes(tmp_path):
     run, _ = _make_run(tmp_path)
     m = json.loads((run / "manifest.json").read_text())
-    (run / "manifest.json").write_text(json.dumps({**m, "schema_version": 99}))
-    with pytest.raises(RunError, match="schema_version 99"):
+    (run / "manifest.json").write_text(json.dumps({**m, "version": 99}))
+    with pytest.raises(FormatError, match="pigeon-run version 99 is not supported"):
         load_run(run)
     (run / "manifest.json").write_text(json.dumps({**m, "aux": {**m["aux"], "months": False}}))
-    with pytest.raises(RunError, match="unexpected.*month"):
+    with pytest.raises(FormatError, match="unexpected.*month"):
         load_run(run)

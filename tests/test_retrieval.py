@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from model.geo.geography import haversine_km
-from model.retrieval import RefinementIndex, RetrievalConfig, RetrievalError
+from model.formats.manifest import FormatError
+from model.retrieval import RefinementIndex, RetrievalConfig
 
 
 def _world(n=600, seed=0):
@@ -68,20 +69,20 @@ def test_save_load_round_trip_and_corruption(tmp_path):
     with open(tmp_path / "index" / "arrays.npz", "r+b") as f:
         f.seek(100)
         f.write(b"garbage")
-    with pytest.raises(RetrievalError, match="sha256"):
+    with pytest.raises(FormatError, match="sha256"):
         RefinementIndex.load(tmp_path / "index")
-    with pytest.raises(RetrievalError, match="pigeon index"):
+    with pytest.raises(FormatError, match="pigeon index"):
         RefinementIndex.load(tmp_path / "nothing")
 
 
 def test_bad_shapes_are_rejected():
     emb, latlon, cells, centres, _ = _world(100)
-    with pytest.raises(RetrievalError):
+    with pytest.raises(FormatError):
         RefinementIndex.build(emb[:50], latlon, cells, num_cells=6)
-    with pytest.raises(RetrievalError, match="cell labels"):
+    with pytest.raises(FormatError, match="cell labels"):
         RefinementIndex.build(emb, latlon, cells + 10, num_cells=6)
     idx = RefinementIndex.build(emb, latlon, cells, num_cells=6)
-    with pytest.raises(RetrievalError, match="dim"):
+    with pytest.raises(FormatError, match="dim"):
         idx.refine(np.zeros((1, 5), np.float32), np.ones((1, 6)) / 6, centres)
-    with pytest.raises(RetrievalError, match="cell_probs"):
+    with pytest.raises(FormatError, match="cell_probs"):
         idx.refine(emb[:1], np.ones((1, 4)) / 4, centres)

@@ -195,6 +195,7 @@ def test_embedding_cache_is_keyed_by_content_not_by_file_existence(tiny, tmp_pat
     from train import embed
     from train.pipeline import backbone_clip, embeddings
 
+    monkeypatch.setenv("PIGEON_CACHE", str(tmp_path / "cache"))  # an empty cache of its own
     ds_copy = tmp_path / "ds"
     shutil.copytree(tiny, ds_copy)
     st = _stage(ds_copy, tmp_path / "run", "pretrain.enabled=false")
@@ -206,7 +207,10 @@ def test_embedding_cache_is_keyed_by_content_not_by_file_existence(tiny, tmp_pat
     monkeypatch.setattr(embed, "embed_locations", lambda *a, **k: calls.append(1) or real(*a, **k))
     torch.testing.assert_close(embeddings(st, visual), first)
     assert calls == []  # cache hit
-    cache_file, = (st.out / "cache").glob("emb-*.safetensors")
+    from model.paths import cache_dir
+
+    assert st.cache_dir == cache_dir() == tmp_path / "cache" and not (st.out / "cache").exists()  # not in RUN
+    cache_file, = st.cache_dir.glob("emb-*.safetensors")
     cache_file.write_bytes(cache_file.read_bytes()[:100])  # same name, corrupt content
     torch.testing.assert_close(embeddings(st, visual), first)
     assert len(calls) == 1
@@ -307,3 +311,25 @@ def test_shipped_configs_load(name):
         assert cfg.pretrain.batch_size * cfg.pretrain.grad_accum == 1024
     else:
         assert cfg.backbone.name == "tiny-vit" and cfg.runtime.device == "auto"
+
+
+def test_run_config_reads_legacy_index_table(tmp_path):
+    """An exported run's config.toml from before ``[index] enabled`` became ``[eval] build_index`` (the
+    shipped demo checkpoint) still loads; unknown keys elsewhere are still refused."""
+    from pathlib import Path
+
+    from model.config import ConfigError, config_to_dict, dump_toml
+    from train.config import load_run_config
+
+    demo = load_run_config(Path(__file__).resolve().parents[1] / "checkpoints" / "demo" / "config.toml")
+    assert demo.eval.build_index and demo.backbone.name == "tiny-vit"
+    data = config_to_dict(TrainConfig())
+    data["eval"] = {"split": "val", "top_countries": 15}
+    data["index"] = {"enabled": False}
+    (tmp_path / "config.toml").write_text(dump_toml(data))
+    cfg = load_run_config(tmp_path / "config.toml")
+    assert (cfg.eval.split, cfg.eval.build_index) == ("val", False)
+    data["head"]["bogus"] = 1
+    (tmp_path / "config.toml").write_text(dump_toml(data))
+    with pytest.raises(ConfigError, match="bogus"):
+        load_run_config(tmp_path / "config.toml")

@@ -1,13 +1,13 @@
-"""PIGEON's cumulative ablation (spec §3.1) on one dataset, in one run: each row removes one more component.
+"""PIGEON's cumulative ablation (docs/method.md §3.1) on one dataset, in one run: each row removes one more
+component.
 
 Rows: full (with hierarchical refinement) -> minus refinement (the run as trained) -> minus contrastive
 pretraining (the backbone as initialised / as loaded from its pretrained tag) -> minus semantic geocells
 (naive rectangles) -> minus multi-task heads -> minus four-view panorama (view 0 only) -> minus haversine
 smoothing (one-hot labels). Rows 3+ retrain heads on cached embeddings with the run's own config and seed.
 
-Refinement is an optional hook: if ``model.inference`` provides
-``refine_predictions(run_dir, embeddings (N, D) float32, logits (N, C) float32, device) -> latlon (N, 2)``
-the full row uses it; otherwise it is marked 'n/a until retrieval exists'.
+The full row refines the run's geocell guesses with ``model.index.refine_predictions`` (the run's
+retrieval index); a run without an index (``pigeon index`` builds one) gets an 'n/a' note instead.
 """
 from __future__ import annotations
 
@@ -20,11 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.config import load_config
+from model import paths
+from model.formats import rundir
 from model.formats.dataset import load_dataset
 from model.geo.geography import ACCURACY_THRESHOLDS_KM
+from model.index import refine_predictions
 from model.network import load_run
-from train.config import TrainConfig
+from model.views import fuse_views
+from train.config import load_run_config
 from train.data import LocationTable
 from train.distributed import Dist
 from train.evaluate import countries_at, geolocation_metrics, run_embeddings, true_countries
@@ -32,7 +35,6 @@ from train.head import predict_logits
 from train.pipeline import Stage, backbone_clip, embeddings, ensure_geocells, fit_head, location_embeddings
 
 log = logging.getLogger(__name__)
-NA_REFINEMENT = "n/a until retrieval exists"
 ROWS = (("full", "PIGEON (full)"), ("no_refinement", "- hierarchical guess refinement"),
         ("no_pretraining", "- contrastive pretraining"), ("no_semantic_cells", "- semantic geocells"),
         ("no_multitask", "- multi-task prediction heads"), ("no_panorama", "- four-image panorama"),
@@ -40,18 +42,10 @@ ROWS = (("full", "PIGEON (full)"), ("no_refinement", "- hierarchical guess refin
 NOTES = (
     (
         "The encoder is frozen after pretraining, so the auxiliary heads cannot change the geocell head "
-        "(spec recommended resolution 10): '- multi-task' matches the row above it up to float noise; in the "
-        "paper the multi-task signal mattered because the last CLIP block was still being fine-tuned."
+        "(separate linear heads on a fixed input): '- multi-task' matches the row above it up to float noise; "
+        "in the paper the multi-task signal mattered because the last CLIP block was still being fine-tuned."
     ),
 )
-
-
-def _refinement_hook():
-    try:
-        from model import inference  # optional: filled in by the retrieval/inference issue
-    except ImportError:
-        return None
-    return getattr(inference, "refine_predictions", None)
 
 
 def _metrics(pred: np.ndarray, true: np.ndarray, true_country, logits=None, cells=None) -> dict:
@@ -64,8 +58,8 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     """Compute every row; writes ``ablation.json`` and ``ablation.md`` into ``out_dir`` and returns the
     table."""
     model, info = load_run(run_dir, device)
-    cfg = load_config(TrainConfig, Path(run_dir) / "config.toml")
-    cache = cache_dir or cfg.runtime.cache_dir or Path(run_dir) / "cache"
+    cfg = load_run_config(Path(run_dir) / rundir.CONFIG_FILE)
+    cache = cache_dir or cfg.runtime.cache_dir or paths.cache_dir()
     cfg = dataclasses.replace(cfg, runtime=dataclasses.replace(cfg.runtime, cache_dir=str(cache)))
     ds = load_dataset(data_dir, check_images=True)
     table = LocationTable.from_dataset(ds)
@@ -73,18 +67,16 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     idx = table.indices(split)
     true, true_country = table.latlon_deg[idx], true_countries(table, idx)
     rows: dict[str, dict | None] = {"full": None, "no_refinement": run_metrics}
-    notes = {"full": NA_REFINEMENT}
-    hook = _refinement_hook()
-    if hook is not None:
-        emb = run_embeddings(model, info, ds, table, device, Path(cache), progress)[0].mean(dim=1)[idx]
-        logits = predict_logits(model.head.cpu(), emb).numpy()
-        try:
-            rows["full"] = _metrics(
-                np.asarray(hook(run_dir, emb.numpy(), logits, str(device))), true, true_country
-            )
-        except FileNotFoundError as e:  # the run has no retrieval index yet (`pigeon index`)
-            log.warning("ablation: no refinement row: %s", e)
-            notes["full"] = f"n/a: {e}"
+    notes: dict[str, str] = {}
+    emb = fuse_views(run_embeddings(model, info, ds, table, device, Path(cache), progress)[0])[idx]
+    logits = predict_logits(model.head.cpu(), emb).numpy()
+    try:
+        rows["full"] = _metrics(
+            np.asarray(refine_predictions(run_dir, emb.numpy(), logits)), true, true_country
+        )
+    except FileNotFoundError as e:  # the run has no retrieval index yet (`pigeon index`)
+        log.warning("ablation: no refinement row: %s", e)
+        notes["full"] = f"n/a: {e}"
     emb0 = embeddings(st, backbone_clip(st, pretrained=False).visual)
     naive = dataclasses.replace(cfg.geocells, method="naive")
     naive_dir = ensure_geocells(st, naive, st.out / "naive-geocells")

@@ -1,11 +1,12 @@
-"""PIGEON's synthetic geo-captions for multi-task contrastive pretraining (spec §2.4).
+"""PIGEON's synthetic geo-captions for multi-task contrastive pretraining (docs/method.md §2.4;
+released code: LukasHaas/PIGEON dataset_creation/pretrain/pretrain_dataset.py).
 
 One fresh caption per access; every component is an independent uniform draw:
 
 * region clause "in the region of {admin1} " p=0.6, town clause "close to the town of {town} " p=0.4 (if
   known);
 * climate sentence "This location has {Koppen description, lower-cased}." p=0.4 (if known), e.g. "... has a
-  temperate oceanic climate." (spec recommended resolution 11);
+  temperate oceanic climate." (PIGEON's descriptive phrase, not the class name);
 * location sentence "A Street View photo {town}{region}in {country}." p=0.7, always when there is no climate
   sentence;
 * driving side p=0.3 (only without a climate sentence), compass p=0.3, month p=0.3;
@@ -21,6 +22,8 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+
+from model.geo.geodata import load_or_none
 
 P_REGION, P_TOWN, P_CLIMATE, P_LOCATION, P_DRIVING, P_COMPASS, P_MONTH = 0.6, 0.4, 0.4, 0.7, 0.3, 0.3, 0.3
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -61,9 +64,7 @@ def compass_word(direction_deg: float) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _admin1_names() -> dict[str, str]:
-    from train.targets import geodata_or_none  # local: train.targets imports this module's users
-
-    g = geodata_or_none("region clauses for ISO 3166-2 admin-1 codes")
+    g = load_or_none("region clauses for ISO 3166-2 admin-1 codes")
     return {} if g is None else dict(zip(g.admin1["iso_3166_2"], g.admin1["name"]))
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-from model.config import config_to_dict
+from model.config import config_from_dict, config_to_dict, read_toml
+from model.device import check_device_name
 from model.geocells.cells import GeocellConfig
 from model.retrieval import RetrievalConfig
 
@@ -31,8 +33,8 @@ class BackboneConfig:
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Multi-task contrastive pretraining (spec §2.4). ``batch_size`` = contrastive batch across all
-    devices."""
+    """Multi-task contrastive pretraining (docs/method.md §2.4). ``batch_size`` = contrastive batch across
+    all devices."""
 
     enabled: bool = True
     epochs: int = 20
@@ -56,7 +58,7 @@ class PretrainConfig:
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """Geocell + auxiliary heads on cached embeddings (spec §2.6-2.7)."""
+    """Geocell + auxiliary heads on cached embeddings (docs/method.md §2.6-2.7)."""
 
     epochs: int = 1000
     batch_size: int = 1024
@@ -78,26 +80,26 @@ class HeadConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
+    """What follows the export: the retrieval-refinement index, then evaluation on ``split``."""
+
     split: Literal["train", "val", "test"] = "test"
-    top_countries: int = 15  # rows/columns of the country confusion plot
-
-
-@dataclass(frozen=True)
-class IndexConfig:
-    """The retrieval-refinement index written into the run after training (``pigeon index`` rebuilds it)."""
-
-    enabled: bool = True  # RUN/index from the training split's embeddings (already computed: no extra pass)
+    # RUN/index from the training split's embeddings (already computed: no extra pass); `pigeon index`
+    # rebuilds it
+    build_index: bool = True
 
 
 @dataclass(frozen=True)
 class RuntimeConfig:
     """Hardware, not the experiment: changing these must not change results (up to float noise)."""
 
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = "auto"  # auto, cpu, cuda, cuda:N, mps (model.device.resolve_device)
     batch_size: int = 64  # images per forward pass when embedding / evaluating
     workers: int = 0  # DataLoader worker processes decoding images
     threads: int = 0  # torch CPU threads (0 = torch's default)
-    cache_dir: str = ""  # embedding cache; "" = RUN/cache
+    cache_dir: str = ""  # embedding cache; "" = model.paths.cache_dir() ($PIGEON_CACHE or data/cache)
+
+    def __post_init__(self) -> None:
+        check_device_name(self.device)
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,22 @@ class TrainConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    index: IndexConfig = field(default_factory=IndexConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)  # model.retrieval: OPTICS, K, T, cap
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+def load_run_config(path: str | Path) -> TrainConfig:
+    """An exported run's ``config.toml`` as a :class:`TrainConfig`. Runs written before ``[index] enabled``
+    became ``[eval] build_index`` (and ``[eval] top_countries`` was dropped) are read too, e.g. a shipped
+    checkpoint."""
+    data = read_toml(path)
+    legacy_index = data.pop("index", None)
+    ev = data.setdefault("eval", {})
+    if isinstance(ev, dict):
+        ev.pop("top_countries", None)
+        if isinstance(legacy_index, dict) and "enabled" in legacy_index:
+            ev.setdefault("build_index", legacy_index["enabled"])
+    return config_from_dict(TrainConfig, data, str(path))
 
 
 def section_hash(cfg: TrainConfig, *sections: str) -> str:

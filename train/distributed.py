@@ -1,4 +1,5 @@
-"""Device choice and torchrun/DDP plumbing. The device is resolved once, at the CLI edge.
+"""torchrun/DDP plumbing. The device is resolved once, at the CLI edge, by :func:`model.device.resolve_device`
+(re-exported here); under torchrun :func:`init_distributed` then puts each rank on ``cuda:LOCAL_RANK``.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group uses NCCL on CUDA and gloo on CPU; each rank works
 on its share of the batches and rank 0 alone writes files. Outside torchrun everything degrades to one
@@ -13,18 +14,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
+from model.device import resolve_device
+
+__all__ = ["Dist", "init_distributed", "resolve_device", "shutdown"]
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda if available else cpu; 'cuda' without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("runtime.device = 'cuda' but no CUDA GPU is available (use 'auto' or 'cpu')")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"runtime.device must be auto, cpu or cuda, got {name!r}")
-    return torch.device(name)
 
 
 @dataclass(frozen=True)
@@ -66,8 +59,11 @@ class Dist:
         return box[0]
 
 
-def init_distributed(device: torch.device) -> Dist:
-    """Join the torchrun process group if launched by torchrun; otherwise a single-process ``Dist``."""
+def init_distributed(device: torch.device | str) -> Dist:
+    """Join the torchrun process group if launched by torchrun; otherwise a single-process ``Dist``.
+    ``device``: a name or device for :func:`resolve_device`; under torchrun a CUDA device becomes
+    ``cuda:LOCAL_RANK``."""
+    device = resolve_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist(0, 1, device)

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.formats.dataset import Dataset, sha256_file
+from model.formats.dataset import Dataset
+from model.formats.manifest import sha256_file
 from model.network import autocast, state_fingerprint, token_mean
 from train.data import LocationTable, ViewStacks
 from train.distributed import Dist

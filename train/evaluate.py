@@ -1,5 +1,5 @@
-"""Evaluation (spec §2.10): distance thresholds, country accuracy, median/mean km, GeoGuessr score, top-k
-cells.
+"""Evaluation (docs/method.md §2.10): distance thresholds, country accuracy, median/mean km, GeoGuessr score,
+top-k cells.
 
 Baselines on the same split: a uniformly random point on the sphere, a random training location, and always
 the centroid of the most frequent training cell. Country accuracy = the predicted point's country
@@ -15,13 +15,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model import paths
 from model.formats.dataset import load_dataset
+from model.geo.geodata import load_or_none
 from model.geo.geography import geoguessr_score, haversine_km, threshold_accuracies, xyz_to_latlon
+from model.guess import softmax
 from model.network import AuxSpec, GeoModel, RunInfo, load_run
+from model.views import fuse_views
 from train.data import LocationTable
 from train.distributed import Dist
 from train.embed import cached_embeddings
-from train.targets import geodata_or_none
+from train.targets import AUX_PURPOSE, raw_regression
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ class Predictions:
 
 def countries_at(latlon: np.ndarray) -> np.ndarray | None:
     """ISO alpha-2 per point from the offline borders, or None if the geodata is not installed."""
-    g = geodata_or_none("country accuracy")
+    g = load_or_none("country accuracy")
     return None if g is None else np.asarray(g.country_at(latlon[:, 0], latlon[:, 1]), dtype=object)
 
 
@@ -97,15 +101,10 @@ def baseline_guesses(n: int, train_latlon: np.ndarray, train_cells: np.ndarray, 
             "most_frequent_cell": np.repeat(centroids_deg[[np.bincount(train_cells).argmax()]], n, axis=0)}
 
 
-def view_mean(emb: torch.Tensor) -> torch.Tensor:
-    """(N, V, D) embeddings of the run's views -> (N, D), averaged as the Predictor does."""
-    return emb.mean(dim=1) if emb.shape[1] > 1 else emb[:, 0]
-
-
 def predict(model: GeoModel, info: RunInfo, emb: torch.Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Embeddings (N, V, D) -> (head outputs as arrays, point guesses (N, 2) = centroid of the argmax
-    cell)."""
-    x = view_mean(emb)
+    cell). The views are fused as the Predictor fuses them."""
+    x = fuse_views(emb)
     head = model.head.cpu().eval()
     with torch.no_grad():
         out = {k: v.numpy() for k, v in head(x).items()}
@@ -116,9 +115,7 @@ def aux_metrics(out: dict[str, np.ndarray], aux: AuxSpec, table: LocationTable) 
     """MAE of the de-standardised regression heads (target units), Koppen and month top-1 accuracy."""
     res: dict = {}
     if "regression" in out:
-        from train.targets import raw_regression
-
-        raw = raw_regression(table, geodata_or_none())
+        raw = raw_regression(table, load_or_none(AUX_PURPOSE))
         pred = out["regression"] * np.asarray(aux.reg_std) + np.asarray(aux.reg_mean)
         for j, name in enumerate(aux.regression):
             known = np.isfinite(raw[name])
@@ -152,7 +149,7 @@ def run_embeddings(
     used."""
     views = [v for v in ds.views if v in info.views] or ds.views[:1]
     runtime = info.config().get("runtime", {})
-    cache = Path(cache_dir or runtime.get("cache_dir") or info.run_dir / "cache")
+    cache = Path(cache_dir or runtime.get("cache_dir") or paths.cache_dir())
     emb = cached_embeddings(
         model.visual,
         info.backbone,
@@ -176,14 +173,12 @@ def guess_mode_metrics(run_dir: Path, emb: torch.Tensor, logits: np.ndarray, cen
     """Metrics of the Predictor's other guess modes for the same head outputs: ``refined`` (retrieval
     refinement, when the run has an index; ``pigeon index``) and ``expected_score`` (the candidate cell
     centroid maximising the expected GeoGuessr score). The top-level metrics are the head's argmax centroid."""
-    from model.inference import INDEX_DIR, expected_score_guesses, refine_predictions
+    from model.index import INDEX_DIR, refine_predictions
+    from model.inference import expected_score_guesses
 
-    lg = np.asarray(logits, dtype=np.float64)
-    probs = np.exp(lg - lg.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    guesses = {"expected_score": expected_score_guesses(probs, centroids_deg)[0]}
+    guesses = {"expected_score": expected_score_guesses(softmax(logits), centroids_deg)[0]}
     if (Path(run_dir) / INDEX_DIR / "manifest.json").is_file():
-        guesses["refined"] = refine_predictions(run_dir, view_mean(emb).float().numpy(), lg)
+        guesses["refined"] = refine_predictions(run_dir, fuse_views(emb).float().numpy(), logits)
     return {name: geolocation_metrics(g, true, countries_at(g) if true_country is not None else None, true_country)
             for name, g in sorted(guesses.items())}
 

@@ -1,8 +1,8 @@
-"""Geocell head training on cached embeddings (spec §2.6-2.7).
+"""Geocell head training on cached embeddings (docs/method.md §2.6-2.7).
 
 Loss = -sum_i t_i log p_i with PIGEON's haversine-smoothed targets t_i = exp(-(d_i - min_j d_j) / tau),
-**not** renormalised (spec §2.6 step 4; the nearest centroid gets weight 1), or one-hot cross-entropy without
-smoothing; plus the auxiliary losses (masked MSE x 8, Koppen CE x 2, month CE x 1). AdamW without schedule,
+**not** renormalised (docs/method.md §2.6; the nearest centroid gets weight 1), or one-hot cross-entropy
+without smoothing; plus the auxiliary losses (masked MSE x 8, Koppen CE x 2, month CE x 1). AdamW without schedule,
 validation top-1 geocell accuracy every epoch, best checkpoint kept, early stopping after ``patience`` epochs
 without improvement, resumable from a checkpoint written every epoch. Under DDP each global batch is split
 between the ranks.

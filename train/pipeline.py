@@ -19,19 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-# the shim must run before open_clip imports torchvision (see model/_tvshim.py)
-from model import _tvshim  # noqa: F401
-
-# isort: split
-import open_clip
 import torch
 
+from model import paths
 from model.formats import rundir
 from model.config import config_to_dict, dump_toml
-from model.formats.dataset import Dataset, load_dataset, sha256_file
+from model.formats.dataset import Dataset, load_dataset
+from model.formats.manifest import sha256_file
 from model.geocells.cells import GeocellConfig, build_geocells_dir, load_geocells
-from model.network import backbone_spec, build_clip
+from model.network import OPEN_CLIP_VERSION, backbone_spec, build_clip
+from model.views import fuse_views
 from train.config import TrainConfig, section_hash
 from train.data import LocationTable
 from train.distributed import Dist, init_distributed, shutdown
@@ -61,7 +58,7 @@ class Stage:
 
     @property
     def cache_dir(self) -> Path:
-        return Path(self.cfg.runtime.cache_dir) if self.cfg.runtime.cache_dir else self.out / "cache"
+        return Path(self.cfg.runtime.cache_dir) if self.cfg.runtime.cache_dir else paths.cache_dir()
 
     @property
     def config_toml(self) -> str:
@@ -114,8 +111,9 @@ def embeddings(st: Stage, visual: torch.nn.Module) -> torch.Tensor:
 
 
 def location_embeddings(emb: torch.Tensor, single_view: bool) -> torch.Tensor:
-    """(N, V, D) per-view embeddings -> (N, D) the head's input: view 0 alone or the mean over views."""
-    return emb[:, 0] if single_view else emb.mean(dim=1)
+    """(N, V, D) per-view embeddings -> (N, D) the head's input: view 0 alone or all views, fused by
+    :func:`model.views.fuse_views` as the Predictor fuses them."""
+    return fuse_views(emb[:, :1] if single_view else emb)
 
 
 def fit_head(st: Stage, emb: torch.Tensor, cells_dir: Path, head_cfg, state_root: Path | None):
@@ -189,7 +187,7 @@ def export_run(
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "open_clip": open_clip.__version__,
+            "open_clip": OPEN_CLIP_VERSION,
             "numpy": np.__version__,
         },
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -201,7 +199,7 @@ def export_run(
 def write_index(st: Stage, emb: torch.Tensor) -> Path:
     """RUN/index from the training split's cached embeddings (the vectors the Predictor computes: same tower,
     preprocessing and view averaging), so a trained run refines its guesses without a second embedding pass."""
-    from model.inference import index_from_embeddings
+    from model.index import index_from_embeddings
 
     idx = st.table.indices("train")
     x = location_embeddings(emb[idx], st.cfg.head.single_view)
@@ -264,7 +262,7 @@ def run_training(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: torch.
     manifest = None
     if d.main:
         manifest = export_run(st, visual.cpu(), res, cells_dir, {"seed": cfg.seed})
-        if cfg.index.enabled:
+        if cfg.eval.build_index:
             write_index(st, emb)
         if evaluate and len(st.table.indices(cfg.eval.split)):
             from train.evaluate import evaluate_run

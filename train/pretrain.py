@@ -1,10 +1,11 @@
-"""Multi-task contrastive pretraining (spec §2.4): both CLIP towers on (view, synthetic geo-caption) pairs.
+"""Multi-task contrastive pretraining (docs/method.md §2.4): both CLIP towers on (view, synthetic geo-caption)
+pairs.
 
 open_clip ``ClipLoss`` with the learnable logit scale; under DDP the features of all ranks are gathered with
 gradients (``local_loss`` + ``gather_with_grad``), so the contrastive batch is ``pretrain.batch_size``
-whatever the number of devices (spec recommended resolution 7). AdamW with open_clip's no-decay rule (gains,
-biases, logit scale), HF-style linear warm-up then linear decay, gradient clipping, and a resumable checkpoint
-every ``save_every_steps`` optimiser steps.
+whatever the number of devices (PIGEON's loss saw only the 32-sample device batch: docs/method.md §2.4).
+AdamW with open_clip's no-decay rule (gains, biases, logit scale), HF-style linear warm-up then linear decay,
+gradient clipping, and a resumable checkpoint every ``save_every_steps`` optimiser steps.
 """
 from __future__ import annotations
 
@@ -15,16 +16,11 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-# the shim must run before open_clip imports torchvision (see model/_tvshim.py)
-from model import _tvshim  # noqa: F401
-
-# isort: split
-import open_clip
 import torch
 from torch import nn
 
 from model.formats.dataset import Dataset
-from model.network import autocast, build_clip
+from model.network import autocast, build_clip, clip_loss
 from train.captions import CaptionInfo
 from train.config import TrainConfig
 from train.data import CaptionedViews, LocationTable, epoch_samples
@@ -113,9 +109,7 @@ def pretrain(ds: Dataset, table: LocationTable, cfg: TrainConfig, d: Dist, state
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[d.device.index] if d.device.type == "cuda" else None
         )
-    loss_fn = open_clip.ClipLoss(
-        local_loss=d.enabled, gather_with_grad=d.enabled, rank=d.rank, world_size=d.world
-    )
+    loss_fn = clip_loss(rank=d.rank, world_size=d.world, distributed=d.enabled)
     model.train()
     while step < plan.total:
         epoch, first = divmod(step, plan.steps_per_epoch)

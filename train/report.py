@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.geo.geodata import load_or_none
 from model.geo.geography import ACCURACY_THRESHOLDS_KM, haversine_km
 from train.evaluate import Predictions
 
@@ -53,9 +54,7 @@ def plot_error_cdf(dist_km: np.ndarray, baselines: dict[str, np.ndarray]) -> str
 
 
 def _country_outlines(ax) -> None:
-    from train.targets import geodata_or_none
-
-    g = geodata_or_none("country outlines on the map")
+    g = load_or_none("country outlines on the map")
     for geom in [] if g is None else g.countries["geometry"]:
         for poly in getattr(geom, "geoms", [geom]):
             x, y = poly.exterior.xy

@@ -2,22 +2,22 @@
 
 A checkpoint folder holds ``model.safetensors`` (module state dicts, keys prefixed by group),
 ``optimizer.safetensors`` (optimiser tensors; its scalar state and param groups go to the manifest),
-``config.toml`` and ``manifest.json`` (schema version, progress counters, the identity of the inputs -
-config-section hash, dataset fingerprint, geocell sha256 - and the sha256 of both weight files). The manifest
+``config.toml`` and ``manifest.json`` (format "pigeon-checkpoint", version, progress counters, the identity of
+the inputs - config-section hash, dataset fingerprint, geocell sha256 - and the sha256 + size of both weight
+files; the shape of :mod:`model.formats.manifest`, which also reads older checkpoints). The manifest
 is written last and atomically, so a folder without one is ignored; a folder whose identity differs from the
 current run is refused rather than silently reused.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from model.formats.dataset import sha256_file
-from model.formats.rundir import atomic_write_text
+from model.formats import manifest as mf
+from model.formats.manifest import FormatError, atomic_write_text
 
 SCHEMA_VERSION = 1
 
@@ -62,16 +62,15 @@ def save_checkpoint(
     weights = {f"{name}.{k}": v.detach().cpu().contiguous() for name, m in modules.items()
                for k, v in m.state_dict().items()}
     save_file(weights, str(folder / "model.safetensors"))
-    files = {"model.safetensors": sha256_file(folder / "model.safetensors")}
+    files = ["model.safetensors"]
     opt_meta = None
     if optimizer is not None:
         tensors, opt_meta = _flatten_optimizer(optimizer)
         save_file(tensors, str(folder / "optimizer.safetensors"))
-        files["optimizer.safetensors"] = sha256_file(folder / "optimizer.safetensors")
+        files.append("optimizer.safetensors")
     atomic_write_text(folder / "config.toml", config_toml)
-    manifest = {"schema_version": SCHEMA_VERSION, "identity": identity, "progress": progress,
-                "optimizer": opt_meta, "files": files}
-    atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    mf.write_manifest(folder, "checkpoint", SCHEMA_VERSION,
+                      {"identity": identity, "progress": progress, "optimizer": opt_meta}, files, indent=1)
 
 
 def load_checkpoint(folder: Path, identity: dict[str, str]) -> dict[str, Any] | None:
@@ -82,11 +81,10 @@ def load_checkpoint(folder: Path, identity: dict[str, str]) -> dict[str, Any] | 
     path = folder / "manifest.json"
     if not path.is_file():
         return None
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise StateMismatchError(
-            f"{path}: checkpoint schema {manifest.get('schema_version')} != {SCHEMA_VERSION}"
-        )
+    try:
+        manifest = mf.read_manifest(folder, "checkpoint", SCHEMA_VERSION, required=("identity", "progress"))
+    except FormatError as e:  # another version or shape: not resumable, like a checkpoint of other inputs
+        raise StateMismatchError(f"{e}; pass --fresh") from None
     diff = sorted(
         k for k in set(identity) | set(manifest["identity"]) if identity.get(k) != manifest["identity"].get(k)
     )
@@ -95,11 +93,7 @@ def load_checkpoint(folder: Path, identity: dict[str, str]) -> dict[str, Any] | 
             f"{folder} holds a checkpoint of a different run (differs in: {', '.join(diff)}); "
             "pass --fresh to discard it or choose another --out"
         )
-    for name, sha in manifest["files"].items():
-        if sha256_file(folder / name) != sha:
-            raise ValueError(
-                f"{folder / name}: sha256 differs from {path} (corrupt checkpoint); pass --fresh"
-            )
+    mf.verify_files(folder, manifest, hint="; corrupt checkpoint: pass --fresh")
     weights = load_file(str(folder / "model.safetensors"))
     opt = None
     if manifest.get("optimizer") is not None:

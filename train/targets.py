@@ -1,4 +1,4 @@
-"""Training targets per location: geocell label and PIGEON's auxiliary targets (spec §2.1, §2.6 step 5).
+"""Training targets per location: geocell label and PIGEON's auxiliary targets (docs/method.md §2.1, §2.6).
 
 Regression targets (standardised with train-split mean/std, NaN = unknown and masked in the loss): elevation
 (CSV ``elevation_m``, else the offline raster), temp_avg / temp_diff / prec_avg / prec_diff (ERA5 climatology
@@ -9,16 +9,16 @@ whole train split are left out of the head.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 
+from model.geo.geodata import load_or_none
 from model.network import AuxSpec
 from train.data import LocationTable
 
-log = logging.getLogger(__name__)
 REGRESSION_TARGETS = ("elevation", "temp_avg", "temp_diff", "prec_avg", "prec_diff", "population")
+AUX_PURPOSE = "climate/population auxiliary targets"  # what is skipped when geodata is missing
 
 
 @dataclass
@@ -41,23 +41,6 @@ def _float_column(table: LocationTable, name: str) -> np.ndarray:
         except ValueError:
             pass
     return out
-
-
-# MissingDataError is a RuntimeError; unreadable files raise OSError/ValueError/KeyError
-GEODATA_ERRORS = (ImportError, RuntimeError, OSError, ValueError, KeyError)
-
-
-def geodata_or_none(purpose: str = "climate/population auxiliary targets"):
-    """The offline ``model.geo.geodata`` (data files loaded), or None with a warning naming what is skipped."""
-    try:
-        from model.geo import geodata
-
-        g = geodata.load()
-        _ = g.countries  # touch a layer so a missing data folder fails here
-        return g
-    except GEODATA_ERRORS as e:
-        log.warning("geodata unavailable (%s): %s skipped", e, purpose)
-        return None
 
 
 def raw_regression(table: LocationTable, geodata=None) -> dict[str, np.ndarray]:
@@ -94,7 +77,7 @@ def build_targets(table: LocationTable, cells: np.ndarray, multitask: bool, geod
     if not multitask:
         return Targets(cells, table.latlon_deg, np.zeros((n, 0), np.float32), np.full(n, -1), np.full(n, -1),
                        AuxSpec())
-    raw = raw_regression(table, geodata_or_none() if geodata == "auto" else geodata)
+    raw = raw_regression(table, load_or_none(AUX_PURPOSE) if geodata == "auto" else geodata)
     train = table.indices("train")
     names, cols, means, stds = [], [], [], []
     for name, values in raw.items():

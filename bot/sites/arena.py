@@ -1,4 +1,4 @@
-"""Site adapter for the local arena (bot/arena): the same page a human plays, driven through its data-qa hooks.
+"""Site adapter for the local arena (arena/): the same page a human plays, driven through its data-qa hooks.
 
 State is read from the arena's JSON API *from inside the page* (so every answer passes the fair-play filter of
 the context); the panorama is captured as PNG screenshots with the HUD hidden, one per heading, turned with the

@@ -1,4 +1,4 @@
-"""Site adapter for geoguessr.com (classic games and duels), from the public notes in anchors.md §3.
+"""Site adapter for geoguessr.com (classic games and duels), from public tooling (docs/bot.md, "Live site").
 
 * Auth: the ``_ncfa`` session cookie, read from the environment (``GEOGUESSR_NCFA``), is added to the browser
   context before the first navigation and never logged: ``Redactor`` scrubs it from log records and errors.
@@ -251,7 +251,7 @@ class GeoGuessrSite:
                                                self.cfg.tile_settle_ms, self.timeout_ms])
 
     def _turn_by_keyboard(self, pano: Any, degrees: float) -> None:
-        """Fallback without the panorama hook: focus it, hold the turn key (anchors §3.4: approximate)."""
+        """Fallback without the panorama hook: focus it, hold the turn key (headings approximate)."""
         presses = round(self.capture_cfg.get("keyboard_presses_per_90", 4) * degrees / 90.0)
         pano.locator("[tabindex]").first.focus() if pano.locator("[tabindex]").count() else pano.click()
         for _ in range(presses):
@@ -284,17 +284,19 @@ class GeoGuessrSite:
         body = ({"lat": lat_deg, "lng": lon_deg, "roundNumber": round_n} if self.mode == "duel" else
                 {"token": self.game_id, "lat": lat_deg, "lng": lon_deg, "timedOut": False, "stepsCount": 0})
         status, data = self._call("POST", self._guess_url(), body)
-        if status == 400:  # anchors §3.9: a stale round number; the controller observes again
+        # a stale round number (PIGEON's extension retries on 400: LukasHaas/PIGEON
+        # bot/chrome_extension/scripts/duel.js); the controller observes again
+        if status == 400:
             raise self._err(f"the guess API refused round {round_n} (HTTP 400, stale round?): {data}")
         if status != 200:
             raise self._err(f"the guess API answered HTTP {status}: {data}")
         if self.mode == "classic":
-            self.page.reload()  # the classic page does not notice a guess made beside it (anchors §3.5)
+            self.page.reload()  # the classic page does not notice a guess made beside it (docs/bot.md)
         return PlacedGuess(round_n, lat_deg, lon_deg, "api", lat_deg, lon_deg)
 
     def _guess_by_map(self, round_n: int, lat_deg: float, lon_deg: float) -> PlacedGuess:
         gmap, _ = self.sel.find(self.page, "guess_map", self.timeout_ms)
-        gmap.hover()  # the minimap grows on hover: measure it expanded (anchors §3.5)
+        gmap.hover()  # the minimap grows on hover: measure it expanded
         self.page.evaluate(js.SETTLED_SIZE_JS, [gmap.element_handle(), 2000])
         canvas, _ = self.sel.find(self.page, "guess_map_canvas", self.timeout_ms)
         view = canvas.evaluate(js.MAP_VIEW_JS, [lat_deg, lon_deg, self.cfg.guess_map_zoom])

@@ -2,8 +2,9 @@
 
 ``HOOK_SCRIPT`` runs before the site's own scripts (a Playwright init script): it subclasses
 ``google.maps.StreetViewPanorama`` and ``google.maps.Map`` the moment the Maps API appears, keeping the instances
-so the bot can set the panorama's heading exactly and centre/zoom the guess map (anchors.md §3.4, the route of the
-GeoClassics/extenssr userscripts). It reads nothing from them but POV, centre and zoom.
+so the bot can set the panorama's heading exactly and centre/zoom the guess map (the route of public userscripts
+such as GeoClassics and extenssr; docs/bot.md, "How a round is played"). It reads nothing from them but POV,
+centre and zoom.
 """
 
 HOOK_SCRIPT = r"""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from functools import cached_property
 from pathlib import Path
 
@@ -26,8 +27,9 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from model.paths import data_dir
+from model.formats.manifest import sha256_file
 from model.geo.io import (GridRaster, MissingDataError, PolygonIndex, edge_grid, load_polygons,
-                              package_file, require, sha256_file)
+                              package_file, require)
 from model.geo.geography import EARTH_RADIUS_KM, latlon_to_xyz, validate_latlon
 
 __all__ = ["COAST_KM", "KOPPEN_CLASSES", "KOPPEN_DESCRIPTIONS", "LAND_COVER_NAMES", "GeoData",
@@ -296,3 +298,20 @@ def _load(root: Path) -> GeoData:
 def load() -> GeoData:
     """The process-wide :class:`GeoData` for the current ``data_dir()`` (layers load on first use)."""
     return _load(data_dir().resolve())
+
+
+# MissingDataError is a RuntimeError; unreadable files raise OSError/ValueError/KeyError; layers import their
+# readers (h5py, tifffile, scipy) on first use, hence ImportError
+LOAD_ERRORS = (ImportError, RuntimeError, OSError, ValueError, KeyError)
+
+
+def load_or_none(purpose: str) -> GeoData | None:
+    """:func:`load` with the country layer touched (so a missing data folder fails here), or None with a
+    warning naming what is skipped (``purpose``)."""
+    try:
+        g = load()
+        _ = g.countries
+        return g
+    except LOAD_ERRORS as e:
+        logging.getLogger(__name__).warning("geodata unavailable (%s): %s skipped", e, purpose)
+        return None

@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,15 +54,6 @@ def package_file(module: str, relpath: str) -> Path:
         if path.is_file():
             return path
     raise missing(f"<site-packages>/{module}/{relpath}", f"data from the pip package {module}")
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --- polygons -----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Fusing of undersized geocells within their country (spec §2.2 step 6).
+"""Fusing of undersized geocells within their country (docs/method.md §2.2, fusing).
 
 Per country, repeatedly: pick a random cell with fewer than MIN points (seeded), look for neighbours whose
 shape, scaled by 1.01 about its centre, intersects the picked cell's scaled shape, in this priority order,

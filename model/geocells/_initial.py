@@ -1,7 +1,7 @@
 """Initial geocells: approximate admin-2 areas from GeoNames labels inside real admin-1 polygons.
 
-Worldwide admin-2 polygons are not obtainable offline (see docs/geocells.md), so the initial cells of spec
-§2.2 step 4 are approximated:
+Worldwide admin-2 polygons are not obtainable offline (see docs/geocells.md), so PIGEON's initial cells (one
+per admin-2 area holding training points, docs/method.md §2.2) are approximated:
 
 1. Every training point gets a country (``country_at``; points in no country take the nearest country
    polygon) and an admin-1 polygon (``admin1_at``; when that misses or belongs to another country, the
@@ -13,7 +13,8 @@ Worldwide admin-2 polygons are not obtainable offline (see docs/geocells.md), so
    area itself"). A point's admin-2 label is the label of its nearest place (planar lon/lat).
 3. The polygon of an admin-2 label is the union of the Voronoi regions of the places carrying it, clipped
    to the admin-1 polygon. Labels without training points are handed, with their polygons, to the label
-   with points whose places' centroid is nearest (spec step 5), so the admin-1 area stays fully covered.
+   with points whose places' centroid is nearest (as PIGEON does with empty admin-2 areas), so the admin-1
+   area stays fully covered.
 4. Admin-1 polygons without any training point are attached to the nearest cell of the same country
    (nearest shape; ties between touching cells go to the nearest shape centroid), so every country with
    training data is fully covered. Countries without training points stay uncovered.
@@ -204,7 +205,7 @@ def _rehome_empty(shapes: list, used: np.ndarray, point_label: np.ndarray, xy: n
 
 
 def _attach_empty_areas(cells: list[WorkCell], areas: pd.DataFrame, used: set[int]) -> None:
-    """Add every admin-1 polygon without points to the nearest cell of its country (spec step 5)."""
+    """Add every admin-1 polygon without points to the nearest cell of its country (docs/method.md §2.2)."""
     by_country: dict[str, list[int]] = {}
     for i, c in enumerate(cells):
         by_country.setdefault(c.country, []).append(i)

@@ -1,4 +1,5 @@
-"""Splitting of oversized geocells: OPTICS clusters + Voronoi tessellation (spec §2.2 step 7).
+"""Splitting of oversized geocells: OPTICS clusters + Voronoi tessellation (docs/method.md §2.2,
+splitting).
 
 For every OPTICS (min_samples, xi) pass, in order, cells with more than MAX points are clustered on raw
 (lon, lat) degrees and carved up with Voronoi regions clipped to the parent's shape, round after round,
@@ -270,7 +271,7 @@ def _half_plane_box(xy: np.ndarray, shape: object, axis: int, cut: float) -> obj
 def split_large_cells(cells: Sequence[WorkCell], lonlat: np.ndarray, min_size: int, max_size: int,
                       passes: Sequence[tuple[int, float]], buffer_deg: float, bisect: bool = True
                       ) -> list[WorkCell]:
-    """Split every cell above ``max_size`` (spec §2.2 step 7); returns the new list of cells.
+    """Split every cell above ``max_size`` (docs/method.md §2.2, splitting); returns the new list of cells.
 
     With ``bisect``, cells that no OPTICS pass could split are halved by straight cuts (``bisect_cell``).
     Cells still above ``max_size`` come back with ``reason='unsplittable'``.

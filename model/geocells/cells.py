@@ -1,4 +1,4 @@
-"""Semantic geocells (PIGEON, spec §2.2-2.3): the classes of the geocell head.
+"""Semantic geocells (PIGEON, docs/method.md §2.2-2.3): the classes of the geocell head.
 
 Pipeline (``build_geocells``), all on planar lon/lat degrees like PIGEON:
 
@@ -242,7 +242,7 @@ class Geocells:
     def assign(self, lat_deg: Any, lon_deg: Any) -> np.ndarray:
         """Cell id (N,) int64 per point: the first (lowest id) polygon covering it, else the nearest polygon.
 
-        Nearest is measured in planar degrees (spec §2.3); ties go to the lowest id.
+        Nearest is measured in planar degrees (docs/method.md §2.3); ties go to the lowest id.
         """
         lat, lon = validate_latlon(np.asarray(lat_deg, dtype=np.float64).reshape(-1),
                                    np.asarray(lon_deg, dtype=np.float64).reshape(-1))

@@ -6,7 +6,8 @@ A geocell directory holds::
                       polygon (WKT), isolated, isolated_reason
     geocells.geojson  the same cells as a FeatureCollection (for viewing; loaders read the CSV)
     assignments.csv   row (0-based data row of the input CSV), [id], lat, lon, country, cell_id
-    manifest.json     format, config, input sha256, counts, timings, versions, file hashes
+    manifest.json     format, version, config, input sha256, counts, timings, versions, files (sha256 + bytes)
+                      (the shape of :mod:`model.formats.manifest`)
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ import pandas as pd
 import shapely
 
 from model.geocells._geom import polygonal
-from model.formats.dataset import sha256_file
+from model.formats import manifest as mf
+from model.formats.manifest import FormatError, sha256_file
 
 FORMAT = "pigeon-geocells"
 VERSION = 1
@@ -115,11 +117,8 @@ def write_cells_dir(out_dir: Path, table: pd.DataFrame, assignments: pd.DataFram
     table.to_csv(out_dir / "geocells.csv", index=False)
     (out_dir / "geocells.geojson").write_text(_geojson(table, table["polygon"].to_numpy()), encoding="utf-8")
     assignments.to_csv(out_dir / "assignments.csv", index=False)
-    files = {}
-    for name in ("geocells.csv", "geocells.geojson", "assignments.csv"):
-        files[name] = {"sha256": sha256_file(out_dir / name), "bytes": (out_dir / name).stat().st_size}
-    manifest = {"format": FORMAT, "version": VERSION, **manifest, "files": files}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_plain) + "\n", encoding="utf-8")
+    names = ("geocells.csv", "geocells.geojson", "assignments.csv")
+    mf.write_manifest(out_dir, "geocells", VERSION, manifest, names, default=_plain)
     return out_dir
 
 
@@ -145,27 +144,19 @@ def read_cells_dir(cells_dir: str | Path, verify: bool = True) -> tuple[pd.DataF
         if not p.is_file():
             raise FileNotFoundError(f"geocell directory {cells_dir} lacks {p.name}; "
                                     "build it with `pigeon geocells build --points CSV --out DIR`")
-    try:
-        manifest = json.loads(man_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{man_path} is not valid JSON: {e}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"{man_path} is not a {FORMAT} manifest (format={manifest.get('format')!r})"
-                         if isinstance(manifest, dict) else f"{man_path} is not a {FORMAT} manifest")
-    expected = manifest.get("files", {}).get("geocells.csv", {}).get("sha256")
-    if verify and expected != sha256_file(csv_path):
-        raise ValueError(f"{csv_path} does not match its manifest (sha256 differs): the file was edited or "
-                         "corrupted; rebuild the geocells")
+    manifest = mf.read_manifest(cells_dir, "geocells", VERSION)
+    if verify:
+        mf.verify_files(cells_dir, manifest, ["geocells.csv"], hint="; rebuild the geocells")
     table = pd.read_csv(csv_path, keep_default_na=False, dtype={"name": str, "country": str, "admin1": str,
                                                                   "isolated_reason": str})
     missing = [c for c in CELL_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"{csv_path} lacks column(s) {', '.join(missing)}")
+        raise FormatError(f"{csv_path} lacks column(s) {', '.join(missing)}")
     n_cells = manifest.get("counts", {}).get("cells")
     if n_cells != len(table) or not np.array_equal(table["cell_id"].to_numpy(), np.arange(len(table))):
-        raise ValueError(f"{csv_path} has {len(table)} rows / cell ids out of order; manifest says {n_cells} cells")
+        raise FormatError(f"{csv_path} has {len(table)} rows / cell ids out of order; manifest says {n_cells} cells")
     try:
         polygons = shapely.from_wkt(table["polygon"].to_numpy(dtype=object))
     except shapely.errors.GEOSException as e:
-        raise ValueError(f"{csv_path}: unreadable polygon WKT: {e}") from None
+        raise FormatError(f"{csv_path}: unreadable polygon WKT: {e}") from None
     return table, polygons, manifest

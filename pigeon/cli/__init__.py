@@ -1,8 +1,10 @@
 """``pigeon`` console script: a thin dispatcher over the verbs each package registers.
 
-Every module listed in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds its verb(s) and sets
-``func=handler`` on each parser. Handlers import their heavy dependencies (torch, playwright) lazily, so
-``pigeon --help`` stays fast and ``pigeon arena`` never loads torch.
+Each verb is one module ``pigeon/cli/<verb>.py``, listed in ``COMMAND_MODULES`` in the order ``pigeon --help``
+shows them; each exposes ``register(subparsers)``, which adds its verb and sets ``func=handler`` on its parser.
+Options several verbs share live in ``pigeon.cli._common`` (plus ``_bot`` for play/duel/demo and ``_training``
+for pretrain/train/eval), and every table goes through ``pigeon.cli._render``. Handlers import their heavy
+dependencies (torch, playwright) lazily, so ``pigeon --help`` stays fast and ``pigeon arena`` never loads torch.
 """
 from __future__ import annotations
 
@@ -16,16 +18,18 @@ from model.config import ConfigError
 
 COMMAND_MODULES = [
     "pigeon.cli.geocells",
+    "pigeon.cli.index",
     "pigeon.cli.predict",
     "pigeon.cli.arena",
+    "pigeon.cli.stats",
     "pigeon.cli.play",
+    "pigeon.cli.duel",
+    "pigeon.cli.demo",
+    "pigeon.cli.pretrain",
     "pigeon.cli.train",
+    "pigeon.cli.eval",
     "pigeon.cli.world",
 ]
-
-
-class UserError(Exception):
-    """An error caused by the user's input: printed without a traceback, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["COLUMNS"] = "140"  # rich tables in logs and pipes (make, CI) instead of 80 squeezed columns
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, UserError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, FileNotFoundError, ValueError) as e:
         if args.verbose or os.environ.get("PIGEON_TRACEBACK"):
             raise
         print(f"pigeon {args.command}: error: {e}", file=sys.stderr)

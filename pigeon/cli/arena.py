@@ -1,26 +1,13 @@
-"""``pigeon arena`` (serve the local game) and ``pigeon stats`` (arena statistics) verbs."""
-
+"""``pigeon arena``: serve the local GeoGuessr-like arena (web game + JSON API)."""
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
-import sys
 from pathlib import Path
 
+from pigeon.cli._common import add_db, data_dir, default_db
+
 log = logging.getLogger(__name__)
-
-STATS_TABLES = ("leaderboard", "players", "blind", "blind_games", "countries")
-
-
-def _data_dir() -> Path:
-    from model.paths import data_dir
-
-    return data_dir()
-
-
-def default_db() -> Path:
-    return _data_dir() / "arena" / "arena.sqlite"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--split", default="test", help="dataset split to play: train, val, test or all (default test)"
     )
-    p.add_argument("--db", type=Path, default=None, help="SQLite file (default <data>/arena/arena.sqlite)")
+    add_db(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback only)")
     p.add_argument("--port", type=int, default=8000, help="port (0 = any free port; the URL is printed)")
     p.add_argument(
@@ -46,21 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=run_arena)
 
-    s = sub.add_parser("stats", help="arena statistics: leaderboard, players, blind duels, countries")
-    s.add_argument("--db", type=Path, default=None, help="SQLite file (default <data>/arena/arena.sqlite)")
-    s.add_argument("--matchlog", type=Path, default=None, metavar="PATH",
-                   help="show the bot's match log (pigeon play/duel/demo) instead of the arena database")
-    s.add_argument("--export", choices=["csv"], help="also write every table (and all rounds) as CSV files")
-    s.add_argument(
-        "--out", type=Path, default=Path("arena-stats"), help="folder for --export (default arena-stats)"
-    )
-    s.set_defaults(func=run_stats)
-
 
 def _demo_world() -> Path:
     from arena.demo_world import make_demo_world
 
-    root = _data_dir() / "arena" / "demo-world"
+    root = data_dir() / "arena" / "demo-world"
     if not (root / "manifest.json").is_file():
         log.info("writing the synthetic demo world to %s", root)
         make_demo_world(root, n_locations=12, split="test")
@@ -84,64 +61,4 @@ def run_arena(args: argparse.Namespace) -> int:
         server.serve_forever()
     finally:
         server.db.close()
-    return 0
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    cols: list[str] = []
-    for r in rows:
-        cols += [c for c in r if c not in cols]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
-
-
-def _fmt(v: object) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:,.1f}"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
-    return str(v)
-
-
-def run_stats(args: argparse.Namespace) -> int:
-    if getattr(args, "matchlog", None) is not None:
-        from pigeon.cli.stats import run_matchlog_stats
-
-        return run_matchlog_stats(args)
-    from rich.console import Console
-    from rich.table import Table
-
-    from arena import stats
-    from arena.db import connect_readonly
-
-    conn = connect_readonly(args.db or default_db())
-    try:
-        data = stats.all_stats(conn)
-        rounds = stats.rounds_table(conn) if args.export else []
-    finally:
-        conn.close()
-    console = Console()
-    for name in STATS_TABLES:
-        rows = data[name]
-        table = Table(title=name.replace("_", " "), title_justify="left")
-        if not rows:
-            console.print(f"[dim]{name.replace('_', ' ')}: no games yet[/dim]")
-            continue
-        for col in rows[0]:
-            table.add_column(
-                col.replace("_", " "), justify="right" if isinstance(rows[0][col], (int, float)) else "left"
-            )
-        for r in rows:
-            table.add_row(*(_fmt(v) for v in r.values()))
-        console.print(table)
-    if args.export == "csv":
-        args.out.mkdir(parents=True, exist_ok=True)
-        for name in STATS_TABLES:
-            _write_csv(args.out / f"{name}.csv", data[name])
-        _write_csv(args.out / "rounds.csv", rounds)
-        print(f"wrote {len(STATS_TABLES) + 1} CSV files to {args.out}", file=sys.stderr)
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pigeon.cli._common import add_config, add_set_overrides
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``geocells`` verb (sub-verb ``build``) to the ``pigeon`` dispatcher."""
@@ -14,34 +16,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--points", required=True, type=Path, help="CSV with columns lat, lon (+ optional id, "
                                                                  "split: only split == 'train' rows are used)")
     build.add_argument("--out", required=True, type=Path, help="output directory")
-    build.add_argument("--config", type=Path, default=None,
-                       help="GeocellConfig TOML (default: built-in PIGEON constants = configs/geocells.toml)")
+    add_config(build, "GeocellConfig TOML (default: built-in PIGEON constants = configs/geocells.toml)")
     build.add_argument("--naive", action="store_true", help="rectangular NaiveCell baseline instead")
-    build.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key, e.g. --set max_cell_size=80 (repeatable)")
+    add_set_overrides(build, "max_cell_size=80")
     build.set_defaults(func=_build)
 
 
 def _build(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from rich.console import Console
-    from rich.table import Table
-
     from model.config import load_config
     from model.geocells.cells import GeocellConfig, build_geocells_dir
+    from pigeon.cli._render import print_table
 
     cfg = load_config(GeocellConfig, args.config, args.overrides)
     if args.naive:
         cfg = replace(cfg, method="naive")
     result = build_geocells_dir(args.points, args.out, cfg)
     stats = result.stats
-    table = Table(title=f"{cfg.method} geocells -> {args.out}")
-    table.add_column("")
-    table.add_column("value", justify="right")
-    for key in ("points", "cells", "isolated", "isolated_points", "size_min", "size_median", "size_max"):
-        table.add_row(key.replace("_", " "), str(stats[key]))
-    for reason, n in sorted(stats["isolated_by_reason"].items()):
-        table.add_row(f"  isolated: {reason}", str(n))
-    Console().print(table)
+    rows = [(key.replace("_", " "), str(stats[key]))
+            for key in ("points", "cells", "isolated", "isolated_points", "size_min", "size_median", "size_max")]
+    rows += [(f"  isolated: {reason}", str(n)) for reason, n in sorted(stats["isolated_by_reason"].items())]
+    print_table(rows, ["", "value"], title=f"{cfg.method} geocells -> {args.out}", title_justify="center",
+                right={"value"})
     return 0

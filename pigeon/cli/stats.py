@@ -1,57 +1,79 @@
-"""``pigeon stats --matchlog PATH``: the bot's match log as rich tables (and CSV with ``--export csv``)."""
+"""``pigeon stats``: the arena database (leaderboard, players, blind duels, countries) or, with ``--matchlog``,
+the bot's match log (pigeon play/duel/demo) as tables, and as CSV files with ``--export csv``."""
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
-from typing import Any
+
+from pigeon.cli._common import add_db, default_db
+
+ARENA_TABLES = ("leaderboard", "players", "blind", "blind_games", "countries")
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:,.1f}"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
-    return str(v)
+def register(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("stats", help="arena statistics: leaderboard, players, blind duels, countries")
+    add_db(s)
+    s.add_argument("--matchlog", type=Path, default=None, metavar="PATH",
+                   help="show the bot's match log (pigeon play/duel/demo) instead of the arena database")
+    s.add_argument("--export", choices=["csv"], help="also write every table (and all rounds) as CSV files")
+    s.add_argument(
+        "--out", type=Path, default=Path("arena-stats"), help="folder for --export (default arena-stats)"
+    )
+    s.set_defaults(func=run_stats)
 
 
-def run_matchlog_stats(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+def run_stats(args: argparse.Namespace) -> int:
+    """Print the tables of the match log (``--matchlog``) or of the arena database; ``--export csv`` also writes
+    each table, and every round, to ``--out``."""
+    if args.matchlog is not None:
+        tables, rounds, empty = _matchlog_tables(args.matchlog, bool(args.export))
+    else:
+        tables, rounds, empty = _arena_tables(args.db or default_db(), bool(args.export))
+    _show(tables, empty, rounds if args.export == "csv" else None, Path(args.out))
+    return 0
 
-    from bot import matchlog
 
-    conn = matchlog.open_readonly(args.matchlog)
+def _arena_tables(db: Path, with_rounds: bool) -> tuple[dict[str, list[dict]], dict[str, list[dict]], str]:
+    from arena import stats
+    from arena.db import connect_readonly
+
+    conn = connect_readonly(db)
     try:
-        tables = {"bot summary": matchlog.summary_stats(conn), "recent matches": matchlog.recent_matches(conn),
-                  "events": matchlog.event_counts(conn)}
-        rounds = matchlog.rounds_table(conn) if getattr(args, "export", None) else []
+        data = stats.all_stats(conn)
+        rounds = stats.rounds_table(conn) if with_rounds else []
     finally:
         conn.close()
+    return {name: data[name] for name in ARENA_TABLES}, {"rounds": rounds}, "no games yet"
+
+
+def _matchlog_tables(path: Path, with_rounds: bool) -> tuple[dict[str, list[dict]], dict[str, list[dict]], str]:
+    from bot import matchlog
+
+    conn = matchlog.open_readonly(path)
+    try:
+        tables = {"bot_summary": matchlog.summary_stats(conn), "recent_matches": matchlog.recent_matches(conn),
+                  "events": matchlog.event_counts(conn)}
+        rounds = matchlog.rounds_table(conn) if with_rounds else []
+    finally:
+        conn.close()
+    return tables, {"bot_rounds": rounds}, "none yet"
+
+
+def _show(tables: dict[str, list[dict]], empty: str, rounds: dict[str, list[dict]] | None, out: Path) -> None:
+    """Each table titled by its name (``_`` as a space); with ``rounds`` also every table and the rounds as
+    ``out/<name>.csv``."""
+    from rich.console import Console
+
+    from pigeon.cli._render import print_table, write_csv
+
     console = Console()
-    for title, rows in tables.items():
-        if not rows:
-            console.print(f"[dim]{title}: none yet[/dim]")
-            continue
-        t = Table(title=title, title_justify="left")
-        for col in rows[0]:
-            t.add_column(col.replace("_", " "), justify="right" if isinstance(rows[0][col], (int, float)) else "left")
-        for r in rows:
-            t.add_row(*(_fmt(v) for v in r.values()))
-        console.print(t)
-    if getattr(args, "export", None) == "csv":
-        out = Path(args.out)
+    for name, rows in tables.items():
+        title = name.replace("_", " ")
+        print_table(rows, title=title, empty=f"{title}: {empty}", console=console)
+    if rounds is not None:
         out.mkdir(parents=True, exist_ok=True)
-        for name, rows in {**{k.replace(" ", "_"): v for k, v in tables.items()}, "bot_rounds": rounds}.items():
-            cols: list[str] = []
-            for r in rows:
-                cols += [c for c in r if c not in cols]
-            with open(out / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
-                w = csv.DictWriter(f, fieldnames=cols)
-                w.writeheader()
-                w.writerows(rows)
-        print(f"wrote {len(tables) + 1} CSV files to {out}", file=sys.stderr)
-    return 0
+        files = {**tables, **rounds}
+        for name, rows in files.items():
+            write_csv(out / f"{name}.csv", rows)
+        print(f"wrote {len(files)} CSV files to {out}", file=sys.stderr)

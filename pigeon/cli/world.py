@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pigeon.cli._common import add_config, add_set_overrides
+
 
 def _non_negative_int(text: str) -> int:
     try:
@@ -33,17 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     render.add_argument(
         "--workers", type=_non_negative_int, default=None, help="processes (default or 0: all cores)"
     )
-    render.add_argument(
-        "--config", type=Path, default=None, help="WorldConfig TOML (default configs/world.toml)"
-    )
-    render.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set sampler.include='[\"CN\"]' (repeatable)",
-    )
+    add_config(render, "WorldConfig TOML (default configs/world.toml)")
+    add_set_overrides(render, "sampler.include='[\"CN\"]'")
     render.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     render.set_defaults(func=_render)
 
@@ -70,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         imp.add_argument(
             "--quality", type=_non_negative_int, default=92, help="JPEG quality of the re-encoded images"
         )
-        imp.add_argument("--config", type=Path, default=None, help="WorldConfig TOML for the split rule")
+        add_config(imp, "WorldConfig TOML for the split rule")
         imp.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
         imp.set_defaults(func=_import)
 
