@@ -3,7 +3,8 @@
 # against the arithmetic of other machines before CI runs on one of them. The settings switch the SIMD code path of
 # each numeric library in this process tree: OpenBLAS (numpy's BLAS) by core type, ATen's vector kernels, MKL and
 # oneDNN (torch's BLAS and convolutions), numpy's own ufunc dispatch; and the thread count of the reductions.
-# "amd-like" is all of them at once at the AVX2 level of a 2-core AMD EPYC without AVX-512.
+# "amd-like" is all of them at once at the AVX2 level of a 2-core AMD EPYC without AVX-512; "minimal" is the
+# oldest paths at once (Sandy Bridge BLAS, scalar ATen kernels, one thread).
 #   bash scripts/portability_sweep.sh            every setting (about 3.5 min each on 2 cores)
 #   bash scripts/portability_sweep.sh omp1 amd-like   the named ones; extra pytest args after --
 set -uo pipefail
@@ -18,8 +19,9 @@ declare -A SETTINGS=(
   [aten-avx2]="ATEN_CPU_CAPABILITY=avx2"
   [amd-like]="OPENBLAS_CORETYPE=Zen ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
  NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL,AVX512_SPR OMP_NUM_THREADS=2"
+  [minimal]="OPENBLAS_CORETYPE=Sandybridge ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1"
 )
-ORDER=(default openblas-haswell openblas-sandybridge omp1 omp2 aten-default aten-avx2 amd-like)
+ORDER=(default openblas-haswell openblas-sandybridge omp1 omp2 aten-default aten-avx2 amd-like minimal)
 names=(); extra=()
 while [ $# -gt 0 ]; do
   if [ "$1" = "--" ]; then shift; extra=("$@"); break; fi
