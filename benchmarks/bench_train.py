@@ -4,7 +4,11 @@
   images/s, on in-memory tensors and real PIGEON captions;
 * loading: JPEG decode + preprocess + caption + tokenise of pretraining samples (CaptionedViews), images/s;
 * embed: token-mean embedding without gradients, images/s;
-* head: geocell head epochs with haversine smoothing + aux losses on cached-size features, locations/s.
+* head: geocell head epochs with haversine smoothing + aux losses on cached-size features, locations/s;
+* per epoch of the demo config on the demo world (its train split, or 8,676 locations x 4 views when the dataset
+  is not there): images/s and minutes per epoch of the pretraining stage (``pretrain_step`` alone, and
+  ``pretrain_epoch`` = decode + step one after the other) and of the head stage (``head``: images/s = locations/s
+  x views, the views' embeddings each location carries).
 Run: ``.venv/bin/python benchmarks/bench_train.py [--quick]``.
 """
 from __future__ import annotations
@@ -101,6 +105,37 @@ def bench_head(n: int, cells: int, epochs: int) -> dict:
             "locations_per_s": split * epochs / timing["median_s"]}
 
 
+def demo_epoch() -> dict:
+    """Epoch sizes of ``configs/demo.toml`` on its dataset: train locations, views, pretraining images."""
+    import json
+
+    from model.config import load_config
+    from train.config import TrainConfig
+
+    cfg = load_config(TrainConfig, ROOT / "configs" / "demo.toml")
+    manifest = ROOT / cfg.data.path / "manifest.json"
+    n, views, source = 8676, 4, "default (demo world not found)"
+    if manifest.is_file():
+        m = json.loads(manifest.read_text())
+        n, views, source = int(m["counts"]["train"]), len(m.get("views", [0])), str(cfg.data.path)
+    return {"dataset": source, "train_locations": n, "views": views, "pretrain_views": cfg.pretrain.views,
+            "pretrain_images_per_epoch": n * (views if cfg.pretrain.views == "all" else 1)}
+
+
+def add_epoch_estimates(results: dict, epoch: dict) -> None:
+    """images/s and minutes per epoch of the pretraining and head stages, from the measured rates."""
+    per_epoch = epoch["pretrain_images_per_epoch"]
+    step, load = results["pretrain_step"], results["pretrain_loading"]["images_per_s"]
+    step["minutes_per_epoch"] = per_epoch / step["images_per_s"] / 60
+    both = 1 / (1 / step["images_per_s"] + 1 / load)  # decode, then step, in one process (0 loader workers)
+    results["pretrain_epoch"] = {"images_per_epoch": per_epoch, "images_per_s": both,
+                                 "minutes_per_epoch": per_epoch / both / 60}
+    head = results["head"]
+    head["images_per_s"] = head["locations_per_s"] * epoch["views"]
+    head["minutes_per_epoch"] = epoch["train_locations"] / head["locations_per_s"] / 60
+    results["epoch"] = epoch
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
@@ -115,6 +150,7 @@ def main() -> None:
         "embed": bench_embed(128, 128, rep),
         "head": bench_head(8000, 200, 5 if args.quick else 10),
     }
+    add_epoch_estimates(results, demo_epoch())
     results["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     write("train", results)
 

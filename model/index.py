@@ -32,7 +32,7 @@ def embed_dataset_locations(predictor, ds, locs, batch_size: int = 32, progress=
         x = torch.stack([torch.stack([predictor.model.preprocess(load_image(p)) for p in ds.image_paths(l.id)])
                          for l in chunk]).to(predictor.device)
         with torch.inference_mode(), autocast(predictor.device):
-            out.append(fuse_views(predictor.model.embed(x)).float().cpu().numpy())
+            out.append(fuse_views(predictor.model.embed(x), predictor.info.fusion).float().cpu().numpy())
         if progress is not None:
             progress(min(start + batch_size, len(locs)), len(locs))
     return np.concatenate(out).astype(np.float32)

@@ -145,13 +145,17 @@ class Predictor:
         counts = {len(v) for v in locations}
         if 0 in counts:
             raise PredictError("a location needs at least one view")
+        fusion, n_views = self.info.fusion, len(self.info.views)
+        if fusion == "concat" and counts != {n_views}:
+            raise PredictError(f"this run fuses exactly {n_views} views in heading order "
+                               f"({', '.join(map(str, self.info.views))} degrees); got {sorted(counts)} view(s)")
         tensors = [torch.stack([self.model.preprocess(load_image(x)) for x in views]) for views in locations]
         t1 = time.perf_counter()
         with torch.inference_mode(), autocast(self.device):
             if len(counts) == 1:
-                emb = fuse_views(self.model.embed(torch.stack(tensors).to(self.device)))
+                emb = fuse_views(self.model.embed(torch.stack(tensors).to(self.device)), fusion)
             else:  # ragged view counts: embed each location on its own
-                emb = torch.cat([fuse_views(self.model.embed(t[None].to(self.device))) for t in tensors])
+                emb = torch.cat([fuse_views(self.model.embed(t[None].to(self.device)), fusion) for t in tensors])
             logits = self.model.head(emb)["cell"].float()
             probs = torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
         emb_np = emb.float().cpu().numpy()

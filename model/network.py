@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from model.formats import rundir
-from model.views import fuse_views
+from model.views import FUSIONS, fuse_views, fused_dim, resize_view
 from model.formats.manifest import FormatError
 
 CONFIG_DIR = Path(__file__).with_name("model_configs")
@@ -61,6 +61,9 @@ class BackboneSpec:
 BACKBONES: dict[str, BackboneSpec] = {
     "tiny-vit": BackboneSpec("tiny-vit", None, 128, 160, False,
                              "6x160 ViT/16 + 2-layer text tower, random init; CPU demo and tests"),
+    "tiny-resnet": BackboneSpec("tiny-resnet", None, 64, 512, False,
+                                "open_clip ModifiedResNet [1,1,1,1] x 16 at 64 px + 2-layer text tower, random init; "
+                                "learns from scratch on 2 CPU cores"),
     "ViT-B-32": BackboneSpec("ViT-B-32", "openai", 224, 768, True, "CLIP ViT-B/32"),
     "ViT-L-14-336": BackboneSpec("ViT-L-14-336", "openai", 336, 1024, True, "CLIP ViT-L/14@336 as PIGEON"),
 }
@@ -159,33 +162,54 @@ def build_visual(name: str, image_size: int | None = None) -> nn.Module:
     return _build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"], quick_gelu=spec.quick_gelu)
 
 
+def _is_resnet(visual: nn.Module) -> bool:
+    return hasattr(visual, "layer4") and hasattr(visual, "attnpool")
+
+
+def tower_width(visual: nn.Module) -> int:
+    """Width of :func:`token_mean`'s embedding: the ViT's token width, or the ResNet's last-stage channels."""
+    if _is_resnet(visual):
+        return int(visual.attnpool.positional_embedding.shape[1])
+    return int(visual.transformer.width)
+
+
+def tower_image_size(visual: nn.Module) -> int:
+    """The tower's square input size in pixels."""
+    size = visual.image_size
+    return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+
 def token_mean(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """PIGEON embedding: images (B, 3, H, W) -> (B, width), mean over all tokens of the last block's output.
 
-    Taken before ``ln_post`` and the projection, as the HF ``last_hidden_state`` mean used by PIGEON.
+    ViT: taken before ``ln_post`` and the projection, as the HF ``last_hidden_state`` mean used by PIGEON.
+    ResNet (open_clip's ModifiedResNet): the tokens are the last stage's spatial positions, averaged before the
+    attention pool; the same definition for a convolutional tower.
     """
+    if _is_resnet(visual):
+        x = visual.stem(images)
+        for layer in (visual.layer1, visual.layer2, visual.layer3, visual.layer4):
+            x = layer(x)
+        return x.mean(dim=(2, 3))
     if not hasattr(visual, "_embeds") or not hasattr(visual, "transformer"):
-        raise TypeError(f"token_mean needs an open_clip VisionTransformer, got {type(visual).__name__}")
+        raise TypeError(f"token_mean needs an open_clip VisionTransformer or ModifiedResNet, got "
+                        f"{type(visual).__name__}")
     tokens = visual.transformer(visual._embeds(images))  # (B, 1 + grid**2, width), batch-first
     return tokens.mean(dim=1)
 
 
 def image_tensor(img, size: int, mean=OPENAI_MEAN, std=OPENAI_STD) -> torch.Tensor:
-    """PIL image -> normalised float tensor (3, size, size): shortest side to ``size`` (bicubic), centre
-    crop."""
-    from PIL import Image
+    """PIL image of any size -> normalised float tensor (3, size, size): :func:`model.views.resize_view`
+    (shortest side to ``size``, bicubic, centre crop), then :func:`normalize_uint8`."""
+    return normalize_uint8(torch.from_numpy(np.asarray(resize_view(img, size)).copy()), mean, std)
 
-    img = img.convert("RGB")
-    w, h = img.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    if (nw, nh) != (w, h):
-        img = img.resize((nw, nh), Image.Resampling.BICUBIC)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    img = img.crop((left, top, left + size, top + size))
-    arr = np.asarray(img, dtype=np.float32) / 255.0
-    arr = (arr - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return torch.from_numpy(arr.transpose(2, 0, 1).copy())
+
+def normalize_uint8(pixels: torch.Tensor, mean=OPENAI_MEAN, std=OPENAI_STD) -> torch.Tensor:
+    """uint8 pixels (..., H, W, 3) -> normalised float32 (..., 3, H, W), the model's input; the decoded-image
+    cache of training stores :func:`model.views.resize_view` output and goes through this same function."""
+    x = pixels.float() / 255.0
+    x = (x - torch.tensor(mean, dtype=torch.float32)) / torch.tensor(std, dtype=torch.float32)
+    return x.movedim(-1, -3).contiguous()
 
 
 @dataclass(frozen=True)
@@ -250,13 +274,15 @@ class GeoHead(nn.Module):
 
 
 class GeoModel(nn.Module):
-    """Visual tower + ``GeoHead``. ``forward(images (B, V, 3, H, W))`` fuses the V view embeddings
-    (:func:`model.views.fuse_views`, PIGEON's view mean)."""
+    """Visual tower + ``GeoHead``. ``forward(images (B, V, 3, H, W))`` fuses the V view embeddings with
+    :func:`model.views.fuse_views` (``fusion``: PIGEON's view mean, or the views concatenated in heading order)."""
 
-    def __init__(self, visual: nn.Module, head: GeoHead, image_size: int, mean=OPENAI_MEAN, std=OPENAI_STD):
+    def __init__(self, visual: nn.Module, head: GeoHead, image_size: int, mean=OPENAI_MEAN, std=OPENAI_STD,
+                 fusion: str = "mean"):
         super().__init__()
         self.visual, self.head = visual, head
         self.image_size, self.mean, self.std = int(image_size), tuple(mean), tuple(std)
+        self.fusion = fusion
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """(B, V, 3, H, W) -> per-view token-mean embeddings (B, V, D) in float32."""
@@ -264,7 +290,7 @@ class GeoModel(nn.Module):
         return token_mean(self.visual, images.flatten(0, 1)).float().reshape(b, v, -1)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        emb = fuse_views(self.embed(images))
+        emb = fuse_views(self.embed(images), self.fusion)
         return {**self.head(emb), "embedding": emb}
 
     def preprocess(self, img) -> torch.Tensor:
@@ -285,6 +311,11 @@ class RunInfo:
     aux: AuxSpec
     views: list[int]
     manifest: dict[str, Any] = field(repr=False)
+    fusion: str = "mean"  # model.views.fuse_views; "concat" needs exactly ``views``, in heading order
+
+    @property
+    def head_dim(self) -> int:
+        return fused_dim(self.embed_dim, self.fusion, len(self.views))
 
     @property
     def geocells_dir(self) -> Path:
@@ -366,13 +397,17 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[G
         AuxSpec.from_dict(manifest["aux"]),
         list(manifest.get("views", [0])),
         manifest,
+        str(manifest.get("fusion", "mean")),  # runs written before fusion was recorded averaged their views
     )
+    if info.fusion not in FUSIONS:
+        raise FormatError(f"{run_dir / rundir.MANIFEST_FILE}: unknown view fusion {info.fusion!r}; known: "
+                          f"{', '.join(FUSIONS)}")
     path = run_dir / rundir.MODEL_FILE
     tensors = _read_tensors(path)
     visual = build_visual(name, info.image_size)
     _load_strict(visual, {k[7:]: v for k, v in tensors.items() if k.startswith("visual.")},
                  f"the visual tower of backbone {name!r} at {info.image_size} px", path)
-    width = int(visual.transformer.width)
+    width = tower_width(visual)
     if width != info.embed_dim:
         raise FormatError(
             f"{run_dir / rundir.MANIFEST_FILE}: embed_dim {info.embed_dim} but backbone {name!r} has {width}"
@@ -383,14 +418,14 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[G
     if n_head != (info.num_cells,) or n_cells != info.num_cells:
         raise FormatError(f"{run_dir}: number of cells disagrees: head {n_head[0] if n_head else 'missing'}, "
                        f"manifest {info.num_cells}, geocells/ {n_cells}")
-    head = GeoHead(info.embed_dim, info.num_cells, info.aux)
+    head = GeoHead(info.head_dim, info.num_cells, info.aux)
     _load_strict(
         head,
         head_state,
-        f"a GeoHead({info.embed_dim}, {info.num_cells} cells, aux {info.aux.to_dict()})",
+        f"a GeoHead({info.head_dim}, {info.num_cells} cells, aux {info.aux.to_dict()}, {info.fusion} fusion)",
         path,
     )
-    model = GeoModel(visual, head, info.image_size, info.mean, info.std).to(device).eval()
+    model = GeoModel(visual, head, info.image_size, info.mean, info.std, info.fusion).to(device).eval()
     return model, info
 
 

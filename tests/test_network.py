@@ -26,11 +26,11 @@ from model.network import (
     token_mean,
 )
 
-TOY_SIZE = {"tiny-vit": 32, "ViT-B-32": 64}  # toy input sizes (two patches a side at least)
+TOY_SIZE = {"tiny-vit": 32, "tiny-resnet": 64, "ViT-B-32": 64}  # toy input sizes (two patches a side at least)
 
 
 def test_registry_is_explicit_and_names_unknown_backbones():
-    assert list_backbones() == ["tiny-vit", "ViT-B-32", "ViT-L-14-336"]
+    assert list_backbones() == ["tiny-vit", "tiny-resnet", "ViT-B-32", "ViT-L-14-336"]
     with pytest.raises(ValueError, match="unknown backbone 'nope'.*tiny-vit"):
         backbone_spec("nope")
 

@@ -252,15 +252,33 @@ def test_pigeon_train_and_eval_end_to_end(tiny, tmp_path):
         "random_uniform_sphere",
         "random_train_location",
         "most_frequent_cell",
+        "raw_pixels",
     }
+    pixels = metrics["baselines"]["raw_pixels"]  # linear classifier on 8x8 thumbnails of the 4 views
+    assert pixels["n"] == 4 and pixels["features"] == 768 and pixels["train_locations"] == 32
+    assert {"accuracy_km", "median_km", "mean_km", "geoguessr_score", "country_accuracy"} <= set(pixels)
+    assert set(pixels["guess_modes"]) == {"expected_score"}
+    assert pixels["guess_modes"]["expected_score"]["n"] == 4
+    assert {"driving_side", "country"} <= set(metrics["probes"]) <= {"driving_side", "sign_script", "country",
+                                                                      "koppen_main"}
+    assert set(metrics["probes_raw_pixels"]) == set(metrics["probes"])
+    for p in [*metrics["probes"].values(), *metrics["probes_raw_pixels"].values()]:
+        assert 0 <= p["accuracy"] <= 1 and 0 <= p["majority"] <= 1 and p["n_classes"] >= 2
+    assert metrics["probes_raw_pixels"]["driving_side"]["accuracy"] == 1.0  # trainkit tints by city
+    assert "koppen_main" in metrics["notes"]["probes"]  # Cfa/Cfb: one main class
+    assert isinstance(metrics["warnings"], list)
+    assert set(metrics["sanity_seconds"]) >= {"thumbnails", "raw_pixels", "probes", "probes_raw_pixels"}
     assert (run / "index" / "manifest.json").is_file()  # written from the training embeddings
     assert set(metrics["guess_modes"]) == {"expected_score", "refined"}
     assert metrics["guess_modes"]["expected_score"]["n"] == 4
     html = (report / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 2 and "Error CDF" in html
+    assert "baseline: raw_pixels (expected_score guess)" in html and "Linear probes" in html
     table = json.loads((report / "ablation.json").read_text())
-    assert [r["key"] for r in table["rows"]][:3] == ["full", "no_refinement", "no_pretraining"]
-    assert all(r["metrics"] is not None for r in table["rows"][1:])
+    assert [r["key"] for r in table["rows"]][:4] == ["full", "no_refinement", "no_order_fusion", "no_pretraining"]
+    by_key = {r["key"]: r for r in table["rows"]}
+    assert by_key["no_order_fusion"]["note"] == "n/a: the run averages its views"  # this run uses the mean
+    assert all(r["metrics"] is not None for r in table["rows"][1:] if r["key"] != "no_order_fusion")
     full = table["rows"][0]  # refinement needs model.inference and a retrieval index in the run
     assert full["metrics"] is not None or (full["note"].startswith("n/a") and full["note"] in
                                            (report / "ablation.md").read_text())

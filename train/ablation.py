@@ -1,8 +1,10 @@
 """PIGEON's cumulative ablation (docs/method.md §3.1) on one dataset, in one run: each row removes one more
 component.
 
-Rows: full (with hierarchical refinement) -> minus refinement (the run as trained) -> minus contrastive
-pretraining (the backbone as initialised / as loaded from its pretrained tag) -> minus semantic geocells
+Rows: full (with hierarchical refinement) -> minus refinement (the run as trained) -> minus order-aware fusion
+(the head retrained on the view mean of the same tower; 'n/a' for a run that averages its views) -> minus tower
+training (contrastive pretraining and the supervised encoder stage: the backbone as initialised / as loaded
+from its pretrained tag) -> minus semantic geocells
 (naive rectangles) -> minus multi-task heads -> minus four-view panorama (view 0 only) -> minus haversine
 smoothing (one-hot labels). Rows 3+ retrain heads on cached embeddings with the run's own config and seed.
 
@@ -36,7 +38,9 @@ from train.pipeline import Stage, backbone_clip, embeddings, ensure_geocells, fi
 
 log = logging.getLogger(__name__)
 ROWS = (("full", "PIGEON (full)"), ("no_refinement", "- hierarchical guess refinement"),
-        ("no_pretraining", "- contrastive pretraining"), ("no_semantic_cells", "- semantic geocells"),
+        ("no_order_fusion", "- views concatenated in heading order (mean)"),
+        ("no_pretraining", "- tower training (pretraining, supervised encoder)"),
+        ("no_semantic_cells", "- semantic geocells"),
         ("no_multitask", "- multi-task prediction heads"), ("no_panorama", "- four-image panorama"),
         ("no_smoothing", "- haversine smoothing"))
 NOTES = (
@@ -68,7 +72,8 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     true, true_country = table.latlon_deg[idx], true_countries(table, idx)
     rows: dict[str, dict | None] = {"full": None, "no_refinement": run_metrics}
     notes: dict[str, str] = {}
-    emb = fuse_views(run_embeddings(model, info, ds, table, device, Path(cache), progress)[0])[idx]
+    emb_views = run_embeddings(model, info, ds, table, device, Path(cache), progress)[0]  # (N, V, D)
+    emb = fuse_views(emb_views, info.fusion)[idx]
     logits = predict_logits(model.head.cpu(), emb).numpy()
     try:
         rows["full"] = _metrics(
@@ -80,17 +85,22 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     emb0 = embeddings(st, backbone_clip(st, pretrained=False).visual)
     naive = dataclasses.replace(cfg.geocells, method="naive")
     naive_dir = ensure_geocells(st, naive, st.out / "naive-geocells")
-    h = cfg.head
-    variants = [("no_pretraining", info.geocells_dir, h), ("no_semantic_cells", naive_dir, h)]
+    h = dataclasses.replace(cfg.head, fusion="mean")
+    variants = []
+    if cfg.head.fusion != "mean" and not cfg.head.single_view:
+        variants.append(("no_order_fusion", info.geocells_dir, h, emb_views))
+    else:
+        notes["no_order_fusion"] = "n/a: the run averages its views"
+    variants += [("no_pretraining", info.geocells_dir, h, emb0), ("no_semantic_cells", naive_dir, h, emb0)]
     h = dataclasses.replace(h, multitask=False)
-    variants.append(("no_multitask", naive_dir, h))
+    variants.append(("no_multitask", naive_dir, h, emb0))
     h = dataclasses.replace(h, single_view=True)
-    variants.append(("no_panorama", naive_dir, h))
-    variants.append(("no_smoothing", naive_dir, dataclasses.replace(h, smoothing=False)))
-    for key, cells_dir, head_cfg in variants:
+    variants.append(("no_panorama", naive_dir, h, emb0))
+    variants.append(("no_smoothing", naive_dir, dataclasses.replace(h, smoothing=False), emb0))
+    for key, cells_dir, head_cfg, e in variants:
         log.info("ablation: training the head for %s", key)
-        res, targets, cells = fit_head(st, emb0, cells_dir, head_cfg, None)
-        x = location_embeddings(emb0, head_cfg.single_view)
+        res, targets, cells = fit_head(st, e, cells_dir, head_cfg, None)
+        x = location_embeddings(e, head_cfg.single_view, head_cfg.fusion)
         logits = predict_logits(res.head, x[idx]).numpy()
         rows[key] = _metrics(
             cells.centroids_deg[logits.argmax(1)], true, true_country, logits, targets.cells[idx]

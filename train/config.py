@@ -14,6 +14,7 @@ from typing import Literal
 
 from model.config import config_from_dict, config_to_dict, read_toml
 from model.device import check_device_name
+from model.views import FUSIONS
 from model.geocells.cells import GeocellConfig
 from model.retrieval import RetrievalConfig
 
@@ -57,6 +58,31 @@ class PretrainConfig:
 
 
 @dataclass(frozen=True)
+class EncoderConfig:
+    """Supervised multi-task training of the vision tower on pixels, between pretraining and the frozen-embedding
+    head (``train/encoder.py``). Off in the paper's config (a pretrained CLIP tower is frozen there); the CPU demo
+    trains a tower from scratch and needs it."""
+
+    epochs: int = 0  # 0 = off
+    batch_size: int = 64  # locations per step (x views images)
+    lr: float = 2e-3
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    dropout: float = 0.1  # on the fused embedding, before the training heads
+    shift_px: int = 4  # random translation augmentation; no flips (they would swap the driving side)
+    country_weight: float = 1.0
+    driving_side_weight: float = 0.5
+    decode_threads: int = 2
+    max_steps: int = 0  # stop after this many optimiser steps (0 = all epochs); for smoke tests
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.batch_size < 2 or self.lr <= 0 or self.shift_px < 0:
+            raise ValueError("encoder: need epochs >= 0, batch_size >= 2, lr > 0, shift_px >= 0")
+
+
+@dataclass(frozen=True)
 class HeadConfig:
     """Geocell + auxiliary heads on cached embeddings (docs/method.md §2.6-2.7)."""
 
@@ -69,13 +95,16 @@ class HeadConfig:
     smoothing: bool = True  # False: one-hot cross-entropy on the true cell
     multitask: bool = True  # auxiliary heads (regression x8, Koppen x2, month x1)
     aux_weights: tuple[float, float, float] = (8.0, 2.0, 1.0)
-    single_view: bool = False  # use view 0 only instead of averaging all views
+    single_view: bool = False  # use view 0 only instead of fusing all views
+    fusion: str = "mean"  # model.views.fuse_views: "mean" (PIGEON) or "concat" (views in heading order)
     standardize: bool = True  # z-score embeddings with train statistics (stored in the head's buffers)
     max_steps: int = 0  # stop after this many optimiser steps (0 = no cap); for smoke tests
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.tau_km <= 0 or self.patience < 0:
             raise ValueError("head: need epochs >= 1, batch_size >= 1, lr > 0, tau_km > 0, patience >= 0")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"head.fusion: {self.fusion!r} is not one of {', '.join(FUSIONS)}")
 
 
 @dataclass(frozen=True)
@@ -110,6 +139,7 @@ class TrainConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     geocells: GeocellConfig = field(default_factory=GeocellConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)  # model.retrieval: OPTICS, K, T, cap

@@ -21,7 +21,7 @@ from torch import nn
 
 from model.formats.dataset import Dataset
 from model.formats.manifest import sha256_file
-from model.network import autocast, state_fingerprint, token_mean
+from model.network import autocast, state_fingerprint, token_mean, tower_width
 from train.data import LocationTable, ViewStacks
 from train.distributed import Dist
 
@@ -90,7 +90,7 @@ def embed_locations(
         done += b
         if progress:
             progress("embed", done * d.world, len(indices))
-    width = int(visual.transformer.width)
+    width = tower_width(visual)
     local = torch.cat(out) if out else torch.zeros((0, len(views), width))
     return d.gather_rows(local.to(d.device), len(indices))
 

@@ -5,6 +5,12 @@ Baselines on the same split: a uniformly random point on the sphere, a random tr
 the centroid of the most frequent training cell. Country accuracy = the predicted point's country
 (``model.geo.geodata.country_at``) equals the true country (the dataset's ``country`` column, else the true
 point's country); it is ``None`` when the offline geodata is not installed.
+
+Sanity checks (:mod:`train.probes`): a fourth baseline, ``raw_pixels`` (a linear softmax classifier over the
+run's geocells on 8x8-pixel thumbnails of the views, trained on the train split; its ``guess_modes`` holds the
+expected-score guess), and linear probes (driving side, sign script, country, Koppen main class) of the run's
+fused embedding (``probes``) and of the same thumbnails (``probes_raw_pixels``). ``warnings`` words a run that
+learned nothing; ``notes`` says why a check was skipped; ``sanity_seconds`` times them.
 """
 from __future__ import annotations
 
@@ -104,7 +110,7 @@ def baseline_guesses(n: int, train_latlon: np.ndarray, train_cells: np.ndarray, 
 def predict(model: GeoModel, info: RunInfo, emb: torch.Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Embeddings (N, V, D) -> (head outputs as arrays, point guesses (N, 2) = centroid of the argmax
     cell). The views are fused as the Predictor fuses them."""
-    x = fuse_views(emb)
+    x = fuse_views(emb, info.fusion)
     head = model.head.cpu().eval()
     with torch.no_grad():
         out = {k: v.numpy() for k, v in head(x).items()}
@@ -136,6 +142,12 @@ def aux_metrics(out: dict[str, np.ndarray], aux: AuxSpec, table: LocationTable) 
     return res
 
 
+def eval_cache_dir(info: RunInfo, cache_dir: Path | None = None) -> Path:
+    """The embedding (and thumbnail) cache folder of an evaluation: ``cache_dir``, else the run config's
+    ``runtime.cache_dir``, else the default cache."""
+    return Path(cache_dir or info.config().get("runtime", {}).get("cache_dir") or paths.cache_dir())
+
+
 def run_embeddings(
     model: GeoModel,
     info: RunInfo,
@@ -149,7 +161,7 @@ def run_embeddings(
     used."""
     views = [v for v in ds.views if v in info.views] or ds.views[:1]
     runtime = info.config().get("runtime", {})
-    cache = Path(cache_dir or runtime.get("cache_dir") or paths.cache_dir())
+    cache = eval_cache_dir(info, cache_dir)
     emb = cached_embeddings(
         model.visual,
         info.backbone,
@@ -169,7 +181,7 @@ def run_embeddings(
 
 
 def guess_mode_metrics(run_dir: Path, emb: torch.Tensor, logits: np.ndarray, centroids_deg: np.ndarray,
-                       true: np.ndarray, true_country) -> dict:
+                       true: np.ndarray, true_country, fusion: str = "mean") -> dict:
     """Metrics of the Predictor's other guess modes for the same head outputs: ``refined`` (retrieval
     refinement, when the run has an index; ``pigeon index``) and ``expected_score`` (the candidate cell
     centroid maximising the expected GeoGuessr score). The top-level metrics are the head's argmax centroid."""
@@ -178,9 +190,61 @@ def guess_mode_metrics(run_dir: Path, emb: torch.Tensor, logits: np.ndarray, cen
 
     guesses = {"expected_score": expected_score_guesses(softmax(logits), centroids_deg)[0]}
     if (Path(run_dir) / INDEX_DIR / "manifest.json").is_file():
-        guesses["refined"] = refine_predictions(run_dir, fuse_views(emb).float().numpy(), logits)
+        guesses["refined"] = refine_predictions(run_dir, fuse_views(emb, fusion).float().numpy(), logits)
     return {name: geolocation_metrics(g, true, countries_at(g) if true_country is not None else None, true_country)
             for name, g in sorted(guesses.items())}
+
+
+def sanity_metrics(info: RunInfo, ds, table: LocationTable, idx: np.ndarray, train: np.ndarray,
+                   views: list[int], fused: np.ndarray, true: np.ndarray, true_country,
+                   cache_dir: Path | None = None, progress=None) -> tuple[dict, np.ndarray | None]:
+    """The raw-pixel baseline and the linear probes (:mod:`train.probes`) -> (metrics keys to add, the
+    baseline's head guesses (N_eval, 2) or None). ``fused``: the run's fused embeddings of every table row.
+    Thumbnails of every location (the run's views, in heading order) are read once and cached."""
+    from model.inference import expected_score_guesses
+    from train import probes
+    from train.embed import dataset_fingerprint
+
+    res: dict = {"notes": {}, "sanity_seconds": {}}
+    secs = res["sanity_seconds"]
+    if len(train) < probes.MIN_TRAIN:
+        why = (f"skipped: the dataset has {len(train)} train locations (the raw-pixel baseline and the "
+               f"probes need >= {probes.MIN_TRAIN})")
+        res["notes"].update(raw_pixels=why, probes=why)
+        return res, None
+    cache = eval_cache_dir(info, cache_dir)
+    pixels, secs["thumbnails"] = probes.timed(
+        probes.cached_pixel_features, ds, table.ids, views, cache, dataset_fingerprint(ds), progress=progress)
+    cells = info.geocells()
+    head_cfg = info.config().get("head", {})
+    tr = table.latlon_deg[train]
+    logits, secs["raw_pixels"] = probes.timed(
+        probes.raw_pixel_logits, pixels[train], tr, cells.assign(tr[:, 0], tr[:, 1]), pixels[idx],
+        cells.centroids_deg, float(head_cfg.get("tau_km", 75.0)), bool(head_cfg.get("smoothing", True)))
+    guess = cells.centroids_deg[logits.argmax(1)]
+    expected = expected_score_guesses(softmax(logits), cells.centroids_deg)[0]
+
+    def geo(g, with_cells=False):
+        country = countries_at(g) if true_country is not None else None
+        return geolocation_metrics(g, true, country, true_country,
+                                   *((logits, cells.assign(true[:, 0], true[:, 1])) if with_cells else ()))
+
+    res["raw_pixels"] = {**geo(guess, True), "guess_modes": {"expected_score": geo(expected)},
+                         "features": int(pixels.shape[1]), "views": sorted(int(v) for v in views),
+                         "train_locations": len(train)}
+    labels = probes.probe_labels(ds, table.column)
+    res["probes"], secs["probes"] = probes.timed(
+        probes.run_probes, fused[train], fused[idx], labels, train, idx)
+    res["probes_raw_pixels"], secs["probes_raw_pixels"] = probes.timed(
+        probes.run_probes, pixels[train], pixels[idx], labels, train, idx)
+    if np.array_equal(np.sort(idx), np.sort(train)):
+        res["notes"]["raw_pixels"] = ("in-sample: the evaluated split is the train split the baseline and the "
+                                      "probes were fitted on")
+    missing = [n for n in probes.PROBES if n not in res["probes"]]
+    if missing:
+        res["notes"]["probes"] = (f"no probe of {', '.join(missing)}: fewer than 2 known classes in the "
+                                  "train split")
+    return res, guess
 
 
 def evaluate_run(
@@ -219,8 +283,20 @@ def evaluate_run(
             name: geolocation_metrics(g, true, countries_at(g) if preds.true_country is not None else None,
                                       preds.true_country) for name, g in preds.baselines.items()}
     metrics["guess_modes"] = guess_mode_metrics(run_dir, emb[idx], logits, cells.centroids_deg, true,
-                                                preds.true_country)
+                                                preds.true_country, info.fusion)
     if info.aux.enabled:
         metrics["aux"] = aux_metrics(out, info.aux, table.subset(idx))
+    fused = fuse_views(emb, info.fusion).float().numpy()
+    sanity, pixel_guess = sanity_metrics(info, ds, table, idx, train, views, fused, true, preds.true_country,
+                                         cache_dir, progress)
+    if pixel_guess is not None:
+        metrics["baselines"]["raw_pixels"] = sanity.pop("raw_pixels")
+        preds.baselines["raw_pixels"] = pixel_guess
+    metrics.update(sanity)
+    if not metrics["notes"]:
+        del metrics["notes"]
+    from train.probes import warnings_for
+
+    metrics["warnings"] = warnings_for(metrics)
     metrics.update(split=split, run=str(run_dir), dataset=str(data_dir), views=views)
     return metrics, preds

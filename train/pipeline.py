@@ -27,7 +27,7 @@ from model.config import config_to_dict, dump_toml
 from model.formats.dataset import Dataset, load_dataset
 from model.formats.manifest import sha256_file
 from model.geocells.cells import GeocellConfig, build_geocells_dir, load_geocells
-from model.network import OPEN_CLIP_VERSION, backbone_spec, build_clip
+from model.network import OPEN_CLIP_VERSION, backbone_spec, build_clip, tower_image_size, tower_width
 from model.views import fuse_views
 from train.config import TrainConfig, section_hash
 from train.data import LocationTable
@@ -102,18 +102,41 @@ def backbone_clip(st: Stage, pretrained: bool) -> torch.nn.Module:
     return clip.to(st.d.device).eval()
 
 
+def supervised_encoder(st: Stage, visual: torch.nn.Module, cells_dir: Path) -> tuple[torch.nn.Module, dict]:
+    """The encoder stage (``train/encoder.py``) when ``encoder.epochs`` > 0: the tower trained on pixels with the
+    geocell, auxiliary, country and driving-side targets; resumable from ``RUN/state/encoder``."""
+    from train.encoder import train_encoder
+
+    cfg = st.cfg
+    if cfg.encoder.epochs == 0:
+        return visual, {}
+    if st.d.world > 1:
+        raise ValueError("the encoder stage (encoder.epochs > 0) runs in one process: start it without torchrun")
+    cells = load_geocells(cells_dir)
+    targets = build_targets(st.table, cells.assign(st.table.latlon_deg[:, 0], st.table.latlon_deg[:, 1]), True)
+    identity = {"config": section_hash(cfg, "backbone", "pretrain", "encoder", "head"),
+                "dataset": dataset_fingerprint(st.ds), "geocells": sha256_file(cells_dir / "geocells.csv")}
+    pp = visual.preprocess_cfg
+    res = train_encoder(visual.to(st.d.device), st.ds, st.table, targets, cells.centroids_deg, cfg.encoder,
+                        cfg.head, cfg.seed, pp["mean"], pp["std"], st.state / "encoder", st.config_toml, identity,
+                        st.progress)
+    res.visual.preprocess_cfg = pp
+    return res.visual, {"best_epoch": res.best_epoch, "best_val_cell_top1": res.best_val_acc,
+                        "history": res.history}
+
+
 def embeddings(st: Stage, visual: torch.nn.Module) -> torch.Tensor:
     """(N, V, D) token-mean embeddings of all locations, all views (cached)."""
     pp = visual.preprocess_cfg
-    return cached_embeddings(visual, st.cfg.backbone.name, st.ds, st.table, st.ds.views, visual.image_size[0],
+    return cached_embeddings(visual, st.cfg.backbone.name, st.ds, st.table, st.ds.views, tower_image_size(visual),
                              pp["mean"], pp["std"], st.cache_dir, st.d, st.cfg.runtime.batch_size,
                              st.cfg.runtime.workers, st.progress)
 
 
-def location_embeddings(emb: torch.Tensor, single_view: bool) -> torch.Tensor:
+def location_embeddings(emb: torch.Tensor, single_view: bool, fusion: str = "mean") -> torch.Tensor:
     """(N, V, D) per-view embeddings -> (N, D) the head's input: view 0 alone or all views, fused by
     :func:`model.views.fuse_views` as the Predictor fuses them."""
-    return fuse_views(emb[:, :1] if single_view else emb)
+    return fuse_views(emb[:, :1], "mean") if single_view else fuse_views(emb, fusion)
 
 
 def fit_head(st: Stage, emb: torch.Tensor, cells_dir: Path, head_cfg, state_root: Path | None):
@@ -123,7 +146,7 @@ def fit_head(st: Stage, emb: torch.Tensor, cells_dir: Path, head_cfg, state_root
     first one (reusing pretraining and embeddings) instead of being refused.
     """
     cells = load_geocells(cells_dir)
-    x = location_embeddings(emb, head_cfg.single_view)
+    x = location_embeddings(emb, head_cfg.single_view, head_cfg.fusion)
     targets = build_targets(st.table, cells.assign(st.table.latlon_deg[:, 0], st.table.latlon_deg[:, 1]),
                             head_cfg.multitask)
     identity = {
@@ -165,13 +188,14 @@ def export_run(
             "pretrained": st.cfg.backbone.pretrained,
             "quick_gelu": spec.quick_gelu,
         },
-        "embed_dim": int(visual.transformer.width),
-        "image_size": int(visual.image_size[0]),
+        "embed_dim": tower_width(visual),
+        "image_size": tower_image_size(visual),
         "mean": list(pp["mean"]),
         "std": list(pp["std"]),
         "num_cells": res.head.num_cells,
         "aux": res.head.aux.to_dict(),
         "views": [0] if st.cfg.head.single_view else list(st.ds.views),
+        "fusion": "mean" if st.cfg.head.single_view else st.cfg.head.fusion,
         "embedding": "token-mean of the last visual block (before ln_post), views averaged",
         "training": {
             "dataset": str(st.ds.root),
@@ -202,7 +226,7 @@ def write_index(st: Stage, emb: torch.Tensor) -> Path:
     from model.index import index_from_embeddings
 
     idx = st.table.indices("train")
-    x = location_embeddings(emb[idx], st.cfg.head.single_view)
+    x = location_embeddings(emb[idx], st.cfg.head.single_view, st.cfg.head.fusion)
     path = index_from_embeddings(st.out, x.float().numpy(), st.table.latlon_deg[idx], st.cfg.retrieval, extra={
         "dataset": str(Path(st.ds.root).resolve()), "dataset_manifest": st.ds.manifest.get("files", {}),
         "split": "train", "embeddings": "training cache"})
@@ -257,11 +281,13 @@ def run_training(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: torch.
     d, out_dir = st.d, st.out
     cells_dir = ensure_geocells(st, cfg.geocells, out_dir / "state" / "geocells")
     visual = backbone_clip(st, pretrained=True).visual
+    visual, encoder_info = supervised_encoder(st, visual, cells_dir)
     emb = embeddings(st, visual)
     res, _, _ = fit_head(st, emb, cells_dir, cfg.head, st.state)
     manifest = None
     if d.main:
-        manifest = export_run(st, visual.cpu(), res, cells_dir, {"seed": cfg.seed})
+        extra = {"seed": cfg.seed, **({"encoder": encoder_info} if encoder_info else {})}
+        manifest = export_run(st, visual.cpu(), res, cells_dir, extra)
         if cfg.eval.build_index:
             write_index(st, emb)
         if evaluate and len(st.table.indices(cfg.eval.split)):

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from model.formats.dataset import Dataset
-from model.network import autocast, build_clip, clip_loss
+from model.network import autocast, build_clip, clip_loss, tower_image_size
 from train.captions import CaptionInfo
 from train.config import TrainConfig
 from train.data import CaptionedViews, LocationTable, epoch_samples
@@ -86,7 +86,7 @@ def pretrain(ds: Dataset, table: LocationTable, cfg: TrainConfig, d: Dist, state
                                   seed=cfg.seed)
     model.to(d.device)
     size, mean, std = (
-        model.visual.image_size[0],
+        tower_image_size(model.visual),
         model.visual.preprocess_cfg["mean"],
         model.visual.preprocess_cfg["std"],
     )

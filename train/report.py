@@ -100,9 +100,57 @@ def plot_country_confusion(p: Predictions, top_n: int) -> str | None:
 
 
 def _metric_rows(metrics: dict) -> list[tuple[str, dict]]:
+    """Model rows, then the raw-pixel baseline (head and expected-score guess) right under them, then the
+    other baselines."""
+    base = metrics.get("baselines", {})
+    px = base.get("raw_pixels")
     return ([("model (head guess)", metrics)]
             + [(f"model ({k} guess)", v) for k, v in metrics.get("guess_modes", {}).items()]
-            + [(f"baseline: {k}", v) for k, v in metrics.get("baselines", {}).items()])
+            + ([("baseline: raw_pixels (head guess)", px)]
+               + [(f"baseline: raw_pixels ({k} guess)", v) for k, v in px.get("guess_modes", {}).items()]
+               if px is not None else [])
+            + [(f"baseline: {k}", v) for k, v in base.items() if k != "raw_pixels"])
+
+
+PROBE_COLUMNS = ["probe", "classes", "majority", "embedding", "raw 8x8 pixels", "eval n"]
+
+
+def probe_rows(metrics: dict) -> list[list[str]]:
+    """Rows of the probe table (:data:`PROBE_COLUMNS`): accuracy of the embedding's and the pixels' linear
+    probe next to the majority-class rate."""
+    emb, raw = metrics.get("probes") or {}, metrics.get("probes_raw_pixels") or {}
+    pct = lambda p: "-" if p is None else f"{100 * p['accuracy']:.1f}%"
+    rows = []
+    for name in list(emb) + [n for n in raw if n not in emb]:
+        ref = emb.get(name) or raw[name]
+        rows.append([name, str(ref["n_classes"]), f"{100 * ref['majority']:.1f}%", pct(emb.get(name)),
+                     pct(raw.get(name)), str(ref.get("n_eval", ""))])
+    return rows
+
+
+def warnings_html(metrics: dict) -> str:
+    """The run's ``warnings`` (e.g. no better than raw pixels) in a red box, for the top of the page."""
+    warn = "".join(f"<li>{html.escape(w)}</li>" for w in metrics.get("warnings") or [])
+    return f"<div class='warn'><b>Warning</b><ul>{warn}</ul></div>" if warn else ""
+
+
+def probes_html(metrics: dict) -> str:
+    """The probe table and the notes on skipped checks."""
+    out = ""
+    rows = probe_rows(metrics)
+    if rows:
+        out += ("<h2>Linear probes (train split -> this split)</h2><p>multinomial logistic regression on "
+                "standardised features: the run's fused embedding vs raw 8x8-pixel thumbnails of the views; "
+                "majority = the most frequent train class's rate on this split</p><table><tr>"
+                + "".join(f"<th>{html.escape(h)}</th>" for h in PROBE_COLUMNS) + "</tr>"
+                + "".join("<tr><th>" + html.escape(r[0]) + "</th>" + "".join(f"<td>{html.escape(v)}</td>"
+                                                                               for v in r[1:]) + "</tr>"
+                          for r in rows) + "</table>")
+    notes = metrics.get("notes") or {}
+    if notes:
+        out += "<ul>" + "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>"
+                                for k, v in notes.items()) + "</ul>"
+    return out
 
 
 def metrics_table_html(metrics: dict) -> str:
@@ -179,10 +227,12 @@ def write_report(out_dir: Path, metrics: dict, preds: Predictions, top_countries
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>pigeon evaluation</title><style>"
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-        "padding:3px 8px;text-align:right}img{max-width:100%}</style></head><body>"
+        "padding:3px 8px;text-align:right}img{max-width:100%}.warn{background:#fde2e1;border:2px solid #c00;"
+        "color:#900;padding:4px 12px;margin:1em 0}</style></head><body>"
         f"<h1>pigeon evaluation: {html.escape(str(metrics.get('run', '')))}</h1>"
         f"<p>split <b>{html.escape(str(metrics.get('split', '')))}</b>, {metrics['n']} locations, dataset "
-        f"{html.escape(str(metrics.get('dataset', '')))}</p>{metrics_table_html(metrics)}{body}</body></html>"
+        f"{html.escape(str(metrics.get('dataset', '')))}</p>{warnings_html(metrics)}"
+        f"{metrics_table_html(metrics)}{probes_html(metrics)}{body}</body></html>"
     )
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")

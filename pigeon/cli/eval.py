@@ -37,5 +37,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
             run_ablation(Path(args.run), Path(args.data), out, args.split, device, metrics, cache, progress)
     show_metrics(f"{args.run} on the {args.split} split", metrics)
+    show_sanity(metrics)
     print(f"report: {html}")
     return 0
+
+
+def show_sanity(metrics: dict) -> None:
+    """The model next to the raw-pixel baseline (head and expected-score guess), the probe table (embedding vs
+    pixels vs majority), notes on skipped checks and the warnings, last so they are not scrolled away."""
+    from rich.console import Console
+
+    from pigeon.cli._render import print_table
+    from train.report import PROBE_COLUMNS, probe_rows
+
+    px = (metrics.get("baselines") or {}).get("raw_pixels")
+    if px is not None:
+        modes = lambda m: (m.get("guess_modes") or {}).get("expected_score")
+        cols = {"model head": metrics, "model expected_score": modes(metrics),
+                "raw pixels head": px, "raw pixels expected_score": modes(px)}
+        cols = {k: v for k, v in cols.items() if v is not None}
+        pct, num = (lambda v: f"{100 * v:.1f}%"), (lambda v: f"{v:.1f}")
+        specs = ([(f"< {k} km", lambda m, k=k: m["accuracy_km"].get(k), pct) for k in metrics["accuracy_km"]]
+                 + [(k, lambda m, k=k: m.get(k), pct) for k in ("country_accuracy", "geocell_top1")]
+                 + [(k, lambda m, k=k: m.get(k), num) for k in ("median_km", "mean_km", "geoguessr_score")])
+        rows = []
+        for label, get, fmt in specs:
+            vals = [get(m) for m in cols.values()]
+            if any(v is not None for v in vals):
+                rows.append([label, *("-" if v is None else fmt(v) for v in vals)])
+        print_table(rows, ["metric", *cols], title="model vs linear classifier on 8x8-pixel thumbnails",
+                    title_justify="center", right=list(cols))
+    rows = probe_rows(metrics)
+    if rows:
+        print_table(rows, PROBE_COLUMNS, title="linear probes: embedding vs raw pixels vs majority class",
+                    title_justify="center", right=PROBE_COLUMNS[1:])
+    console = Console()
+    for k, v in (metrics.get("notes") or {}).items():
+        console.print(f"note: {k}: {v}", markup=False)
+    for w in metrics.get("warnings") or []:
+        console.print(f"WARNING: {w}", style="bold red", markup=False)

@@ -1,0 +1,108 @@
+"""The encoder recipe for 2 CPU cores: a convolutional tower, the supervised encoder stage, order-aware view
+fusion, and one resize rule for inputs of any resolution."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from trainkit import TINY_OVERRIDES, make_dataset
+
+RESNET_OVERRIDES = [o for o in TINY_OVERRIDES if not o.startswith("backbone.image_size")] + [
+    "backbone.name=tiny-resnet", "backbone.image_size=64", "pretrain.enabled=false", "encoder.epochs=2",
+    "encoder.batch_size=8", "head.fusion=concat"]
+
+
+def test_fusion_modes_keep_heading_order_and_refuse_unknown_names():
+    from model.views import fuse_views, fused_dim
+
+    emb = np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 4, 3)
+    np.testing.assert_array_equal(fuse_views(emb, "concat")[0], emb[0].reshape(-1))  # view 0 first, then 90, ...
+    assert fuse_views(torch.from_numpy(emb), "concat").shape == (2, fused_dim(3, "concat", 4)) == (2, 12)
+    np.testing.assert_allclose(fuse_views(emb), emb.mean(1))
+    with pytest.raises(ValueError, match="unknown view fusion 'max'"):
+        fuse_views(emb, "max")
+
+
+@pytest.fixture(scope="module")
+def resnet_run(tmp_path_factory):
+    from pigeon.cli import main
+
+    root = tmp_path_factory.mktemp("enc")
+    data = make_dataset(root / "ds", n=40, size=48)
+    run = root / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *RESNET_OVERRIDES]) == 0
+    return run, data
+
+
+def test_encoder_stage_trains_the_tower_and_the_run_records_its_fusion(resnet_run):
+    from model.inference import PredictError, Predictor
+    from safetensors.torch import load_file
+
+    run, data = resnet_run
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert (manifest["fusion"], manifest["backbone"]["name"], manifest["image_size"]) == ("concat", "tiny-resnet", 64)
+    enc = manifest["training"]["encoder"]
+    assert enc["best_epoch"] >= 1 and len(enc["history"]) == 2
+    assert all(row["images_per_s"] > 0 and row["minutes"] > 0 for row in enc["history"])
+    assert (run / "state" / "encoder" / "manifest.json").is_file()  # resumable
+    # the tower in the run is not the random initialisation: the stage changed its weights
+    from model.network import build_clip
+
+    init, _ = build_clip("tiny-resnet", image_size=64, seed=42)
+    trained = load_file(str(run / "model.safetensors"))
+    assert not torch.equal(trained["visual.conv1.weight"], init.visual.conv1.weight)
+    pred = Predictor.load(run, device="cpu")
+    views = [data / "images" / f"loc0000_{v}.jpg" for v in (0, 90, 180, 270)]
+    p = pred.predict(views)
+    assert abs(p.cell_probs.sum() - 1) < 1e-5
+    with pytest.raises(PredictError, match="fuses exactly 4 views in heading order"):
+        pred.predict(views[:1])
+
+
+def test_ablation_has_an_order_fusion_row_for_a_concat_run(resnet_run, tmp_path):
+    from pigeon.cli import main
+
+    run, data = resnet_run
+    report = tmp_path / "report"
+    assert main(["eval", "--run", str(run), "--data", str(data), "--out", str(report), "--ablation"]) == 0
+    rows = {r["key"]: r for r in json.loads((report / "ablation.json").read_text())["rows"]}
+    assert rows["no_order_fusion"]["metrics"] is not None and rows["no_pretraining"]["metrics"] is not None
+
+
+def test_a_place_seen_at_128_256_and_512_px_gives_close_predictions(resnet_run, tmp_path):
+    """One resize rule (model.views.resize_view) for training, eval, predict and the bot's captures: the same
+    place at three resolutions reaches the model as nearly the same input and gets nearly the same answer.
+    The 512 and 256 px views are rendered natively; the 128 px views are the 512 px render captured smaller
+    (the renderer lays a 128 px scene out slightly differently, so a native 128 px render is another picture)."""
+    from PIL import Image
+
+    from model.geo import geodata
+    from model.inference import Predictor, load_image
+    from world.build import render_world
+    from world.config import load_world_config
+
+    run, _ = resnet_run
+    geo = geodata.load()
+    for size in (256, 512):
+        render_world(tmp_path / f"w{size}", 11, 3, load_world_config(overrides=[f"render.image_size={size}"]),
+                     workers=1, geo=geo)
+    small = tmp_path / "w128"
+    small.mkdir()
+    for src in (tmp_path / "w512" / "images").glob("*.jpg"):
+        with Image.open(src) as im:
+            im.resize((128, 128), Image.Resampling.LANCZOS).save(small / src.name, quality=90)
+    folders = {128: small, 256: tmp_path / "w256" / "images", 512: tmp_path / "w512" / "images"}
+    pred = Predictor.load(run, device="cpu", warmup=False)
+    ids = sorted(p.name.rsplit("_", 1)[0] for p in small.glob("*_0.jpg"))
+    assert len(ids) == 3
+    for loc in ids:
+        paths = {s: [folders[s] / f"{loc}_{v}.jpg" for v in (0, 90, 180, 270)] for s in folders}
+        inputs = {s: torch.stack([pred.model.preprocess(load_image(p)) for p in paths[s]]) for s in folders}
+        for s in (128, 256):  # normalised inputs (std units): JPEG and resampling noise only
+            assert (inputs[s] - inputs[512]).abs().mean() < 0.08, (loc, s)
+        probs = {s: pred.predict(paths[s]).cell_probs for s in folders}
+        for s in (128, 256):
+            assert 0.5 * np.abs(probs[s] - probs[512]).sum() < 0.25, (loc, s)  # total variation distance

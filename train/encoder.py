@@ -1,0 +1,240 @@
+"""Supervised multi-task training of the vision tower itself: the stage that makes a from-scratch encoder learn.
+
+PIGEON freezes a CLIP tower that was pretrained on 400 M pairs before its own contrastive stage
+(docs/method.md §2.4-2.7). Without pretrained weights the frozen tower is the bottleneck: the head can only
+read what random or weakly pretrained features carry. This stage trains the tower end to end on pixels with
+the targets the head uses, before embeddings are cached and the head is trained as in PIGEON:
+
+* geocells with haversine-smoothed labels (tau = ``head.tau_km``), the auxiliary targets of §2.6 (regression,
+  Köppen, month) and two more classification targets the synthetic world labels: country and driving side;
+* the views of a location embedded by the shared tower, fused by :func:`model.views.fuse_views` with
+  ``head.fusion`` (concatenated in heading order tells the model which view faces along the road);
+* every image decoded once into a uint8 array held in memory (:func:`decode_views`), at the tower's input size
+  through :func:`model.views.resize_view`, normalised per batch with :func:`model.network.normalize_uint8`:
+  the same pixels inference computes, and no loader process competing with the two torch threads;
+* augmentation by random translation only (a horizontal flip would swap the driving side);
+* AdamW with warm-up and linear decay, the best epoch on validation geocell top-1 kept, a resumable checkpoint
+  after every epoch (``RUN/state/encoder``).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from model.formats.dataset import Dataset
+from model.network import AuxSpec, GeoHead, normalize_uint8, token_mean, tower_image_size, tower_width
+from model.views import fuse_views, fused_dim, resize_view
+from train.data import LocationTable
+from train.head import aux_loss, smoothed_targets
+from train.pretrain import lr_at, make_optimizer
+from train.state import load_checkpoint, module_weights, save_checkpoint
+from train.targets import Targets
+
+log = logging.getLogger(__name__)
+
+
+def decode_views(ds: Dataset, table: LocationTable, indices: np.ndarray, views: list[int], size: int,
+                 threads: int = 2) -> np.ndarray:
+    """uint8 pixels (N, V, size, size, 3) of the given locations' views, resized by ``resize_view``."""
+    out = np.empty((len(indices), len(views), size, size, 3), dtype=np.uint8)
+
+    def one(k: int) -> None:
+        loc = table.ids[indices[k]]
+        for j, v in enumerate(views):
+            with Image.open(ds.image_path(loc, v)) as img:
+                out[k, j] = np.asarray(resize_view(img, size))
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:  # PIL releases the GIL while decoding and resizing
+        list(pool.map(one, range(len(indices))))
+    return out
+
+
+def label_ids(values: np.ndarray, train_idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """String labels (N,) -> class ids (N,) over the classes seen in the train split; unknown / unseen -> -1."""
+    classes = sorted({v for v in values[train_idx] if v})
+    lookup = {c: i for i, c in enumerate(classes)}
+    return np.array([lookup.get(v, -1) for v in values], dtype=np.int64), classes
+
+
+class EncoderNet(nn.Module):
+    """The tower, the view fusion and the training heads: geocells + aux (a ``GeoHead``), country, side."""
+
+    def __init__(self, visual: nn.Module, n_views: int, fusion: str, num_cells: int, aux: AuxSpec,
+                 n_countries: int, dropout: float):
+        super().__init__()
+        self.visual, self.fusion = visual, fusion
+        dim = fused_dim(tower_width(visual), fusion, n_views)
+        self.drop = nn.Dropout(dropout)
+        self.head = GeoHead(dim, num_cells, aux)
+        self.country = nn.Linear(dim, max(1, n_countries))
+        self.side = nn.Linear(dim, 2)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """x (B, V, 3, S, S) normalised -> head outputs + country and driving-side logits."""
+        b, v = x.shape[:2]
+        emb = fuse_views(token_mean(self.visual, x.flatten(0, 1)).reshape(b, v, -1), self.fusion)
+        emb = self.drop(emb)
+        return {**self.head(emb), "country": self.country(emb), "side": self.side(emb)}
+
+
+@dataclass
+class EncoderResult:
+    visual: nn.Module
+    best_epoch: int
+    best_val_acc: float
+    history: list[dict[str, Any]]
+
+
+def _shifted(batch: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Random translation by up to ``shift`` px per image (edge-replicated), same shape (B, V, S, S, 3)."""
+    if shift <= 0:
+        return batch
+    s = batch.shape[2]
+    padded = np.pad(batch, ((0, 0), (0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
+    dy, dx = rng.integers(0, 2 * shift + 1, size=(2, batch.shape[0]))
+    return np.stack([padded[i, :, dy[i]:dy[i] + s, dx[i]:dx[i] + s] for i in range(batch.shape[0])])
+
+
+class _Data:
+    """Everything one epoch reads, as tensors: pixels, soft and hard labels."""
+
+    def __init__(self, pixels: np.ndarray, rows: np.ndarray, targets: Targets, soft: torch.Tensor,
+                 country: np.ndarray, side: np.ndarray, mean, std):
+        self.pixels, self.rows = pixels, rows  # pixels[k] belongs to table row rows[k]
+        self.soft = soft
+        self.cells = torch.as_tensor(targets.cells[rows])
+        self.reg = torch.as_tensor(targets.regression[rows])
+        self.koppen = torch.as_tensor(targets.koppen[rows])
+        self.month = torch.as_tensor(targets.month[rows])
+        self.country = torch.as_tensor(country[rows])
+        self.side = torch.as_tensor(side[rows])
+        self.mean, self.std = mean, std
+
+    def images(self, k: np.ndarray, shift: int = 0, rng: np.random.Generator | None = None) -> torch.Tensor:
+        px = self.pixels[k] if shift <= 0 else _shifted(self.pixels[k], shift, rng)
+        return normalize_uint8(torch.from_numpy(np.ascontiguousarray(px)), self.mean, self.std)
+
+
+def _loss(out: dict, data: _Data, k: torch.Tensor, cfg, aux_weights) -> torch.Tensor:
+    loss = -(data.soft[k] * F.log_softmax(out["cell"], dim=1)).sum(1).mean()
+    for key, w in (("country", cfg.country_weight), ("side", cfg.driving_side_weight)):
+        y = getattr(data, key)[k]
+        if w > 0:
+            loss = loss + w * (F.cross_entropy(out[key], y.clamp(min=0), reduction="none") * (y >= 0)).sum() \
+                / (y >= 0).sum().clamp(min=1)
+    return loss + aux_loss(out, data.reg[k], data.koppen[k], data.month[k], aux_weights)
+
+
+@torch.no_grad()
+def _evaluate(net: EncoderNet, data: _Data, batch: int) -> dict[str, float]:
+    net.eval()
+    cell_hits = country_hits = side_hits = 0
+    for s in range(0, len(data.rows), batch):
+        k = np.arange(s, min(s + batch, len(data.rows)))
+        out = net(data.images(k))
+        cell_hits += int((out["cell"].argmax(1) == data.cells[k]).sum())
+        country_hits += int((out["country"].argmax(1) == data.country[k]).sum())
+        side_hits += int((out["side"].argmax(1) == data.side[k]).sum())
+    n = max(1, len(data.rows))
+    return {"val_cell_top1": cell_hits / n, "val_country": country_hits / n, "val_side": side_hits / n}
+
+
+def train_encoder(visual: nn.Module, ds: Dataset, table: LocationTable, targets: Targets,
+                  centroids_deg: np.ndarray, cfg, head_cfg, seed: int, mean, std, state_dir: Path | None,
+                  config_toml: str, identity: dict[str, str], progress: Callable | None = None) -> EncoderResult:
+    """Train ``visual`` in place on the dataset's train split (validation: val split) and return it with the
+    best epoch's weights. ``cfg``: :class:`train.config.EncoderConfig`; ``head_cfg`` gives tau_km, the fusion and
+    the auxiliary weights."""
+    train_idx, val_idx = table.indices("train"), table.indices("val")
+    size, views = tower_image_size(visual), list(ds.views)
+    t0 = time.perf_counter()
+    pixels = decode_views(ds, table, np.r_[train_idx, val_idx], views, size, cfg.decode_threads)
+    log.info("encoder: decoded %d x %d views at %d px into memory (%.0f MB) in %.1f s", len(pixels), len(views),
+             size, pixels.nbytes / 2**20, time.perf_counter() - t0)
+    country, countries = label_ids(table.column("country"), train_idx)
+    side, _ = label_ids(table.column("driving_side"), train_idx)  # ["left", "right"]
+    cent = torch.as_tensor(centroids_deg, dtype=torch.float64)
+    soft = smoothed_targets(torch.as_tensor(table.latlon_deg[train_idx]), cent, head_cfg.tau_km)
+    tr = _Data(pixels[:len(train_idx)], train_idx, targets, soft, country, side, mean, std)
+    va = _Data(pixels[len(train_idx):], val_idx, targets, torch.zeros(0), country, side, mean, std)
+    aux = targets.aux if head_cfg.multitask else AuxSpec()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = EncoderNet(visual, len(views), head_cfg.fusion, len(centroids_deg), aux, len(countries), cfg.dropout)
+    opt = make_optimizer(net, cfg)
+    steps_per_epoch = max(1, len(train_idx) // cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs if not cfg.max_steps else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
+    start_epoch, history, best = 0, [], {"epoch": -1, "acc": -1.0, "state": None}
+    ck = load_checkpoint(state_dir, identity) if state_dir else None
+    if ck is not None:
+        net.load_state_dict(module_weights(ck["weights"], "net"))
+        best_state = module_weights(ck["weights"], "best")
+        opt.load_state_dict(ck["optimizer"])
+        start_epoch, history = ck["progress"]["epoch"], ck["progress"]["history"]
+        best = {"epoch": ck["progress"]["best_epoch"], "acc": ck["progress"]["best_acc"], "state": best_state}
+        log.info("encoder: resuming after epoch %d", start_epoch)
+    aux_weights = tuple(head_cfg.aux_weights)
+    step = start_epoch * steps_per_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        if step >= total:
+            break
+        net.train()
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(train_idx))
+        t_ep, losses = time.perf_counter(), []
+        for b in range(steps_per_epoch):
+            if step >= total:
+                break
+            k = np.sort(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, cfg.lr, cfg.warmup_ratio)
+            out = net(tr.images(k, cfg.shift_px, rng))
+            loss = _loss(out, tr, torch.as_tensor(k), cfg, aux_weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            losses.append(float(loss.detach()))
+            step += 1
+            if progress:
+                progress("encoder", step, total, loss=losses[-1])
+        seconds = time.perf_counter() - t_ep
+        val = _evaluate(net, va, 4 * cfg.batch_size) if len(val_idx) else {"val_cell_top1": 0.0}
+        row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
+               "images_per_s": len(losses) * cfg.batch_size * len(views) / max(seconds, 1e-9),
+               "minutes": seconds / 60, **val}
+        history.append(row)
+        log.info("encoder epoch %d/%d: loss %.3f, %.0f images/s, %.1f min, val cell top-1 %.3f, country %.3f, "
+                 "side %.3f", epoch + 1, cfg.epochs, row["loss"], row["images_per_s"], row["minutes"],
+                 val.get("val_cell_top1", 0), val.get("val_country", 0), val.get("val_side", 0))
+        if val["val_cell_top1"] > best["acc"]:
+            best = {"epoch": epoch + 1, "acc": val["val_cell_top1"],
+                    "state": {k: v.detach().clone() for k, v in net.state_dict().items()}}
+        if state_dir:
+            save_checkpoint(state_dir, {"net": net, "best": _StateHolder(best["state"])}, opt, config_toml,
+                            identity, {"epoch": epoch + 1, "history": history, "best_epoch": best["epoch"],
+                                       "best_acc": best["acc"]})
+    if best["state"] is not None:
+        net.load_state_dict(best["state"])
+    return EncoderResult(net.visual.eval(), best["epoch"], best["acc"], history)
+
+
+class _StateHolder(nn.Module):
+    """Lets a plain state dict (the best epoch's weights) ride in a checkpoint as a module."""
+
+    def __init__(self, state: dict[str, torch.Tensor] | None):
+        super().__init__()
+        self._state = state or {}
+
+    def state_dict(self, *args, **kwargs):  # noqa: D102
+        return dict(self._state)
