@@ -1,5 +1,7 @@
 """Training throughput on this machine's CPU -> benchmarks/results/train.json.
 
+* encoder_step: one step of the supervised encoder stage of ``configs/demo.toml`` (its tower, size, batch and
+  fusion) on in-memory uint8 views, images/s and minutes per epoch of the demo world's train split;
 * pretrain: one full contrastive step (both towers, ClipLoss, AdamW) of the demo backbone at the demo size,
   images/s, on in-memory tensors and real PIGEON captions;
 * loading: JPEG decode + preprocess + caption + tokenise of pretraining samples (CaptionedViews), images/s;
@@ -73,6 +75,33 @@ def bench_loading(size: int, n: int) -> dict:
     return {**t, "samples": n, "source_image_px": 256, "images_per_s": n / t["median_s"]}
 
 
+def bench_encoder(backbone: str, size: int, locations: int, views: int, fusion: str, repeat: int) -> dict:
+    """One step of the supervised encoder stage (train/encoder.py) as the demo config runs it: uint8 views held in
+    memory -> normalise -> tower -> fused embedding -> geocell, aux, country and driving-side heads -> AdamW."""
+    from model.network import AuxSpec, build_clip, normalize_uint8
+    from train.config import EncoderConfig
+    from train.encoder import EncoderNet
+    from train.pretrain import make_optimizer
+
+    clip, _ = build_clip(backbone, image_size=size, seed=0)
+    aux = AuxSpec(("elevation",) * 6, (0.0,) * 6, (1.0,) * 6, tuple(f"k{i}" for i in range(30)), True)
+    net = EncoderNet(clip.visual, views, fusion, 300, aux, 98, 0.1).train()
+    opt = make_optimizer(net, EncoderConfig())
+    pixels = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (locations, views, size, size, 3),
+                                                                  dtype=np.uint8))
+
+    def step():
+        out = net(normalize_uint8(pixels))
+        loss = out["cell"].logsumexp(1).mean() + out["country"].logsumexp(1).mean() + out["side"].sum() * 0
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    t = timeit(step, repeat=repeat, warmup=1)
+    return {**t, "backbone": backbone, "image_size": size, "locations_per_step": locations, "views": views,
+            "fusion": fusion, "images_per_s": locations * views / t["median_s"]}
+
+
 def bench_embed(size: int, batch: int, repeat: int) -> dict:
     from model.network import build_visual, token_mean
 
@@ -119,7 +148,9 @@ def demo_epoch() -> dict:
         m = json.loads(manifest.read_text())
         n, views, source = int(m["counts"]["train"]), len(m.get("views", [0])), str(cfg.data.path)
     return {"dataset": source, "train_locations": n, "views": views, "pretrain_views": cfg.pretrain.views,
-            "pretrain_images_per_epoch": n * (views if cfg.pretrain.views == "all" else 1)}
+            "pretrain_images_per_epoch": n * (views if cfg.pretrain.views == "all" else 1),
+            "backbone": cfg.backbone.name, "image_size": cfg.backbone.image_size, "fusion": cfg.head.fusion,
+            "encoder_batch": cfg.encoder.batch_size, "encoder_epochs": cfg.encoder.epochs}
 
 
 def add_epoch_estimates(results: dict, epoch: dict) -> None:
@@ -130,6 +161,10 @@ def add_epoch_estimates(results: dict, epoch: dict) -> None:
     both = 1 / (1 / step["images_per_s"] + 1 / load)  # decode, then step, in one process (0 loader workers)
     results["pretrain_epoch"] = {"images_per_epoch": per_epoch, "images_per_s": both,
                                  "minutes_per_epoch": per_epoch / both / 60}
+    enc = results.get("encoder_step")
+    if enc:
+        enc["minutes_per_epoch"] = epoch["train_locations"] * epoch["views"] / enc["images_per_s"] / 60
+        enc["minutes_for_config_epochs"] = enc["minutes_per_epoch"] * epoch["encoder_epochs"]
     head = results["head"]
     head["images_per_s"] = head["locations_per_s"] * epoch["views"]
     head["minutes_per_epoch"] = epoch["train_locations"] / head["locations_per_s"] / 60
@@ -143,14 +178,18 @@ def main() -> None:
     rep = 2 if args.quick else 5
     load_before = os.getloadavg()[0]
     results = {
-        "what": "tiny-vit (demo backbone) throughput on CPU; medians",
+        "what": "training throughput on CPU, medians: the demo config's encoder stage (encoder_step) and the "
+                "tiny-vit contrastive stage of the previous recipe (pretrain_*)",
         "torch_threads": torch.get_num_threads(),
         "pretrain_step": bench_pretrain(128, 64, rep),
         "pretrain_loading": bench_loading(128, 64 if args.quick else 256),
         "embed": bench_embed(128, 128, rep),
         "head": bench_head(8000, 200, 5 if args.quick else 10),
     }
-    add_epoch_estimates(results, demo_epoch())
+    epoch = demo_epoch()
+    results["encoder_step"] = bench_encoder(epoch["backbone"], epoch["image_size"], epoch["encoder_batch"],
+                                            epoch["views"], epoch["fusion"], rep)
+    add_epoch_estimates(results, epoch)
     results["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     write("train", results)
 

@@ -13,14 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from model.guess import softmax
-from model.views import fuse_views
+from model.views import RETRIEVAL_FUSION, fuse_views
 
 INDEX_DIR = "index"
 
 
 def embed_dataset_locations(predictor, ds, locs, batch_size: int = 32, progress=None) -> np.ndarray:
-    """View-fused token-mean embeddings (N, D) float32 of dataset locations (in ``locs`` order), computed by a
-    :class:`model.inference.Predictor` exactly as it embeds a round."""
+    """Per-view token-mean embeddings (N, V, D) float32 of dataset locations (in ``locs`` order), computed by a
+    :class:`model.inference.Predictor` exactly as it embeds a round; callers fuse them (the head with the run's
+    fusion, the retrieval index with :data:`model.views.RETRIEVAL_FUSION`)."""
     import torch
 
     from model.inference import load_image
@@ -32,7 +33,7 @@ def embed_dataset_locations(predictor, ds, locs, batch_size: int = 32, progress=
         x = torch.stack([torch.stack([predictor.model.preprocess(load_image(p)) for p in ds.image_paths(l.id)])
                          for l in chunk]).to(predictor.device)
         with torch.inference_mode(), autocast(predictor.device):
-            out.append(fuse_views(predictor.model.embed(x), predictor.info.fusion).float().cpu().numpy())
+            out.append(predictor.model.embed(x).float().cpu().numpy())
         if progress is not None:
             progress(min(start + batch_size, len(locs)), len(locs))
     return np.concatenate(out).astype(np.float32)
@@ -49,7 +50,7 @@ def build_index(run_dir: str | Path, data_dir: str | Path, cfg=None, split: str 
     locs = ds.split(split)
     if not locs:
         raise ValueError(f"{data_dir} has no {split!r} locations to index")
-    emb = embed_dataset_locations(pred, ds, locs, batch_size, progress)
+    emb = fuse_views(embed_dataset_locations(pred, ds, locs, batch_size, progress), RETRIEVAL_FUSION)
     latlon = np.array([[l.lat, l.lon] for l in locs])
     return index_from_embeddings(run_dir, emb, latlon, cfg, extra={
         "dataset": str(Path(data_dir).resolve()), "dataset_manifest": ds.manifest.get("files", {}), "split": split})

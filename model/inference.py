@@ -21,7 +21,7 @@ from model.device import resolve_device
 from model.geo.geography import geoguessr_score, pairwise_haversine_km
 from model.guess import DEFAULT_GUESS_MODE, GUESS_MODES
 from model.index import INDEX_DIR
-from model.views import fuse_views
+from model.views import RETRIEVAL_FUSION, fuse_views
 
 log = logging.getLogger(__name__)
 
@@ -153,12 +153,13 @@ class Predictor:
         t1 = time.perf_counter()
         with torch.inference_mode(), autocast(self.device):
             if len(counts) == 1:
-                emb = fuse_views(self.model.embed(torch.stack(tensors).to(self.device)), fusion)
+                views = [self.model.embed(torch.stack(tensors).to(self.device))]
             else:  # ragged view counts: embed each location on its own
-                emb = torch.cat([fuse_views(self.model.embed(t[None].to(self.device)), fusion) for t in tensors])
+                views = [self.model.embed(t[None].to(self.device)) for t in tensors]
+            emb = torch.cat([fuse_views(v, fusion) for v in views])
             logits = self.model.head(emb)["cell"].float()
             probs = torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
-        emb_np = emb.float().cpu().numpy()
+        emb_np = torch.cat([fuse_views(v, RETRIEVAL_FUSION) for v in views]).float().cpu().numpy()
         t2 = time.perf_counter()
         refined = self.index.refine(emb_np, probs, self.centroids_deg) if self.index is not None else None
         t3 = time.perf_counter()

@@ -15,6 +15,12 @@ Fusion = Literal["mean", "concat"]
 FUSIONS: tuple[str, ...] = get_args(Fusion)
 
 
+RETRIEVAL_FUSION = "mean"
+"""How the retrieval index (``model.index``, ``model.retrieval``) and its queries fuse a location's views, whatever
+the head's fusion: similarity between places does not need the view order, and the mean keeps the index a
+quarter of a concatenation's size (8,676 locations x 512 floats instead of x 2,048 for the demo)."""
+
+
 def fused_dim(embed_dim: int, fusion: str, n_views: int) -> int:
     """Width of the fused embedding: ``embed_dim`` for the mean, ``n_views * embed_dim`` for concatenation."""
     return embed_dim * n_views if fusion == "concat" else embed_dim

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.formats.dataset import load_dataset  # noqa: E402
 from model.geo.geography import geoguessr_score, haversine_km, threshold_accuracies  # noqa: E402
 from model.index import embed_dataset_locations  # noqa: E402
+from model.views import RETRIEVAL_FUSION, fuse_views  # noqa: E402
 from model.inference import Predictor  # noqa: E402
 
 
@@ -48,11 +49,13 @@ def main() -> int:
     locs = ds.split(args.split)
     if not locs:
         raise SystemExit(f"{args.data} has no {args.split!r} locations")
-    emb = embed_dataset_locations(pred, ds, locs)
+    views = embed_dataset_locations(pred, ds, locs)  # (N, V, D)
+    emb = fuse_views(views, RETRIEVAL_FUSION)  # what the index holds
     import torch
 
     with torch.inference_mode():
-        probs = torch.softmax(pred.model.head(torch.from_numpy(emb))["cell"].float(), -1).double().numpy()
+        head_in = torch.from_numpy(fuse_views(views, pred.info.fusion))
+        probs = torch.softmax(pred.model.head(head_in)["cell"].float(), -1).double().numpy()
     true = np.array([[loc.lat, loc.lon] for loc in locs])
     head = metrics(pred.centroids_deg[probs.argmax(1)], true)
     rows = [("head", "-", head)]

@@ -17,7 +17,7 @@ def test_checkpoint_is_small_complete_and_hash_checked():
 
     assert (CKPT / "manifest.json").is_file(), "checkpoints/demo is missing: scripts/make_demo_checkpoint.sh"
     total = sum(p.stat().st_size for p in CKPT.rglob("*") if p.is_file())
-    assert total < 25 * 1024 * 1024, f"demo checkpoint is {total / 2**20:.1f} MiB (limit 25)"
+    assert total < 40 * 1000 * 1000, f"demo checkpoint is {total / 1e6:.1f} MB (limit 40)"
     assert not (CKPT / "state").exists(), "training state must not ship"
     manifest = read_manifest(CKPT)
     verify_files(CKPT, manifest)  # every listed file present with its recorded size and sha256

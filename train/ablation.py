@@ -28,7 +28,7 @@ from model.formats.dataset import load_dataset
 from model.geo.geography import ACCURACY_THRESHOLDS_KM
 from model.index import refine_predictions
 from model.network import load_run
-from model.views import fuse_views
+from model.views import RETRIEVAL_FUSION, fuse_views
 from train.config import load_run_config
 from train.data import LocationTable
 from train.distributed import Dist
@@ -75,9 +75,10 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     emb_views = run_embeddings(model, info, ds, table, device, Path(cache), progress)[0]  # (N, V, D)
     emb = fuse_views(emb_views, info.fusion)[idx]
     logits = predict_logits(model.head.cpu(), emb).numpy()
+    query = fuse_views(emb_views, RETRIEVAL_FUSION)[idx]  # the index holds view means (model.views)
     try:
         rows["full"] = _metrics(
-            np.asarray(refine_predictions(run_dir, emb.numpy(), logits)), true, true_country
+            np.asarray(refine_predictions(run_dir, query.numpy(), logits)), true, true_country
         )
     except FileNotFoundError as e:  # the run has no retrieval index yet (`pigeon index`)
         log.warning("ablation: no refinement row: %s", e)

@@ -27,7 +27,7 @@ from model.geo.geodata import load_or_none
 from model.geo.geography import geoguessr_score, haversine_km, threshold_accuracies, xyz_to_latlon
 from model.guess import softmax
 from model.network import AuxSpec, GeoModel, RunInfo, load_run
-from model.views import fuse_views
+from model.views import RETRIEVAL_FUSION, fuse_views
 from train.data import LocationTable
 from train.distributed import Dist
 from train.embed import cached_embeddings
@@ -190,7 +190,7 @@ def guess_mode_metrics(run_dir: Path, emb: torch.Tensor, logits: np.ndarray, cen
 
     guesses = {"expected_score": expected_score_guesses(softmax(logits), centroids_deg)[0]}
     if (Path(run_dir) / INDEX_DIR / "manifest.json").is_file():
-        guesses["refined"] = refine_predictions(run_dir, fuse_views(emb, fusion).float().numpy(), logits)
+        guesses["refined"] = refine_predictions(run_dir, fuse_views(emb, RETRIEVAL_FUSION).float().numpy(), logits)
     return {name: geolocation_metrics(g, true, countries_at(g) if true_country is not None else None, true_country)
             for name, g in sorted(guesses.items())}
 

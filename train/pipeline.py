@@ -28,7 +28,7 @@ from model.formats.dataset import Dataset, load_dataset
 from model.formats.manifest import sha256_file
 from model.geocells.cells import GeocellConfig, build_geocells_dir, load_geocells
 from model.network import OPEN_CLIP_VERSION, backbone_spec, build_clip, tower_image_size, tower_width
-from model.views import fuse_views
+from model.views import RETRIEVAL_FUSION, fuse_views
 from train.config import TrainConfig, section_hash
 from train.data import LocationTable
 from train.distributed import Dist, init_distributed, shutdown
@@ -226,7 +226,7 @@ def write_index(st: Stage, emb: torch.Tensor) -> Path:
     from model.index import index_from_embeddings
 
     idx = st.table.indices("train")
-    x = location_embeddings(emb[idx], st.cfg.head.single_view, st.cfg.head.fusion)
+    x = location_embeddings(emb[idx], st.cfg.head.single_view, RETRIEVAL_FUSION)
     path = index_from_embeddings(st.out, x.float().numpy(), st.table.latlon_deg[idx], st.cfg.retrieval, extra={
         "dataset": str(Path(st.ds.root).resolve()), "dataset_manifest": st.ds.manifest.get("files", {}),
         "split": "train", "embeddings": "training cache"})
