@@ -317,7 +317,7 @@ def test_pigeon_pretrain_writes_a_checkpoint_usable_as_backbone_pretrained(tiny,
     assert json.loads((run / "state/pretrain/manifest.json").read_text())["progress"]["done"]
 
 
-@pytest.mark.parametrize("name", ["demo", "pigeon-paper"])
+@pytest.mark.parametrize("name", ["demo", "demo-vit", "pigeon-paper"])
 def test_shipped_configs_load(name):
     from pathlib import Path
 
@@ -327,20 +327,23 @@ def test_shipped_configs_load(name):
         assert (cfg.backbone.name, cfg.backbone.pretrained, cfg.pretrain.lr, cfg.head.lr) == \
             ("ViT-L-14-336", "openai", 1e-6, 2e-5)
         assert cfg.pretrain.batch_size * cfg.pretrain.grad_accum == 1024
+    elif name == "demo":  # the CPU encoder recipe (docs/training.md)
+        assert (cfg.backbone.name, cfg.head.fusion, cfg.pretrain.enabled) == ("tiny-resnet", "concat", False)
+        assert cfg.encoder.epochs > 0 and cfg.runtime.device == "auto"
     else:
-        assert cfg.backbone.name == "tiny-vit" and cfg.runtime.device == "auto"
+        assert cfg.backbone.name == "tiny-vit" and cfg.encoder.epochs == 0 and cfg.head.fusion == "mean"
 
 
 def test_run_config_reads_legacy_index_table(tmp_path):
-    """An exported run's config.toml from before ``[index] enabled`` became ``[eval] build_index`` (the
-    shipped demo checkpoint) still loads; unknown keys elsewhere are still refused."""
+    """An exported run's config.toml from before ``[index] enabled`` became ``[eval] build_index`` (such as the
+    demo checkpoint shipped before 2026-12) still loads; unknown keys elsewhere are still refused."""
     from pathlib import Path
 
     from model.config import ConfigError, config_to_dict, dump_toml
     from train.config import load_run_config
 
     demo = load_run_config(Path(__file__).resolve().parents[1] / "checkpoints" / "demo" / "config.toml")
-    assert demo.eval.build_index and demo.backbone.name == "tiny-vit"
+    assert demo.eval.build_index and demo.backbone.name == "tiny-resnet"
     data = config_to_dict(TrainConfig())
     data["eval"] = {"split": "val", "top_countries": 15}
     data["index"] = {"enabled": False}
