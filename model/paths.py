@@ -18,14 +18,17 @@ def data_dir() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT / "data"
 
 
-def cache_dir() -> Path:
-    """Default embedding cache: ``$PIGEON_CACHE`` if set, else ``data_dir() / "cache"`` (git-ignored). Never a
-    run folder, so evaluating a committed checkpoint leaves it untouched.
+def cache_dir(configured: str | Path | None = None) -> Path:
+    """The embedding cache: ``configured`` when given (a ``--cache`` option or ``runtime.cache_dir``), else
+    ``$PIGEON_CACHE`` if set, else ``data_dir() / "cache"`` (git-ignored). The default is never a run folder, so
+    evaluating a committed checkpoint leaves it untouched.
 
     One folder serves every run and dataset: cache files are content-addressed (``train.embed.cache_key``
     hashes the dataset fingerprint - every image's sha256 -, the backbone's weight fingerprint, preprocessing
     and views, and the file's metadata is checked on load), and written through a temporary file and an
     atomic rename, so runs never read each other's embeddings by mistake."""
+    if configured:
+        return Path(configured)
     env = os.environ.get("PIGEON_CACHE")
     return Path(env).expanduser() if env else data_dir() / "cache"
 

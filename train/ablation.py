@@ -63,7 +63,7 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     table."""
     model, info = load_run(run_dir, device)
     cfg = load_run_config(Path(run_dir) / rundir.CONFIG_FILE)
-    cache = cache_dir or cfg.runtime.cache_dir or paths.cache_dir()
+    cache = paths.cache_dir(cache_dir or cfg.runtime.cache_dir)
     cfg = dataclasses.replace(cfg, runtime=dataclasses.replace(cfg.runtime, cache_dir=str(cache)))
     ds = load_dataset(data_dir, check_images=True)
     table = LocationTable.from_dataset(ds)

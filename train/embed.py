@@ -102,7 +102,8 @@ def cache_key(ds: Dataset, visual: nn.Module, backbone: str, views: list[int], s
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _ids_hash(ids: list[str]) -> str:
+def ids_hash(ids: list[str]) -> str:
+    """sha256 of a list of location ids (their order counts): ties a cache file to the rows it holds."""
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
@@ -118,7 +119,7 @@ def _read_cache(path: Path, key: str, ids: list[str], shape: tuple[int, int]) ->
     except (SafetensorError, OSError, KeyError) as e:
         log.warning("embedding cache %s unreadable (%s); recomputing", path, e)
         return None
-    if meta.get("key") != key or meta.get("ids_sha256") != _ids_hash(ids) or tuple(emb.shape[:2]) != shape:
+    if meta.get("key") != key or meta.get("ids_sha256") != ids_hash(ids) or tuple(emb.shape[:2]) != shape:
         log.warning("embedding cache %s does not match this dataset/backbone; recomputing", path)
         return None
     return emb
@@ -145,7 +146,7 @@ def cached_embeddings(visual: nn.Module, backbone: str, ds: Dataset, table: Loca
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         save_file({"embeddings": emb.contiguous()}, str(tmp),
-                  metadata={"key": key, "ids_sha256": _ids_hash(table.ids), "backbone": backbone,
+                  metadata={"key": key, "ids_sha256": ids_hash(table.ids), "backbone": backbone,
                             "views": json.dumps(list(views)), "version": EMBED_VERSION})
         os.replace(tmp, path)
     d.barrier()

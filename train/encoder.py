@@ -27,7 +27,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -35,7 +34,7 @@ from model.formats.dataset import Dataset
 from model.network import AuxSpec, GeoHead, normalize_uint8, token_mean, tower_image_size, tower_width
 from model.views import fuse_views, fused_dim, resize_view
 from train.data import LocationTable
-from train.head import aux_loss, smoothed_targets
+from train.head import aux_loss, masked_cross_entropy, smoothed_targets, soft_cross_entropy
 from train.pretrain import lr_at, make_optimizer
 from train.state import load_checkpoint, module_weights, save_checkpoint
 from train.targets import Targets
@@ -126,13 +125,35 @@ class _Data:
 
 
 def _loss(out: dict, data: _Data, k: torch.Tensor, cfg, aux_weights) -> torch.Tensor:
-    loss = -(data.soft[k] * F.log_softmax(out["cell"], dim=1)).sum(1).mean()
+    loss = soft_cross_entropy(out["cell"], data.soft[k])
     for key, w in (("country", cfg.country_weight), ("side", cfg.driving_side_weight)):
-        y = getattr(data, key)[k]
         if w > 0:
-            loss = loss + w * (F.cross_entropy(out[key], y.clamp(min=0), reduction="none") * (y >= 0)).sum() \
-                / (y >= 0).sum().clamp(min=1)
+            loss = loss + w * masked_cross_entropy(out[key], getattr(data, key)[k])
     return loss + aux_loss(out, data.reg[k], data.koppen[k], data.month[k], aux_weights)
+
+
+def _epoch(net: EncoderNet, opt: torch.optim.Optimizer, tr: _Data, rng: np.random.Generator, step: int,
+           total: int, steps_per_epoch: int, cfg, aux_weights, progress) -> tuple[list[float], int]:
+    """One pass over the train rows in ``rng``'s order (stopping at ``total`` steps) -> (losses, step)."""
+    order = rng.permutation(len(tr.rows))
+    losses = []
+    for b in range(steps_per_epoch):
+        if step >= total:
+            break
+        k = np.sort(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, total, cfg.lr, cfg.warmup_ratio)
+        out = net(tr.images(k, cfg.shift_px, rng))
+        loss = _loss(out, tr, torch.as_tensor(k), cfg, aux_weights)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+        step += 1
+        if progress:
+            progress("encoder", step, total, loss=losses[-1])
+    return losses, step
 
 
 @torch.no_grad()
@@ -190,24 +211,10 @@ def train_encoder(visual: nn.Module, ds: Dataset, table: LocationTable, targets:
             break
         net.train()
         rng = np.random.default_rng([seed, epoch])
-        order = rng.permutation(len(train_idx))
-        t_ep, losses = time.perf_counter(), []
-        for b in range(steps_per_epoch):
-            if step >= total:
-                break
-            k = np.sort(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, cfg.lr, cfg.warmup_ratio)
-            out = net(tr.images(k, cfg.shift_px, rng))
-            loss = _loss(out, tr, torch.as_tensor(k), cfg, aux_weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            if progress:
-                progress("encoder", step, total, loss=losses[-1])
+        t_ep = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):  # dropout draws from the seed and the epoch, so a resumed
+            torch.manual_seed(seed * 10_007 + epoch)  # run and a straight one see the same ones
+            losses, step = _epoch(net, opt, tr, rng, step, total, steps_per_epoch, cfg, aux_weights, progress)
         seconds = time.perf_counter() - t_ep
         val = _evaluate(net, va, 4 * cfg.batch_size) if len(val_idx) else {"val_cell_top1": 0.0}
         row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),

@@ -145,7 +145,7 @@ def aux_metrics(out: dict[str, np.ndarray], aux: AuxSpec, table: LocationTable) 
 def eval_cache_dir(info: RunInfo, cache_dir: Path | None = None) -> Path:
     """The embedding (and thumbnail) cache folder of an evaluation: ``cache_dir``, else the run config's
     ``runtime.cache_dir``, else the default cache."""
-    return Path(cache_dir or info.config().get("runtime", {}).get("cache_dir") or paths.cache_dir())
+    return paths.cache_dir(cache_dir or info.config().get("runtime", {}).get("cache_dir"))
 
 
 def run_embeddings(
@@ -181,7 +181,7 @@ def run_embeddings(
 
 
 def guess_mode_metrics(run_dir: Path, emb: torch.Tensor, logits: np.ndarray, centroids_deg: np.ndarray,
-                       true: np.ndarray, true_country, fusion: str = "mean") -> dict:
+                       true: np.ndarray, true_country) -> dict:
     """Metrics of the Predictor's other guess modes for the same head outputs: ``refined`` (retrieval
     refinement, when the run has an index; ``pigeon index``) and ``expected_score`` (the candidate cell
     centroid maximising the expected GeoGuessr score). The top-level metrics are the head's argmax centroid."""
@@ -283,7 +283,7 @@ def evaluate_run(
             name: geolocation_metrics(g, true, countries_at(g) if preds.true_country is not None else None,
                                       preds.true_country) for name, g in preds.baselines.items()}
     metrics["guess_modes"] = guess_mode_metrics(run_dir, emb[idx], logits, cells.centroids_deg, true,
-                                                preds.true_country, info.fusion)
+                                                preds.true_country)
     if info.aux.enabled:
         metrics["aux"] = aux_metrics(out, info.aux, table.subset(idx))
     fused = fuse_views(emb, info.fusion).float().numpy()

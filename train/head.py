@@ -57,6 +57,12 @@ def cell_loss(
     return soft_cross_entropy(logits, smoothed_targets(latlon_deg, centroids_deg, tau_km))
 
 
+def masked_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the rows whose label is known (y >= 0); 0 when none is (no NaN)."""
+    ce = F.cross_entropy(logits, y.clamp(min=0), reduction="none") * (y >= 0)
+    return ce.sum() / (y >= 0).sum().clamp(min=1)
+
+
 def aux_loss(out: dict[str, torch.Tensor], reg: torch.Tensor, koppen: torch.Tensor, month: torch.Tensor,
              weights: tuple[float, float, float]) -> torch.Tensor:
     """Weighted masked MSE + Koppen CE + month CE; unknown targets (NaN / -1) contribute nothing.
@@ -70,8 +76,7 @@ def aux_loss(out: dict[str, torch.Tensor], reg: torch.Tensor, koppen: torch.Tens
         total = total + weights[0] * sq.sum() / known.sum().clamp(min=1)
     for key, y, w in (("koppen", koppen, weights[1]), ("month", month, weights[2])):
         if key in out:
-            ce = F.cross_entropy(out[key], y.clamp(min=0), reduction="none") * (y >= 0)
-            total = total + w * ce.sum() / (y >= 0).sum().clamp(min=1)
+            total = total + w * masked_cross_entropy(out[key], y)
     return total
 
 

@@ -58,7 +58,7 @@ class Stage:
 
     @property
     def cache_dir(self) -> Path:
-        return Path(self.cfg.runtime.cache_dir) if self.cfg.runtime.cache_dir else paths.cache_dir()
+        return paths.cache_dir(self.cfg.runtime.cache_dir)
 
     @property
     def config_toml(self) -> str:

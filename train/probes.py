@@ -30,6 +30,7 @@ from PIL import Image
 
 from model.formats.dataset import Dataset
 from model.geo.geography import haversine_smoothed_targets
+from train.embed import ids_hash
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,7 @@ def cached_pixel_features(ds: Dataset, ids: list[str], views: list[int], cache_d
     (content hash, as the embedding cache uses) is given; the key covers the ids, views and size."""
     if cache_dir is None or not fingerprint:
         return pixel_features(ds, ids, views, px, progress)
-    ids_hash = hashlib.sha256("\n".join(ids).encode()).hexdigest()
-    key = hashlib.sha256(json.dumps([THUMB_VERSION, fingerprint, sorted(int(v) for v in views), px, ids_hash])
+    key = hashlib.sha256(json.dumps([THUMB_VERSION, fingerprint, sorted(int(v) for v in views), px, ids_hash(ids)])
                          .encode()).hexdigest()
     path = Path(cache_dir) / f"thumbs-{key[:32]}.npy"
     want = (len(ids), len(views) * px * px * 3)

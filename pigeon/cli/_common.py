@@ -9,12 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from model.device import check_device_name
-
-
-def data_dir() -> Path:
-    from model.paths import data_dir as _data_dir
-
-    return _data_dir()
+from model.paths import data_dir
 
 
 def default_db() -> Path:

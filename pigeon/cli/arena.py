@@ -5,7 +5,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from pigeon.cli._common import add_db, data_dir, default_db
+from model.paths import data_dir
+from pigeon.cli._common import add_db, default_db
 
 log = logging.getLogger(__name__)
 
