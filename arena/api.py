@@ -18,6 +18,8 @@ router = APIRouter(prefix="/api")
 GID = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="game id")]
 ROUND = Annotated[int, Path(ge=1, le=1000)]
 TOKEN = Annotated[Optional[str], Header(alias="X-Player-Token", max_length=128)]
+BOT_TOKEN = Annotated[Optional[str], Header(alias="X-Bot-Token", max_length=256)]
+OVERLAY_KEY = Annotated[Optional[str], Header(alias="X-Overlay-Key", max_length=128)]
 
 
 def service(request: Request) -> GameService:
@@ -49,12 +51,15 @@ def health() -> dict[str, str]:
 
 @router.get("/worlds")
 def worlds(svc: SVC) -> list[dict[str, Any]]:
-    return [{"name": w.name, "locations": len(w.pool), "views": w.n_views} for w in svc.worlds.values()]
+    return [
+        {"name": w.name, "locations": len(w.pool), "views": w.n_views, "image_size": w.image_size}
+        for w in svc.worlds.values()
+    ]
 
 
 @router.post("/players", status_code=201, response_model=schemas.PlayerOut)
-def create_player(body: schemas.PlayerIn, svc: SVC) -> dict[str, Any]:
-    player, token = svc.create_player(body.name, body.kind)
+def create_player(body: schemas.PlayerIn, svc: SVC, bot_token: BOT_TOKEN = None) -> dict[str, Any]:
+    player, token = svc.create_player(body.name, body.kind, bot_token)
     return {"id": player.id, "name": player.name, "kind": player.kind, "token": token}
 
 
@@ -73,6 +78,26 @@ def create_game(body: schemas.GameIn, player: ME, svc: SVC) -> dict[str, Any]:
 @router.get("/lobby", response_model=list[schemas.LobbyGameOut])
 def lobby(player: ME, svc: SVC) -> list[dict[str, Any]]:
     return svc.lobby(player)
+
+
+@router.get("/me/games", response_model=list[schemas.MyGameOut])
+def my_games(player: ME, svc: SVC) -> list[dict[str, Any]]:
+    return svc.my_games(player)
+
+
+@router.post("/games/{gid}/cancel", response_model=schemas.GameOut)
+def cancel(gid: GID, player: ME, svc: SVC) -> dict[str, Any]:
+    return svc.cancel(player, gid)
+
+
+@router.post("/games/{gid}/verdict", response_model=schemas.GameOut)
+def verdict(gid: GID, body: schemas.VerdictIn, player: ME, svc: SVC) -> dict[str, Any]:
+    return svc.verdict(player, gid, body.verdict)
+
+
+@router.get("/games/{gid}/overlay-link")
+def overlay_link(gid: GID, player: ME, svc: SVC) -> dict[str, str]:
+    return svc.overlay_link(player, gid)
 
 
 @router.get("/games/{gid}", response_model=schemas.GameOut)
@@ -119,13 +144,20 @@ def next_round(gid: GID, player: ME, svc: SVC) -> dict[str, Any]:
     return svc.next_round(player, gid)
 
 
+@router.post("/games/{gid}/abandon", response_model=schemas.GameOut)
+def abandon(gid: GID, player: ME, svc: SVC) -> dict[str, Any]:
+    return svc.abandon(player, gid)
+
+
 @router.get("/games/{gid}/summary", response_model=schemas.SummaryOut)
 def summary(gid: GID, viewer: VIEWER, svc: SVC) -> dict[str, Any]:
     return svc.summary(viewer, gid)
 
 
 @router.get("/games/{gid}/overlay", response_model=schemas.OverlayOut)
-def overlay(gid: GID, svc: SVC) -> dict[str, Any]:
+def overlay(gid: GID, viewer: VIEWER, svc: SVC, key: OVERLAY_KEY = None) -> dict[str, Any]:
+    if not svc.overlay_allowed(gid, key, viewer):
+        raise ArenaError("the overlay needs its key (X-Overlay-Key; the bot's seat gets the link)", 403)
     return svc.overlay(gid)
 
 
@@ -139,11 +171,13 @@ def post_predictions(body: schemas.PredictionsIn, player: ME, svc: SVC) -> Respo
 
 @router.get("/stats")
 def all_stats(svc: SVC) -> dict[str, Any]:
+    svc.reveal_due()
     with svc.db.read() as c:
         return stats.all_stats(c)
 
 
 @router.get("/leaderboard")
 def leaderboard(svc: SVC) -> list[dict[str, Any]]:
+    svc.reveal_due()
     with svc.db.read() as c:
         return stats.leaderboard(c)

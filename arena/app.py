@@ -8,7 +8,9 @@ fetched by ``make setup`` from npm, never from a CDN, so the arena works with no
 from __future__ import annotations
 
 import logging
+import os
 import random
+import secrets
 import socket
 import threading
 import time
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 PAGES = {"/": "index.html", "/stats": "stats.html"}
 GAME_PAGES = {"play": "play.html", "overlay": "overlay.html"}
+BOT_TOKEN_ENV = "PIGEON_ARENA_BOT_TOKEN"  # the operator's bot token, when not passed in
 VENDOR_FILES = ("leaflet.js", "leaflet.css", "topojson-client.min.js", "countries-50m.json")
 MAX_BODY_BYTES = 64 * 1024
 DRAIN_BYTES = 1024 * 1024  # oversized bodies up to this size are read and discarded before the 413 (no reset)
@@ -238,6 +241,18 @@ class ArenaServer:
         self.stop()
 
 
+def resolve_bot_token(bot_token: str | None) -> str:
+    """The operator's bot token: ``bot_token``, else $PIGEON_ARENA_BOT_TOKEN, else a fresh random one that is
+    also put into this process's environment (so a bot started in the same process, as ``pigeon duel`` and
+    the tests do, can register; nobody else learns it)."""
+    token = bot_token or os.environ.get(BOT_TOKEN_ENV)
+    if not token:
+        token = secrets.token_urlsafe(24)
+        os.environ[BOT_TOKEN_ENV] = token
+        log.info("no bot token configured: generated one for this process ($%s)", BOT_TOKEN_ENV)
+    return token
+
+
 def build_server(
     world_dirs: list[str | Path],
     db_path: str | Path,
@@ -247,12 +262,16 @@ def build_server(
     split: str = "test",
     vendor_dir: Path | None = None,
     rng: random.Random | None = None,
+    bot_token: str | None = None,
     **service_kwargs: Any,
 ) -> ArenaServer:
-    """An arena bound to ``host:port`` (0 = any free port) but not yet serving."""
+    """An arena bound to ``host:port`` (0 = any free port) but not yet serving; ``bot_token`` as in
+    ``resolve_bot_token``."""
     worlds = load_worlds(list(world_dirs), split)
     vendor = check_vendor_dir(vendor_dir or default_vendor_dir())
-    service = GameService(Database(db_path), worlds, rng=rng, **service_kwargs)
+    service = GameService(
+        Database(db_path), worlds, rng=rng, bot_token=resolve_bot_token(bot_token), **service_kwargs
+    )
     return ArenaServer(service, vendor, host, port)
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -99,11 +99,46 @@ CREATE TABLE IF NOT EXISTS rating_history (
     created REAL NOT NULL,
     PRIMARY KEY (game_id, player_id)
 );
+CREATE TABLE IF NOT EXISTS held_guesses (   -- blind games: a bot's guess waits here until its drawn release time
+    game_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    player_id TEXT NOT NULL REFERENCES players(id),
+    lat REAL NOT NULL,
+    lon REAL NOT NULL,
+    release_at REAL NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (game_id, n, player_id)
+);
+CREATE TABLE IF NOT EXISTS verdicts (         -- blind games: the human's "person or bot?" answer
+    game_id TEXT NOT NULL REFERENCES games(id),
+    player_id TEXT NOT NULL REFERENCES players(id),
+    verdict TEXT NOT NULL CHECK (verdict IN ('human', 'bot')),
+    truth TEXT NOT NULL CHECK (truth IN ('human', 'bot')),
+    created REAL NOT NULL,
+    PRIMARY KEY (game_id, player_id)
+);
+CREATE TABLE IF NOT EXISTS seen (             -- locations a player was shown (no repeats until the pool is used)
+    player_id TEXT NOT NULL REFERENCES players(id),
+    world TEXT NOT NULL,
+    location_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (player_id, world, location_id)
+);
 CREATE INDEX IF NOT EXISTS games_status ON games(status);
 CREATE INDEX IF NOT EXISTS guesses_player ON guesses(player_id);
 """
 
-TABLES = ("meta", "players", "games", "seats", "rounds", "guesses", "predictions", "rating_history")
+TABLES = (
+    "meta", "players", "games", "seats", "rounds", "guesses", "predictions", "rating_history", "held_guesses",
+    "verdicts", "seen",
+)
+# columns added in schema 2 (ALTER TABLE ... ADD COLUMN on a version-1 file; nothing is lost)
+V2_COLUMNS = (
+    ("games", "ended", "TEXT"),        # why a game ended early: cancelled, expired, abandoned (NULL: played out)
+    ("games", "rated", "INTEGER NOT NULL DEFAULT 0"),  # 1 once the game changed ratings
+    ("games", "revealed", "REAL"),     # blind games: when the opponent kinds became public (stats, ratings)
+    ("games", "seed", "TEXT"),         # per-game secret for the image re-encoding
+)
 
 
 class Database:
@@ -123,12 +158,31 @@ class Database:
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.executescript(SCHEMA)
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is not None and int(row[0]) == 1:
+                self._migrate_v1()
+                row = None
             if row is None:
-                self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self._add_columns()
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
             elif int(row[0]) != SCHEMA_VERSION:
                 raise ValueError(
                     f"{self.path}: arena schema version {row[0]}, this pigeon reads {SCHEMA_VERSION}"
                 )
+
+    def _add_columns(self) -> None:
+        for table, col, decl in V2_COLUMNS:
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            if col not in have:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
+
+    def _migrate_v1(self) -> None:
+        """Version 1 -> 2: new columns; duels already rated keep ``rated=1``; finished blind games are
+        revealed (version 1 showed their kinds in the stats already)."""
+        self._add_columns()
+        self.conn.execute("UPDATE games SET rated=1 WHERE id IN (SELECT game_id FROM rating_history)")
+        self.conn.execute("UPDATE games SET revealed=finished WHERE mode='blind' AND status='finished'")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

@@ -26,8 +26,10 @@ def insert_game(
     blind_kind: str | None,
     creator: str,
     now: float,
+    seed: str = "",
 ) -> None:
-    """A new game waiting for players: its row, one row per (pre-drawn) round, the creator in seat 0."""
+    """A new game waiting for players: its row, one row per (pre-drawn) round, the creator in seat 0.
+    ``seed`` is the game's secret for the per-game image re-encoding."""
     game = (
         gid,
         mode,
@@ -42,21 +44,12 @@ def insert_game(
     )
     c.execute(
         "INSERT INTO games (id, mode, status, world, n_rounds, timer_s, options, blind_kind, creator, "
-        "created) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        game,
+        "created, seed) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (*game, seed),
     )
     for n, loc in enumerate(locs, start=1):
         mult = 1.0 if mode == "classic" else rules.round_multiplier(n, opts)
-        row = (
-            gid,
-            n,
-            loc.id,
-            loc.lat,
-            loc.lon,
-            loc.aux.get("country") or None,
-            loc.aux.get("town") or None,
-            mult,
-        )
+        row = (gid, n, *_loc_fields(loc), mult)
         c.execute(
             "INSERT INTO rounds (game_id, n, location_id, lat, lon, country, town, multiplier) "
             "VALUES (?,?,?,?,?,?,?,?)",
@@ -69,6 +62,19 @@ def insert_game(
     )
 
 
+def _loc_fields(loc: Location) -> tuple:
+    return (loc.id, loc.lat, loc.lon, loc.aux.get("country") or None, loc.aux.get("town") or None)
+
+
+def redraw_rounds(c: sqlite3.Connection, gid: str, locs: list[Location]) -> None:
+    """Replace the locations of game ``gid``'s rounds (none started yet) with ``locs``, in order."""
+    for n, loc in enumerate(locs, start=1):
+        c.execute(
+            "UPDATE rounds SET location_id=?, lat=?, lon=?, country=?, town=? WHERE game_id=? AND n=?",
+            (*_loc_fields(loc), gid, n),
+        )
+
+
 def bump(c: sqlite3.Connection, gid: str) -> None:
     """Mark game ``gid`` changed (clients poll ``version``)."""
     c.execute("UPDATE games SET version=version+1 WHERE id=?", (gid,))
@@ -79,10 +85,21 @@ def start_round(c: sqlite3.Connection, gid: str, n: int, timer_s: float | None, 
     deadline = None if timer_s is None else now + timer_s
     c.execute("UPDATE rounds SET started=?, deadline=? WHERE game_id=? AND n=?", (now, deadline, gid, n))
     c.execute("UPDATE games SET current_round=?, version=version+1 WHERE id=?", (n, gid))
+    # every seated player has now seen this location: later games draw other ones first
+    c.execute(
+        "INSERT OR IGNORE INTO seen (player_id, world, location_id, created) "
+        "SELECT s.player_id, g.world, r.location_id, ? FROM seats s JOIN games g ON g.id=s.game_id "
+        "JOIN rounds r ON r.game_id=g.id AND r.n=? WHERE s.game_id=?",
+        (now, n, gid),
+    )
 
 
-def close_round(c: sqlite3.Connection, g: sqlite3.Row, n: int, now: float) -> None:
-    """Score round ``n`` (missing guesses time out with 0), apply duel damage, maybe finish the game."""
+def close_round(c: sqlite3.Connection, g: sqlite3.Row, n: int, now: float, absent_rounds: int = 2) -> None:
+    """Score round ``n`` (missing guesses time out with 0), apply duel damage, maybe finish the game.
+
+    Forfeit rule (duels and blind duels): a seat that has not guessed in ``absent_rounds`` rounds in a row has
+    left; the game ends at once as ``abandoned``, unrated, with no winner (nobody earns a rated win against an
+    absent opponent). A blind game's ratings wait for its reveal (``reveal``)."""
     gid = g["id"]
     seats = c.execute("SELECT * FROM seats WHERE game_id=? ORDER BY seat", (gid,)).fetchall()
     for s in seats:
@@ -113,19 +130,51 @@ def close_round(c: sqlite3.Connection, g: sqlite3.Row, n: int, now: float) -> No
             (score, h, gid, s["seat"]),
         )
     c.execute("UPDATE rounds SET closed=? WHERE game_id=? AND n=?", (now, gid, n))
+    if g["mode"] != "classic" and n >= absent_rounds and _someone_absent(c, gid, n, absent_rounds):
+        finish(c, gid, None, now, ended="abandoned")
+        return
     knocked_out = g["mode"] != "classic" and min(hp) == 0
     if n >= g["n_rounds"] or knocked_out:
         winner = rules.duel_winner(hp) if g["mode"] != "classic" else None
-        c.execute(
-            "UPDATE games SET status='finished', finished=?, winner_seat=? WHERE id=?", (now, winner, gid)
-        )
-        if g["mode"] != "classic":
+        finish(c, gid, winner, now)
+        if g["mode"] == "duel":
             rate(c, gid, [s["player_id"] for s in seats], winner, now)
     bump(c, gid)
 
 
+def _someone_absent(c: sqlite3.Connection, gid: str, n: int, k: int) -> bool:
+    """True when a seat timed out (no guess) in each of rounds n-k+1..n."""
+    rows = c.execute(
+        "SELECT player_id, SUM(timed_out) AS missed FROM guesses WHERE game_id=? AND n>? AND n<=? "
+        "GROUP BY player_id",
+        (gid, n - k, n),
+    ).fetchall()
+    return any(r["missed"] >= k for r in rows)
+
+
+def finish(c: sqlite3.Connection, gid: str, winner: int | None, now: float, ended: str | None = None) -> None:
+    """Mark game ``gid`` finished (``ended``: cancelled, expired or abandoned when it did not play out)."""
+    c.execute(
+        "UPDATE games SET status='finished', finished=?, winner_seat=?, ended=? WHERE id=?",
+        (now, winner, ended, gid),
+    )
+    bump(c, gid)
+
+
+def reveal(c: sqlite3.Connection, gid: str, now: float) -> None:
+    """Make a finished blind game public (stats, leaderboard) and rate it if it was played out."""
+    g = c.execute("SELECT * FROM games WHERE id=?", (gid,)).fetchone()
+    if g["revealed"] is not None:
+        return
+    c.execute("UPDATE games SET revealed=? WHERE id=?", (now, gid))
+    seats = c.execute("SELECT player_id FROM seats WHERE game_id=? ORDER BY seat", (gid,)).fetchall()
+    if g["ended"] is None and len(seats) == 2:
+        rate(c, gid, [s["player_id"] for s in seats], g["winner_seat"], now)
+
+
 def rate(c: sqlite3.Connection, gid: str, player_ids: list[str], winner: int | None, now: float) -> None:
-    """Elo update of both duel players, with a rating_history row each."""
+    """Elo update of both duel players, with a rating_history row each; marks the game rated."""
+    c.execute("UPDATE games SET rated=1 WHERE id=?", (gid,))
     a, b = (c.execute("SELECT rating FROM players WHERE id=?", (p,)).fetchone()[0] for p in player_ids)
     score_a = 0.5 if winner is None else (1.0 if winner == 0 else 0.0)
     new = rules.elo_update(a, b, score_a)

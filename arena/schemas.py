@@ -28,6 +28,10 @@ class PlayerIn(_In):
     kind: Literal["human", "bot"] = "human"
 
 
+class VerdictIn(_In):
+    verdict: Literal["human", "bot"] = Field(description="was the opponent a person (human) or a bot?")
+
+
 class PlayerOut(BaseModel):
     id: str
     name: str
@@ -142,7 +146,7 @@ class SeatOut(BaseModel):
     player_id: Optional[str] = None
     hp: Optional[int]
     total_score: int
-    ready_round: int
+    ready_round: Optional[int] = Field(description="null for a blind opponent")
     is_you: bool
 
 
@@ -162,6 +166,11 @@ class GameOut(BaseModel):
     round: Optional[RoundOut]
     winner_seat: Optional[int]
     draw: bool
+    ended: Optional[str] = Field(
+        None, description="why the game ended early: cancelled, expired, abandoned (null: played out)"
+    )
+    needs_verdict: bool = Field(False, description="blind: your 'person or bot?' answer is awaited")
+    reveal: Optional[dict] = Field(None, description="blind: the opponent's kind, after your verdict")
 
 
 class SummaryOut(GameOut):
@@ -188,3 +197,15 @@ class LobbyGameOut(BaseModel):
     timer_s: Optional[float]
     created: float
     creator: Optional[str]
+    expires: float = Field(description="unix time at which the entry expires")
+
+
+class MyGameOut(BaseModel):
+    id: str
+    mode: str
+    status: str
+    world: str
+    round: int
+    rounds: int
+    created: float
+    needs_verdict: bool

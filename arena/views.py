@@ -3,8 +3,9 @@
 A round's truth (coordinates, country, town, location id) and every score or distance that depends on it
 appear only once the round is *closed*: in classic after the player's own guess (or time-out), in duels after
 both players guessed or the countdown ran out. Location ids and dataset file names never appear at all; images
-are addressed by game, round and view index. In blind games the opponent is just "Opponent" (no id, name or
-kind) in every view a player can reach.
+are addressed by game, round and view index. In blind games the opponent is just "Opponent" (no id, name,
+kind or readiness) in every view a player can reach until the game is over and that player gave a verdict (or
+the game was revealed); a bot's held guess shows only in the bot's own view.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _guess_rows(c: sqlite3.Connection, gid: str, n: int) -> dict[int, sqlite3.Ro
 
 
 def player_label(seat_row: sqlite3.Row, viewer_seat: int | None, blind: bool) -> dict[str, Any]:
-    """Name/kind of a seat as the viewer may see it (blind games hide both)."""
+    """Name/kind of a seat as the viewer may see it (``blind``: hidden, both)."""
     if blind:
         name = (
             "You"
@@ -91,6 +92,12 @@ def _round_view(
         )
     own = guesses.get(viewer_seat) if viewer_seat is not None else None
     your_guess = None
+    if own is None and viewer_seat is not None and not closed:
+        own = c.execute(
+            "SELECT h.lat, h.lon, 0 AS timed_out FROM held_guesses h JOIN seats s ON s.game_id=h.game_id AND "
+            "s.player_id=h.player_id WHERE h.game_id=? AND h.n=? AND s.seat=?",
+            (gid, n, viewer_seat),
+        ).fetchone()
     if own is not None:
         your_guess = {"lat": own["lat"], "lon": own["lon"], "timed_out": bool(own["timed_out"])}
         if closed:
@@ -110,20 +117,47 @@ def _round_view(
     }
 
 
+def _viewer_id(c: sqlite3.Connection, gid: str, viewer_seat: int | None) -> str | None:
+    if viewer_seat is None:
+        return None
+    row = c.execute("SELECT player_id FROM seats WHERE game_id=? AND seat=?", (gid, viewer_seat)).fetchone()
+    return None if row is None else row["player_id"]
+
+
+def _verdict_of(c: sqlite3.Connection, gid: str, player_id: str | None) -> sqlite3.Row | None:
+    if player_id is None:
+        return None
+    return c.execute("SELECT * FROM verdicts WHERE game_id=? AND player_id=?", (gid, player_id)).fetchone()
+
+
+def needs_verdict(c: sqlite3.Connection, g: sqlite3.Row, player_id: str, kind: str) -> bool:
+    """A human seat of a finished, played blind game that has not answered "person or bot?" yet."""
+    return (
+        g["mode"] == "blind" and g["status"] == "finished" and g["ended"] is None and g["revealed"] is None
+        and kind == "human" and _verdict_of(c, g["id"], player_id) is None
+    )
+
+
 def game_view(
     c: sqlite3.Connection, g: sqlite3.Row, viewer_seat: int | None, world: World | None, now: float
 ) -> dict[str, Any]:
     """The game as one viewer sees it: seats, HP, totals, the current round (truth only once closed)."""
-    gid, blind = g["id"], g["mode"] == "blind"
-    players = []
+    gid = g["id"]
+    viewer_id = _viewer_id(c, gid, viewer_seat)
+    verdict = _verdict_of(c, gid, viewer_id)
+    blind = g["mode"] == "blind" and g["revealed"] is None and verdict is None
+    players, viewer_kind = [], None
     for s in _seat_rows(c, gid):
+        if s["seat"] == viewer_seat:
+            viewer_kind = s["kind"]
         players.append(
             {
                 "seat": s["seat"],
                 **player_label(s, viewer_seat, blind),
                 "hp": s["hp"],
                 "total_score": s["total_score"],
-                "ready_round": s["ready_round"],
+                # a blind opponent's readiness would tell (a bot is ready at once)
+                "ready_round": s["ready_round"] if not blind or s["seat"] == viewer_seat else None,
                 "is_you": s["seat"] == viewer_seat,
             }
         )
@@ -147,7 +181,25 @@ def game_view(
         "players": players,
         "round": rnd,
         "winner_seat": g["winner_seat"] if finished else None,
-        "draw": finished and g["mode"] != "classic" and g["winner_seat"] is None,
+        "draw": finished and g["mode"] != "classic" and g["winner_seat"] is None and g["ended"] is None,
+        "ended": g["ended"],
+        "needs_verdict": viewer_id is not None and viewer_kind is not None
+        and needs_verdict(c, g, viewer_id, viewer_kind),
+        "reveal": _reveal(c, g, viewer_seat, verdict) if g["mode"] == "blind" and not blind else None,
+    }
+
+
+def _reveal(
+    c: sqlite3.Connection, g: sqlite3.Row, viewer_seat: int | None, verdict: sqlite3.Row | None
+) -> dict[str, Any] | None:
+    """After a blind game: the opponent's kind, and the viewer's verdict and whether it was right."""
+    seats = _seat_rows(c, g["id"])
+    opp = next((s for s in seats if s["seat"] != viewer_seat), None) if viewer_seat is not None else None
+    return {
+        "kinds": {str(s["seat"]): s["kind"] for s in seats},
+        "opponent_kind": opp["kind"] if opp is not None else None,
+        "your_verdict": verdict["verdict"] if verdict is not None else None,
+        "correct": (verdict["verdict"] == verdict["truth"]) if verdict is not None else None,
     }
 
 
@@ -159,24 +211,23 @@ def closed_rounds(c: sqlite3.Connection, gid: str) -> list[dict[str, Any]]:
 
 
 def summary_view(
-    c: sqlite3.Connection, g: sqlite3.Row, viewer_seat: int | None, world: World | None, now: float
+    c: sqlite3.Connection,
+    g: sqlite3.Row,
+    viewer_seat: int | None,
+    world: World | None,
+    now: float,
 ) -> dict[str, Any]:
     """Game summary: the game view plus every closed round's result (all of them once finished)."""
     return {**game_view(c, g, viewer_seat, world, now), "rounds": closed_rounds(c, g["id"])}
 
 
 def predictions_view(c: sqlite3.Connection, g: sqlite3.Row) -> list[dict[str, Any]]:
-    """The current round's posted top-k/heat predictions, each shown only once nobody can profit from it:
-    when every *other* player has guessed (or the round is over) -- the bot's belief points at the answer.
-    Blind games show none until they finish: a heat map would tell the human the opponent is the bot."""
-    if g["current_round"] < 1 or (g["mode"] == "blind" and g["status"] != "finished"):
+    """The current round's posted top-k/heat predictions for the stream overlay (only the overlay key opens
+    it; no player's page asks for it): shown as soon as the bot posts them, during the round. Blind games show
+    none until revealed: a heat map says "the opponent is the bot"."""
+    if g["current_round"] < 1 or (g["mode"] == "blind" and g["revealed"] is None):
         return []
     n = g["current_round"]
-    closed = (
-        c.execute("SELECT closed FROM rounds WHERE game_id=? AND n=?", (g["id"], n)).fetchone()[0] is not None
-    )
-    guessed = set(_guess_rows(c, g["id"], n))
-    seats = {r["seat"] for r in c.execute("SELECT seat FROM seats WHERE game_id=?", (g["id"],))}
     rows = c.execute(
         "SELECT pr.*, s.seat, p.name FROM predictions pr "
         "JOIN seats s ON s.game_id=pr.game_id AND s.player_id=pr.player_id "
@@ -192,5 +243,4 @@ def predictions_view(c: sqlite3.Connection, g: sqlite3.Row) -> list[dict[str, An
             "heat": json.loads(r["heat"]),
         }
         for r in rows
-        if closed or (seats - {r["seat"]}) <= guessed
     ]

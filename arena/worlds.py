@@ -1,70 +1,48 @@
 """Worlds: dataset folders (``model.formats.dataset`` format) that arena rounds are drawn from.
 
 A world is served by name (the manifest's ``name``, else the folder name). Its images go out under opaque
-per-round URLs with JPEG metadata stripped, because EXIF GPS tags or XMP/IPTC captions in a source photo would
-hand the answer to anyone who looks at the bytes.
+per-round URLs, decoded and re-encoded for each game (``reencode_view``): EXIF GPS tags, XMP/IPTC captions,
+comments or bytes after the JPEG end marker in a source file would hand the answer to anyone who looks at the
+bytes, and byte-identical files across games would let a script build an image -> answer table.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from model.formats.dataset import SPLITS, Dataset, Location, load_dataset
 
 log = logging.getLogger(__name__)
 
-# JPEG markers kept when stripping metadata: APP0 (JFIF), APP2 only when it holds an ICC profile (colour),
-# APP14 (Adobe colour transform; decoders need it for CMYK/YCCK). Every other APPn and COM is dropped.
-_APP0, _APP2, _APP14, _COM, _SOS, _EOI = 0xE0, 0xE2, 0xEE, 0xFE, 0xDA, 0xD9
-_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+def reencode_view(data: bytes, key: bytes) -> bytes:
+    """A fresh baseline JPEG of the first image in ``data``: pixels only (no EXIF, XMP, ICC, comments, nothing
+    after the end marker), with a +-1 level dither and a JPEG quality in 86..92 drawn from ``key``.
 
-
-def strip_jpeg_metadata(data: bytes) -> bytes:
-    """The same JPEG without EXIF/XMP/IPTC/comment segments (pixel data untouched).
-
-    Raises ValueError when ``data`` is not a well-formed JPEG header sequence.
+    Different keys (games) give different bytes for the same picture; the same key gives the same bytes. The
+    change is invisible (at most one level of 255 per channel). Raises ValueError for undecodable input.
     """
-    if data[:2] != b"\xff\xd8":
-        raise ValueError("not a JPEG file (no SOI marker)")
-    out = bytearray(data[:2])
-    pos = 2
-    while pos < len(data):
-        if data[pos] != 0xFF:
-            raise ValueError(f"malformed JPEG: expected a marker at byte {pos}")
-        while pos < len(data) and data[pos] == 0xFF:  # fill bytes before a marker
-            pos += 1
-        if pos >= len(data):
-            raise ValueError("malformed JPEG: truncated marker")
-        marker = data[pos]
-        pos += 1
-        if marker == _EOI:
-            out += b"\xff\xd9"
-            return bytes(out)
-        if marker in _STANDALONE:
-            out += bytes((0xFF, marker))
-            continue
-        if pos + 2 > len(data):
-            raise ValueError("malformed JPEG: truncated segment length")
-        seg_len = int.from_bytes(data[pos : pos + 2], "big")
-        if seg_len < 2 or pos + seg_len > len(data):
-            raise ValueError(f"malformed JPEG: bad segment length {seg_len} at byte {pos}")
-        body = data[pos : pos + seg_len]
-        if marker == _SOS:  # entropy-coded data follows; copy the rest verbatim
-            out += bytes((0xFF, marker)) + data[pos:]
-            return bytes(out)
-        keep = (
-            (marker not in range(0xE0, 0xF0) and marker != _COM)
-            or marker in (_APP0, _APP14)
-            or (marker == _APP2 and body[2:14] == b"ICC_PROFILE\x00")
-        )
-        if keep:
-            out += bytes((0xFF, marker)) + body
-        pos += seg_len
-    raise ValueError("malformed JPEG: no image data (SOS) found")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            rgb = np.asarray(im.convert("RGB"), dtype=np.int16)
+    except (OSError, SyntaxError) as e:
+        raise ValueError(f"not a decodable image: {e}") from None
+    seed = int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+    rng = np.random.default_rng(seed)
+    noisy = np.clip(rgb + rng.integers(-1, 2, size=rgb.shape, dtype=np.int16), 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    # a new Image object: nothing of the source's info dict (comment, exif, icc_profile) is carried over
+    Image.fromarray(noisy, "RGB").save(out, format="JPEG", quality=86 + seed % 7, optimize=False)
+    return out.getvalue()
 
 
 @dataclass
@@ -84,6 +62,12 @@ class World:
     def n_views(self) -> int:
         return len(self.dataset.views)
 
+    @property
+    def image_size(self) -> list[int] | None:
+        """[width, height] of the views as the manifest records them (None when it does not)."""
+        size = self.dataset.manifest.get("image_size")
+        return list(size) if isinstance(size, (list, tuple)) else None
+
     def location(self, loc_id: str) -> Location:
         return self._by_id[loc_id]
 
@@ -97,17 +81,25 @@ class World:
         return int(round(base + self.dataset.views[view_index])) % 360
 
     def _image_bytes(self, loc_id: str, view_index: int) -> bytes:
+        """The source file's bytes (re-encoded per game by the caller)."""
         path = self.dataset.image_path(loc_id, self.dataset.views[view_index])
-        return strip_jpeg_metadata(path.read_bytes())
+        return path.read_bytes()
 
-    def draw(self, n_rounds: int, rng: random.Random) -> list[Location]:
-        """``n_rounds`` distinct locations from the pool."""
+    def draw(self, n_rounds: int, rng: random.Random, seen: set[str] | frozenset[str] = frozenset()) -> list[Location]:
+        """``n_rounds`` distinct locations, none in ``seen`` while the pool has enough unseen ones; when it has
+        not (the player has seen nearly all), every unseen one plus a random pick of the seen."""
         if n_rounds > len(self.pool):
             raise ValueError(
                 f"world {self.name!r} has {len(self.pool)} playable locations; "
                 f"ask for at most {len(self.pool)} rounds"
             )
-        return rng.sample(self.pool, n_rounds)
+        fresh = [loc for loc in self.pool if loc.id not in seen]
+        if len(fresh) >= n_rounds:
+            return rng.sample(fresh, n_rounds)
+        old = [loc for loc in self.pool if loc.id in seen]
+        picked = fresh + rng.sample(old, n_rounds - len(fresh))
+        rng.shuffle(picked)
+        return picked
 
 
 def load_world(root: str | Path, split: str = "test") -> World:

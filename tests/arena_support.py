@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import urllib.error
 import urllib.request
@@ -81,10 +82,19 @@ class Client:
         assert 200 <= status < 300, f"{method} {path} -> {status} {data}"
         return data
 
-    def player(self, name: str, kind: str = "human") -> "Client":
-        p = self.ok("POST", "/api/players", {"name": name, "kind": kind})
+    def player(self, name: str, kind: str = "human", bot_token: str | None = None) -> "Client":
+        """A new player; bots show the operator's token (default: the one an in-process arena published in
+        $PIGEON_ARENA_BOT_TOKEN)."""
+        headers = {}
+        if kind == "bot":
+            headers["X-Bot-Token"] = bot_token or os.environ["PIGEON_ARENA_BOT_TOKEN"]
+        status, raw, _ = self.raw(
+            "POST", "/api/players", json.dumps({"name": name, "kind": kind}).encode(), headers, token=""
+        )
+        assert status == 201, f"POST /api/players -> {status} {raw[:200]!r}"
+        p = json.loads(raw)
         c = Client(self.base_url, p["token"])
-        c.id, c.name = p["id"], name  # type: ignore[attr-defined]
+        c.id, c.name = p["id"], p["name"]  # type: ignore[attr-defined]
         return c
 
 

@@ -14,7 +14,9 @@ from PIL import Image
 
 from arena_support import make_leaky_world
 from arena import rules
-from arena.worlds import load_world, load_worlds, strip_jpeg_metadata
+import numpy as np
+
+from arena.worlds import load_world, load_worlds, reencode_view
 
 
 def test_multipliers_follow_the_geoguessr_schedule():
@@ -69,21 +71,23 @@ def test_duel_options_reject_nonsense():
         rules.DuelOptions(countdown_s=float("nan"))
 
 
-def test_strip_jpeg_metadata_removes_exif_and_comments_but_keeps_pixels(tmp_path):
+def test_reencode_view_drops_metadata_and_trailers_and_differs_per_key(tmp_path):
     make_leaky_world(tmp_path / "w", n=2)
     world = load_world(tmp_path / "w")
     loc = world.pool[0]
     raw = world.dataset.image_path(loc.id, 0).read_bytes()
     assert loc.id.encode() in raw and loc.aux["town"].encode() in raw  # the fixture really leaks
-    clean = strip_jpeg_metadata(raw)
-    assert loc.id.encode() not in clean and loc.aux["town"].encode() not in clean and b"Exif" not in clean
-    a, b = Image.open(io.BytesIO(raw)), Image.open(io.BytesIO(clean))
-    assert a.size == b.size and a.tobytes() == b.tobytes()
-    assert world.image_bytes(loc.id, 0) == clean
-    with pytest.raises(ValueError, match="not a JPEG"):
-        strip_jpeg_metadata(b"\x89PNG....")
-    with pytest.raises(ValueError, match="malformed"):
-        strip_jpeg_metadata(raw[:30])
+    a, b = reencode_view(raw, b"game-a"), reencode_view(raw, b"game-b")
+    for clean in (a, b):
+        assert loc.id.encode() not in clean and loc.aux["town"].encode() not in clean and b"Exif" not in clean
+        assert clean.endswith(b"\xff\xd9") and clean.count(b"\xff\xd9") == 1
+    assert a != b and reencode_view(raw, b"game-a") == a  # per key, and deterministic
+    src = np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"), dtype=float)
+    for clean in (a, b):  # the same picture: mean absolute change of a couple of levels out of 255
+        got = np.asarray(Image.open(io.BytesIO(clean)).convert("RGB"), dtype=float)
+        assert got.shape == src.shape and np.abs(got - src).mean() < 3.0
+    with pytest.raises(ValueError, match="decodable"):
+        reencode_view(b"\x89PNG....", b"k")
 
 
 def test_worlds_load_by_split_and_refuse_bad_input(tmp_path):
