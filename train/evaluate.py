@@ -48,6 +48,9 @@ class Predictions:
     true_country: np.ndarray | None  # (N,) ISO alpha-2, '' unknown
     pred_country: np.ndarray | None
     baselines: dict[str, np.ndarray] = field(default_factory=dict)  # name -> point guesses (N, 2)
+    guesses: dict[str, np.ndarray] = field(default_factory=dict)  # guess mode -> point guesses (N, 2)
+    expected_score: np.ndarray | None = None  # (N,) the model's own expected score of its expected_score guess
+    cell_country: np.ndarray | None = None  # (C,) ISO alpha-2 of each geocell, '' unknown
 
 
 def countries_at(latlon: np.ndarray) -> np.ndarray | None:
@@ -180,19 +183,26 @@ def run_embeddings(
     return emb, views
 
 
-def guess_mode_metrics(run_dir: Path, emb: torch.Tensor, logits: np.ndarray, centroids_deg: np.ndarray,
-                       true: np.ndarray, true_country) -> dict:
-    """Metrics of the Predictor's other guess modes for the same head outputs: ``refined`` (retrieval
-    refinement, when the run has an index; ``pigeon index``) and ``expected_score`` (the candidate cell
-    centroid maximising the expected GeoGuessr score). The top-level metrics are the head's argmax centroid."""
+def guess_mode_guesses(run_dir: Path, emb: torch.Tensor, logits: np.ndarray,
+                       centroids_deg: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Point guesses (N, 2) of the Predictor's guess modes for the same head outputs -> ({mode: guesses},
+    expected scores (N,) of the expected_score guess): ``head`` (argmax centroid), ``expected_score`` (the candidate
+    cell centroid maximising the expected GeoGuessr score) and ``refined`` (retrieval refinement, when the run has an
+    index; ``pigeon index``)."""
     from model.index import INDEX_DIR, refine_predictions
     from model.inference import expected_score_guesses
 
-    guesses = {"expected_score": expected_score_guesses(softmax(logits), centroids_deg)[0]}
+    es, es_value = expected_score_guesses(softmax(logits), centroids_deg)
+    guesses = {"head": centroids_deg[logits.argmax(1)], "expected_score": es}
     if (Path(run_dir) / INDEX_DIR / "manifest.json").is_file():
         guesses["refined"] = refine_predictions(run_dir, fuse_views(emb, RETRIEVAL_FUSION).float().numpy(), logits)
+    return guesses, es_value
+
+
+def guess_mode_metrics(guesses: dict[str, np.ndarray], true: np.ndarray, true_country) -> dict:
+    """Metrics of the guess modes other than ``head`` (the top-level metrics are the head's argmax centroid)."""
     return {name: geolocation_metrics(g, true, countries_at(g) if true_country is not None else None, true_country)
-            for name, g in sorted(guesses.items())}
+            for name, g in sorted(guesses.items()) if name != "head"}
 
 
 def sanity_metrics(info: RunInfo, ds, table: LocationTable, idx: np.ndarray, train: np.ndarray,
@@ -279,11 +289,18 @@ def evaluate_run(
         preds.baselines = baseline_guesses(
             len(idx), tr, cells.assign(tr[:, 0], tr[:, 1]), cells.centroids_deg
         )
-        metrics["baselines"] = {
-            name: geolocation_metrics(g, true, countries_at(g) if preds.true_country is not None else None,
-                                      preds.true_country) for name, g in preds.baselines.items()}
-    metrics["guess_modes"] = guess_mode_metrics(run_dir, emb[idx], logits, cells.centroids_deg, true,
-                                                preds.true_country)
+    else:  # only the random point on the sphere needs no train split; the report names the missing ones
+        preds.baselines = {"random_uniform_sphere": baseline_guesses(
+            len(idx), cells.centroids_deg, np.zeros(len(cells.centroids_deg), int), cells.centroids_deg
+        )["random_uniform_sphere"]}
+    metrics["baselines"] = {
+        name: geolocation_metrics(g, true, countries_at(g) if preds.true_country is not None else None,
+                                  preds.true_country) for name, g in preds.baselines.items()}
+    preds.guesses, preds.expected_score = guess_mode_guesses(run_dir, emb[idx], logits, cells.centroids_deg)
+    metrics["guess_modes"] = guess_mode_metrics(preds.guesses, true, preds.true_country)
+    table_cells = getattr(cells, "table", None)
+    if table_cells is not None and "country" in table_cells:
+        preds.cell_country = table_cells["country"].fillna("").astype(str).to_numpy(dtype=object)
     if info.aux.enabled:
         metrics["aux"] = aux_metrics(out, info.aux, table.subset(idx))
     fused = fuse_views(emb, info.fusion).float().numpy()

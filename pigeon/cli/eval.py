@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from model.guess import DEFAULT_GUESS_MODE, GUESS_MODES
 from pigeon.cli._common import add_device, add_run
 from pigeon.cli._training import RichProgress, show_metrics
 
@@ -13,11 +14,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run(p, "run folder written by pigeon train")
     p.add_argument("--data", required=True, help="dataset folder")
     p.add_argument("--out", required=True, help="report folder")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="which of the dataset's splits to evaluate on (default test)")
+    p.add_argument("--mode", default=DEFAULT_GUESS_MODE, choices=GUESS_MODES,
+                   help=f"guess mode the report's plots, country table, map and gallery show (default "
+                        f"{DEFAULT_GUESS_MODE}, the one the bot plays); the metrics table lists every mode")
     p.add_argument("--ablation", action="store_true", help="also train and evaluate the cumulative ablations")
     add_device(p, strict=True)
-    p.add_argument("--cache", help="embedding cache folder (default RUN/cache)")
-    p.add_argument("--top-countries", type=int, default=15)
+    p.add_argument("--cache", help="embedding cache folder (default: the run config's runtime.cache_dir, else "
+                                   "$PIGEON_CACHE, else data/cache)")
+    p.add_argument("--top-countries", type=int, default=15, metavar="N",
+                   help="rows and columns of the report's country confusion matrix (default 15)")
     p.set_defaults(func=cmd_eval)
 
 
@@ -31,7 +38,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cache = Path(args.cache) if args.cache else None
     with RichProgress() as progress:
         metrics, preds = evaluate_run(Path(args.run), Path(args.data), args.split, device, cache, progress)
-        html = write_report(out, metrics, preds, args.top_countries)
+        html = write_report(out, metrics, preds, args.top_countries, args.mode)
         if args.ablation:
             from train.ablation import run_ablation
 
