@@ -78,14 +78,19 @@ def make_demo_world(
     size: tuple[int, int] = (640, 400),
     name: str = "demo",
 ) -> Path:
-    """Write a dataset folder with ``n_locations`` places (at most len(PLACES)), four views each."""
-    if not 1 <= n_locations <= len(PLACES):
-        raise ValueError(f"n_locations must be in [1, {len(PLACES)}], got {n_locations}")
+    """Write a dataset folder with ``n_locations`` places, four views each. The first len(PLACES) are the real
+    places; beyond that the list repeats with each point moved by up to half a degree (same country and town
+    names: enough for tests that need a bigger pool)."""
+    if not 1 <= n_locations <= 100 * len(PLACES):
+        raise ValueError(f"n_locations must be in [1, {100 * len(PLACES)}], got {n_locations}")
     root = Path(root)
     (root / "images").mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     rows = []
-    for lat, lon, cc, _name, town in PLACES[:n_locations]:
+    for i in range(n_locations):
+        lat, lon, cc, _name, town = PLACES[i % len(PLACES)]
+        if i >= len(PLACES):
+            lat, lon = lat + rng.uniform(-0.5, 0.5), lon + rng.uniform(-0.5, 0.5)
         loc_id = f"zq{rng.getrandbits(40):010x}"  # 'zq' prefix: never looks like a hex game id
         for v in VIEWS:
             draw_view(rng, size).save(root / "images" / f"{loc_id}_{v}.jpg", quality=85)

@@ -2,15 +2,28 @@
 
 Every function takes an open ``sqlite3.Connection`` (``row_factory`` may be anything) and returns a list of
 dicts, so the server's /api/stats, ``pigeon stats`` and the bot's match log share one implementation. Only
-*closed* rounds count: an open round's guesses must not leak into numbers anyone can read mid-game.
+*closed* rounds count: an open round's guesses must not leak into numbers anyone can read mid-game; and a
+blind game counts nowhere until it is *revealed* (over, and its human gave the verdict): before that even
+"the bot played a round" would tell.
+
+``evaluation`` is the human-vs-bot comparison: the same rounds played by a person and the bot (duels and
+revealed blind duels), with bootstrap 95 % intervals over games, openskill ratings with their uncertainty,
+and how often people told the bot apart in blind games.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import sqlite3
 import statistics
 from collections import defaultdict
 from typing import Any
+
+BOOTSTRAP_SAMPLES = 2000
+BOOTSTRAP_SEED = 0  # fixed: the same database gives the same intervals
+# games that count: played out (not cancelled/expired/abandoned) and, if blind, revealed
+_PUBLIC = "(g.mode != 'blind' OR g.revealed IS NOT NULL)"
 
 # One row per guess in a closed round, joined with its round, game, seat and player.
 _ROUNDS_SQL = """
@@ -24,7 +37,7 @@ JOIN rounds r ON r.game_id = gu.game_id AND r.n = gu.n
 JOIN games g ON g.id = gu.game_id
 JOIN seats s ON s.game_id = gu.game_id AND s.player_id = gu.player_id
 JOIN players p ON p.id = gu.player_id
-WHERE r.closed IS NOT NULL
+WHERE r.closed IS NOT NULL AND (g.mode != 'blind' OR g.revealed IS NOT NULL)
 ORDER BY r.closed, g.id, r.n, s.seat
 """
 
@@ -57,7 +70,7 @@ def _duel_records(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
     rec: dict[str, dict[str, int]] = defaultdict(lambda: {"wins": 0, "losses": 0, "draws": 0})
     cur = conn.execute(
         "SELECT s.player_id, s.seat, g.winner_seat FROM seats s JOIN games g ON g.id = s.game_id "
-        "WHERE g.status = 'finished' AND g.mode IN ('duel', 'blind')"
+        f"WHERE g.status = 'finished' AND g.mode IN ('duel', 'blind') AND g.ended IS NULL AND {_PUBLIC}"
     )
     for pid, seat, winner in cur.fetchall():
         key = "draws" if winner is None else ("wins" if winner == seat else "losses")
@@ -112,7 +125,8 @@ def blind_stats(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     out = []
     for kind in ("bot", "human"):
         games = conn.execute(
-            "SELECT id, winner_seat FROM games WHERE mode='blind' AND status='finished' AND blind_kind=?",
+            "SELECT id, winner_seat FROM games WHERE mode='blind' AND status='finished' AND blind_kind=? "
+            "AND revealed IS NOT NULL AND ended IS NULL",
             (kind,),
         ).fetchall()
         if not games:
@@ -141,10 +155,11 @@ def blind_games(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     cur = conn.execute(
         "SELECT g.id AS game_id, g.blind_kind AS opponent_kind, g.finished, g.winner_seat, "
         "h.name AS human, o.name AS opponent, sh.total_score AS human_total, "
-        "so.total_score AS opponent_total "
+        "so.total_score AS opponent_total, v.verdict, g.ended "
         "FROM games g JOIN seats sh ON sh.game_id=g.id AND sh.seat=0 JOIN players h ON h.id=sh.player_id "
         "JOIN seats so ON so.game_id=g.id AND so.seat=1 JOIN players o ON o.id=so.player_id "
-        "WHERE g.mode='blind' AND g.status='finished' ORDER BY g.finished"
+        "LEFT JOIN verdicts v ON v.game_id=g.id AND v.player_id=h.id "
+        "WHERE g.mode='blind' AND g.status='finished' AND g.revealed IS NOT NULL ORDER BY g.finished"
     )
     return _dicts(cur)
 
@@ -170,12 +185,138 @@ def leaderboard(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, An
     ]
 
 
-def all_stats(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
+def all_stats(conn: sqlite3.Connection) -> dict[str, Any]:
     """Everything the stats page and ``pigeon stats`` show."""
+    ev = evaluation(conn)
     return {
         "leaderboard": leaderboard(conn),
         "players": player_stats(conn),
         "countries": country_stats(conn),
         "blind": blind_stats(conn),
         "blind_games": blind_games(conn),
+        "human_vs_bot": ev["human_vs_bot"],
+        "ratings": ev["ratings"],
+        "verdicts": ev["verdicts"],
     }
+
+
+# ---- human vs bot evaluation ------------------------------------------------------------------------------
+def paired_rounds(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """One row per closed round of a public, played-out duel between a human and a bot: both scores."""
+    rows = conn.execute(
+        "SELECT g.id AS game_id, g.mode, g.winner_seat, r.n AS round, p.kind, s.seat, gu.score "
+        "FROM guesses gu JOIN rounds r ON r.game_id=gu.game_id AND r.n=gu.n JOIN games g ON g.id=gu.game_id "
+        "JOIN seats s ON s.game_id=gu.game_id AND s.player_id=gu.player_id JOIN players p ON p.id=gu.player_id "
+        f"WHERE r.closed IS NOT NULL AND g.mode IN ('duel', 'blind') AND g.status='finished' AND g.ended IS NULL "
+        f"AND {_PUBLIC} ORDER BY g.finished, r.n"
+    ).fetchall()
+    by_round: dict[tuple[str, int], dict[str, Any]] = {}
+    for game_id, mode, winner, n, kind, seat, score in rows:
+        d = by_round.setdefault((game_id, n), {"game_id": game_id, "mode": mode, "round": n})
+        d.setdefault("kinds", []).append(kind)
+        d[f"{kind}_score"] = score
+        d[f"{kind}_seat"] = seat
+        d["winner_seat"] = winner
+    return [d for d in by_round.values() if sorted(d["kinds"]) == ["bot", "human"]]
+
+
+def _bootstrap(groups: list[list[float]], stat, samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
+    """95 % percentile interval of ``stat`` (a function of a flat list) resampling whole groups (games)."""
+    rng = random.Random(BOOTSTRAP_SEED)
+    values = []
+    for _ in range(samples):
+        pick = [x for _ in groups for x in groups[rng.randrange(len(groups))]]
+        if pick:
+            values.append(stat(pick))
+    values.sort()
+    if not values:
+        return (math.nan, math.nan)
+    return values[int(0.025 * (len(values) - 1))], values[int(math.ceil(0.975 * (len(values) - 1)))]
+
+
+def _estimate(name: str, groups: list[list[float]], stat, unit: str) -> dict[str, Any]:
+    flat = [x for g in groups for x in g]
+    lo, hi = _bootstrap(groups, stat)
+    return {"measure": name, "estimate": round(stat(flat), 3), "ci95_low": round(lo, 3), "ci95_high": round(hi, 3),
+            "n": len(flat), "games": len(groups), "unit": unit}
+
+
+def human_vs_bot(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Human and bot on the same rounds: mean round score of each, the mean difference (bot - human), the
+    share of rounds the bot scored higher (ties count half) and the bot's game win rate; each with a 95 %
+    bootstrap interval over games (rounds of one game are not independent)."""
+    pairs = paired_rounds(conn)
+    if not pairs:
+        return []
+    games: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in pairs:
+        games[p["game_id"]].append(p)
+    glist = list(games.values())
+    mean = statistics.fmean
+
+    def col(f) -> list[list[float]]:
+        return [[f(p) for p in g] for g in glist]
+
+    wins = [[1.0 if g[0]["winner_seat"] == g[0]["bot_seat"] else 0.0 if g[0]["winner_seat"] is not None else 0.5]
+            for g in glist]
+    return [
+        _estimate("human mean score", col(lambda p: p["human_score"]), mean, "points"),
+        _estimate("bot mean score", col(lambda p: p["bot_score"]), mean, "points"),
+        _estimate("bot - human score", col(lambda p: p["bot_score"] - p["human_score"]), mean, "points"),
+        _estimate("bot round win rate", col(lambda p: 1.0 if p["bot_score"] > p["human_score"] else
+                                            0.5 if p["bot_score"] == p["human_score"] else 0.0), mean, "share"),
+        _estimate("bot game win rate", wins, mean, "share"),
+    ]
+
+
+def skill_ratings(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """openskill (Plackett-Luce) ratings from every rated game in the order they ended: mu, sigma, the
+    95 % interval mu +- 1.96 sigma and the conservative ordinal mu - 3 sigma, best ordinal first."""
+    from openskill.models import PlackettLuce
+
+    model = PlackettLuce()
+    ratings: dict[str, Any] = {}
+    games = conn.execute(
+        "SELECT g.id, g.winner_seat FROM games g WHERE g.rated=1 AND g.status='finished' AND g.ended IS NULL "
+        f"AND {_PUBLIC} ORDER BY g.finished"
+    ).fetchall()
+    counts: dict[str, int] = defaultdict(int)
+    for gid, winner in games:
+        seats = [r[0] for r in conn.execute("SELECT player_id FROM seats WHERE game_id=? ORDER BY seat", (gid,))]
+        if len(seats) != 2:
+            continue
+        teams = [[ratings.setdefault(pid, model.rating(name=pid))] for pid in seats]
+        ranks = [1, 1] if winner is None else [0 if winner == i else 1 for i in range(2)]
+        new = model.rate(teams, ranks=ranks)
+        for pid, (r,) in zip(seats, new, strict=True):
+            ratings[pid] = r
+            counts[pid] += 1
+    out = []
+    for pid, r in ratings.items():
+        name, kind = conn.execute("SELECT name, kind FROM players WHERE id=?", (pid,)).fetchone()
+        out.append({"player": name, "kind": kind, "mu": round(r.mu, 2), "sigma": round(r.sigma, 2),
+                    "ci95_low": round(r.mu - 1.96 * r.sigma, 2), "ci95_high": round(r.mu + 1.96 * r.sigma, 2),
+                    "ordinal": round(r.ordinal(), 2), "games": counts[pid]})
+    return sorted(out, key=lambda d: -d["ordinal"])
+
+
+def verdict_stats(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """How often people told their blind opponent's kind right: overall and per true kind, with a 95 %
+    bootstrap interval over verdicts."""
+    rows = conn.execute("SELECT verdict, truth FROM verdicts ORDER BY created").fetchall()
+    out = []
+    for label, sel in (("all", rows), ("opponent was a bot", [r for r in rows if r[1] == "bot"]),
+                       ("opponent was a human", [r for r in rows if r[1] == "human"])):
+        if not sel:
+            continue
+        hits = [[1.0 if v == t else 0.0] for v, t in sel]
+        est = _estimate("verdict accuracy", hits, statistics.fmean, "share")
+        out.append({"verdicts": label, "accuracy": est["estimate"], "ci95_low": est["ci95_low"],
+                    "ci95_high": est["ci95_high"], "n": est["n"],
+                    "said_bot": sum(1 for v, _ in sel if v == "bot")})
+    return out
+
+
+def evaluation(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
+    """The human-vs-bot evaluation: paired scores with intervals, ratings with uncertainty, verdicts."""
+    return {"human_vs_bot": human_vs_bot(conn), "ratings": skill_ratings(conn), "verdicts": verdict_stats(conn)}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pigeon.cli._common import add_db, default_db
 
-ARENA_TABLES = ("leaderboard", "players", "blind", "blind_games", "countries")
+ARENA_TABLES = ("human_vs_bot", "ratings", "verdicts", "leaderboard", "players", "blind", "blind_games", "countries")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_db(s)
     s.add_argument("--matchlog", type=Path, default=None, metavar="PATH",
                    help="show the bot's match log (pigeon play/duel/demo) instead of the arena database")
-    s.add_argument("--export", choices=["csv"], help="also write every table (and all rounds) as CSV files")
+    s.add_argument("--export", choices=["csv", "json"],
+                   help="also write every table (and all rounds) as CSV files, or as one JSON file")
     s.add_argument(
         "--out", type=Path, default=Path("arena-stats"), help="folder for --export (default arena-stats)"
     )
@@ -31,7 +32,17 @@ def run_stats(args: argparse.Namespace) -> int:
     else:
         tables, rounds, empty = _arena_tables(args.db or default_db(), bool(args.export))
     _show(tables, empty, rounds if args.export == "csv" else None, Path(args.out))
+    if args.export == "json":
+        _write_json(Path(args.out), {**tables, **rounds})
     return 0
+
+
+def _write_json(out: Path, tables: dict[str, list[dict]]) -> None:
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "stats.json").write_text(json.dumps(tables, indent=1, allow_nan=False, default=str) + "\n")
+    print(f"wrote {out / 'stats.json'}", file=sys.stderr)
 
 
 def _arena_tables(db: Path, with_rounds: bool) -> tuple[dict[str, list[dict]], dict[str, list[dict]], str]:
