@@ -57,3 +57,75 @@ def test_render_tables_and_csv(tmp_path, capsys, monkeypatch):
                    {"player_name": "bob", "mean_score": "", "games": "", "extra": ""}]
     write_csv(tmp_path / "b.csv", [(1, "x")], ["rank", "cell"])
     assert (tmp_path / "b.csv").read_text().splitlines() == ["rank,cell", "1,x"]
+
+
+def _options(parser, path=()):
+    """(verb path, option or positional name, help) of every argument of every verb and sub-verb."""
+    import argparse
+
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sp in a.choices.items():
+                yield from _options(sp, (*path, name))
+        elif not isinstance(a, (argparse._HelpAction, argparse._VersionAction)):
+            yield path, (a.option_strings or [a.dest])[0], a.help
+
+
+# verbs that other people are editing right now; their options get help texts there
+HELP_PENDING = {"play", "duel", "arena", "login"}
+
+
+def test_every_option_has_help_text():
+    from pigeon.cli import build_parser
+
+    missing = [f"pigeon {' '.join(p)} {name}" for p, name, h in _options(build_parser())
+               if not h and not (p and p[0] in HELP_PENDING)]
+    assert not missing, missing
+
+
+def test_top_level_help_and_version(capsys):
+    import pytest
+
+    from pigeon.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and "pigeon/cli" not in out and "register(" not in out  # no developer docstring
+    assert "commands:" in out and "--set KEY=VALUE" in out and "--version" in out
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    import re
+
+    assert re.fullmatch(r"pigeon \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
+
+
+def test_overrides_one_spelling_with_the_positional_alias():
+    from pigeon.cli import build_parser
+
+    p = build_parser()
+    a = p.parse_args(["train", "--config", "c.toml", "--set", "head.lr=1e-3", "data.views=[0]", "--set", "x.y=2"])
+    assert a.overrides == ["head.lr=1e-3", "data.views=[0]", "x.y=2"]
+    assert p.parse_args(["train", "--config", "c.toml"]).overrides == []
+    assert p.parse_args(["index", "--run", "r", "--data", "d", "min_samples=3"]).overrides == ["min_samples=3"]
+    render = ["world", "render", "--seed", "1", "--locations", "5", "--out", "o", "--set", "a=1"]
+    assert p.parse_args(render).overrides == ["a=1"]
+    # every verb that takes overrides takes --set
+    sets = {p_[0] for p_, name, _ in _options(p) if name == "--set"}
+    positional = {p_[0] for p_, name, _ in _options(p) if name == "overrides"}
+    assert positional <= sets, positional - sets
+
+
+def test_predict_defaults_to_the_bots_guess_mode_and_sums_countries():
+    import pytest
+
+    from model.guess import DEFAULT_GUESS_MODE
+    from pigeon.cli import build_parser
+    from pigeon.cli.predict import country_totals
+
+    assert build_parser().parse_args(["predict", "--run", "r", "a.jpg"]).mode == DEFAULT_GUESS_MODE == "expected_score"
+    totals = country_totals([0.2, 0.11, 0.3, 0.39], ["IT", "FR", "IT", ""])
+    assert [c for c, _ in totals] == ["IT", "", "FR"]
+    assert [p for _, p in totals] == pytest.approx([0.5, 0.39, 0.11])

@@ -32,10 +32,33 @@ COMMAND_MODULES = [
 ]
 
 
+DESCRIPTION = """Image geolocation (an open re-implementation of PIGEON, CVPR 2024) that plays GeoGuessr-like games.
+
+Build a world and train a model (world, geocells, pretrain, train, index, eval), ask it where a photo was taken
+(predict), run the local arena game (arena), let the bot play or duel there or on geoguessr.com (play, duel,
+login, demo) and look at the results (stats)."""
+EPILOG = """Config overrides are spelled --set KEY=VALUE on every verb (e.g. --set head.lr=1e-3); trailing KEY=VALUE
+words still work where a verb takes no other positionals. Run `pigeon COMMAND --help` for a verb's options."""
+
+
+def version() -> str:
+    """The installed package's version (``pyproject.toml``), or 'unknown' when run from an uninstalled tree."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("pigeon")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pigeon", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = argparse.ArgumentParser(prog="pigeon", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"pigeon {version()}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, and full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser

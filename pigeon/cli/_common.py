@@ -45,9 +45,22 @@ def add_config(p: argparse.ArgumentParser, help: str, *, type: Callable[[str], A
     p.add_argument("--config", type=type, default=None, help=help)
 
 
+class _ExtendOverrides(argparse.Action):
+    """Adds to ``namespace.overrides`` instead of replacing it, so ``--set`` and trailing ``key=value`` words
+    (given in any order) end up in one list, in command-line order."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        items = list(getattr(namespace, self.dest, None) or [])
+        setattr(namespace, self.dest, items + (list(values) if isinstance(values, list) else [values]))
+
+
 def add_overrides(p: argparse.ArgumentParser, help: str, *, metavar: str | None = None) -> None:
-    """Trailing ``key=value`` config overrides (positional, any number)."""
-    p.add_argument("overrides", nargs="*", metavar=metavar, help=help)
+    """Config overrides, spelled ``--set KEY=VALUE`` (repeatable) like every verb; trailing ``KEY=VALUE`` words
+    are accepted too (the older spelling). Both land in ``args.overrides``."""
+    p.add_argument("--set", dest="overrides", action=_ExtendOverrides, default=[], metavar="KEY=VALUE",
+                   help=f"{help} (repeatable)")
+    p.add_argument("overrides", nargs="*", action=_ExtendOverrides, default=[], metavar=metavar or "KEY=VALUE",
+                   help="same as --set KEY=VALUE (older spelling)")
 
 
 def add_set_overrides(p: argparse.ArgumentParser, example: str) -> None:

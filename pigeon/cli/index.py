@@ -13,11 +13,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "geocell (OPTICS) and write RUN/index/ (faiss prototypes + manifest).")
     add_run(p, "run directory (from `pigeon train`)")
     p.add_argument("--data", required=True, help="dataset folder whose train split is indexed")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default="train",
+                   help="which split's locations become the index (default train; indexing the split you "
+                        "evaluate on leaks its answers)")
     add_config(p, "TOML with [retrieval]-style keys of RetrievalConfig", type=str)
     add_device(p, default="auto", help="auto, cpu or cuda")
-    p.add_argument("--batch-size", type=int, default=32)
-    add_overrides(p, "key=value overrides of RetrievalConfig")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N",
+                   help="images per forward pass while embedding (default 32; lower it if memory runs out)")
+    add_overrides(p, "override a RetrievalConfig key, e.g. --set min_samples=3")
     p.set_defaults(func=run_index)
 
 
