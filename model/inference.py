@@ -66,8 +66,9 @@ class Prediction:
     expected_score_guess: tuple[float, float]     # argmax_x sum_c p(c) score(d(x, c))
     expected_score: float                         # its expected GeoGuessr score under the head's distribution
     top_cells: list[dict[str, Any]]               # [{cell, p, lat, lon, country}], best first
-    cell_probs: np.ndarray = field(repr=False)    # (C,) softmax over geocells
+    cell_probs: np.ndarray = field(repr=False)    # (C,) softmax over geocells (fused with the text cue if on)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    text: dict[str, Any] | None = None            # what the text cue read, matched and did (None when off)
 
     def to_dict(self, heat_min_p: float = 1e-3) -> dict[str, Any]:
         """JSON-ready: everything but the full distribution, which is given as heat points above a threshold."""
@@ -75,15 +76,21 @@ class Prediction:
                 "refined_guess": list(self.refined_guess) if self.refined_guess else None,
                 "expected_score_guess": list(self.expected_score_guess),
                 "expected_score": round(self.expected_score, 1), "top_cells": self.top_cells,
-                "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
+                "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}, "text": self.text}
 
 
 class Predictor:
     """A trained run ready for inference. Build with :meth:`load`."""
 
     def __init__(self, model, info, index=None, device: str = "cpu", guess_mode: str = DEFAULT_GUESS_MODE,
-                 top_k: int = 5, candidates: int = 256):
+                 top_k: int = 5, candidates: int = 256, text_cue=None, ocr=None):
+        """``text_cue`` (a ``model.text.cue.TextCue``) and ``ocr`` (a ``model.text.engines`` engine) turn on
+        the text cue: every view is read at the resolution it came in and the reads are fused with the head's
+        distribution (see :mod:`model.text.cue`); ``guess`` then honours them. Both or neither."""
+        if (text_cue is None) != (ocr is None):
+            raise ValueError("the text cue needs both a TextCue and an OCR engine")
         self.model, self.info, self.index, self.device = model, info, index, device
+        self.text_cue, self.ocr = text_cue, ocr
         if guess_mode not in GUESS_MODES:
             raise ValueError(f"guess_mode {guess_mode!r}: use {', '.join(GUESS_MODES)}")
         self.guess_mode, self.top_k, self.candidates = guess_mode, top_k, candidates
@@ -95,7 +102,9 @@ class Predictor:
         self._score_matrix = cell_score_matrix(self.centroids_deg)  # for the expected-score guess
 
     @classmethod
-    def load(cls, run_dir: str | Path, device: str = "auto", warmup: bool = True, **kwargs) -> "Predictor":
+    def load(cls, run_dir: str | Path, device: str = "auto", warmup: bool = True, text_cue=None,
+             **kwargs) -> "Predictor":
+        """``text_cue``: None/False (off) or a ``model.text.cue.TextCueConfig`` (on when its ``enabled``)."""
         from model.network import load_run
         from model.retrieval import RefinementIndex
 
@@ -117,6 +126,14 @@ class Predictor:
                                  f"since): rebuild it with `pigeon index --run {run_dir} --data DATASET`")
         if index is None:
             log.info("%s has no retrieval index: guesses are unrefined (build one with `pigeon index`)", run_dir)
+        if text_cue is not None and text_cue is not False and text_cue.enabled:
+            from model.text.cue import load_text_cue
+            from model.text.engines import make_engine
+
+            kwargs["text_cue"] = load_text_cue(text_cue)
+            kwargs["ocr"] = make_engine(text_cue.engine, **({"det_limit_side_len": text_cue.det_limit_side_len,
+                                                             "min_confidence": text_cue.min_confidence}
+                                                            if text_cue.engine == "rapidocr" else {}))
         pred = cls(model, info, index, device, **kwargs)
         if warmup:
             pred.warmup()
@@ -149,7 +166,8 @@ class Predictor:
         if fusion == "concat" and counts != {n_views}:
             raise PredictError(f"this run fuses exactly {n_views} views in heading order "
                                f"({', '.join(map(str, self.info.views))} degrees); got {sorted(counts)} view(s)")
-        tensors = [torch.stack([self.model.preprocess(load_image(x)) for x in views]) for views in locations]
+        images = [[load_image(x) for x in views] for views in locations]
+        tensors = [torch.stack([self.model.preprocess(img) for img in views]) for views in images]
         t1 = time.perf_counter()
         with torch.inference_mode(), autocast(self.device):
             if len(counts) == 1:
@@ -163,36 +181,85 @@ class Predictor:
         t2 = time.perf_counter()
         refined = self.index.refine(emb_np, probs, self.centroids_deg) if self.index is not None else None
         t3 = time.perf_counter()
-        out = [self._one(i, probs[i], refined) for i in range(len(locations))]
+        evidence = [self.read_text(views) for views in images] if self.text_cue is not None else None
+        t_text = time.perf_counter()
+        out = [self._one(i, probs[i], refined, evidence[i] if evidence else None) for i in range(len(locations))]
         t4 = time.perf_counter()
         per = len(locations)
         for p in out:
             p.timings_ms = {"decode_ms": (t1 - t0) * 1e3 / per, "network_ms": (t2 - t1) * 1e3 / per,
-                            "refine_ms": (t3 - t2) * 1e3 / per, "expected_score_ms": (t4 - t3) * 1e3 / per,
+                            "refine_ms": (t3 - t2) * 1e3 / per, "expected_score_ms": (t4 - t_text) * 1e3 / per,
                             "total_ms": (t4 - t0) * 1e3 / per}
+            if evidence is not None:
+                p.timings_ms["text_ms"] = (t_text - t3) * 1e3 / per
         return out
 
-    def _one(self, i: int, probs: np.ndarray, refined: dict | None) -> Prediction:
-        order = np.argsort(-probs)[: self.top_k]
-        head = tuple(float(x) for x in self.centroids_deg[order[0]])
+    def read_text(self, views: Sequence[Any]):
+        """The text cue's evidence from one location's views (full resolution), views numbered in order."""
+        from dataclasses import replace
+
+        reads = []
+        for v, img in enumerate(views):
+            arr = np.asarray(load_image(img).convert("RGB"), dtype=np.uint8)
+            reads += [replace(r, view=v) for r in self.ocr.read(arr)]
+        return self.text_cue.observe(reads)
+
+    def _one(self, i: int, probs: np.ndarray, refined: dict | None, evidence=None) -> Prediction:
+        head = tuple(float(x) for x in self.centroids_deg[int(np.argmax(probs))])
         ref = tuple(float(x) for x in refined["latlon"][i]) if refined is not None else None
-        es_point, es_value = self._expected_score_guess(probs, [p for p in (ref, head) if p is not None])
-        guess = {"refined": ref or head, "head": head, "expected_score": es_point}[self.guess_mode]
+        played = play(probs, self.centroids_deg, self.cell_country, self.guess_mode, ref, self.candidates,
+                      self._score_matrix, self.text_cue, evidence)
+        probs = played.probs
+        order = np.argsort(-probs)[: self.top_k]
         top = [{"cell": int(c), "p": float(probs[c]), "lat": float(self.centroids_deg[c, 0]),
                 "lon": float(self.centroids_deg[c, 1]), "country": self.cell_country[c]} for c in order]
-        return Prediction(guess, head, ref, es_point, es_value, top, probs)
+        return Prediction(played.guess, head, ref, played.es_point, played.es_value, top, probs, text=played.text)
 
-    def _expected_score_guess(self, probs: np.ndarray, extra: list[tuple[float, float]]):
-        """argmax over candidates (the top-M cell centroids and ``extra`` points) of sum_c p(c) score(d(x, c))."""
-        pts, vals = expected_score_guesses(probs, self.centroids_deg, self.candidates, self._score_matrix)
-        point, value = tuple(float(x) for x in pts[0]), float(vals[0])
-        if extra:
-            pts = np.asarray(extra, dtype=np.float64)
-            exp_extra = geoguessr_score(pairwise_haversine_km(pts, self.centroids_deg)) @ probs
-            j = int(np.argmax(exp_extra))
-            if exp_extra[j] > value:
-                point, value = tuple(float(x) for x in pts[j]), float(exp_extra[j])
-        return point, value
+
+@dataclass
+class Played:
+    guess: tuple[float, float]
+    es_point: tuple[float, float]
+    es_value: float
+    probs: np.ndarray
+    text: dict[str, Any] | None = None
+
+
+def play(probs: np.ndarray, centroids_deg: np.ndarray, cell_country: list[str], guess_mode: str,
+         refined: tuple[float, float] | None = None, candidates: int = 256, score_matrix: np.ndarray | None = None,
+         text_cue=None, evidence=None) -> Played:
+    """The point one location's guess mode plays, from the head's distribution ``probs`` (C,).
+
+    The expected-score guess searches the top-``candidates`` cell centroids plus the refined point and the head's
+    centroid (and, with the text cue, the matched places); with the text cue the distribution is first fused
+    with the evidence (:mod:`model.text.cue`) and a confident place match is played as is. ``pigeon eval``
+    calls this with and without the evidence on the same rounds."""
+    head = tuple(float(x) for x in centroids_deg[int(np.argmax(probs))])
+    text, extra, snap = None, [p for p in (refined, head) if p is not None], None
+    if text_cue is not None and evidence is not None:
+        fused = text_cue.fuse(probs, centroids_deg, cell_country, evidence)
+        probs, snap = fused.probs, fused.snap
+        extra += [(c.lat, c.lon) for c, p in fused.posteriors if p >= 0.05]
+        text = {**evidence.to_dict(), **fused.summary()}
+    es_point, es_value = _expected_score_guess(probs, centroids_deg, candidates, score_matrix, extra)
+    guess = {"refined": refined or head, "head": head, "expected_score": es_point}[guess_mode]
+    if snap is not None:
+        guess = snap
+    return Played(guess, es_point, es_value, probs, text)
+
+
+def _expected_score_guess(probs: np.ndarray, centroids_deg: np.ndarray, candidates: int,
+                          score_matrix: np.ndarray | None, extra: list[tuple[float, float]]):
+    """argmax over candidates (the top-M cell centroids and ``extra`` points) of sum_c p(c) score(d(x, c))."""
+    pts, vals = expected_score_guesses(probs, centroids_deg, candidates, score_matrix)
+    point, value = tuple(float(x) for x in pts[0]), float(vals[0])
+    if extra:
+        pts = np.asarray(extra, dtype=np.float64)
+        exp_extra = geoguessr_score(pairwise_haversine_km(pts, centroids_deg)) @ probs
+        j = int(np.argmax(exp_extra))
+        if exp_extra[j] > value:
+            point, value = tuple(float(x) for x in pts[j]), float(exp_extra[j])
+    return point, value
 
 
 SCORE_MATRIX_MAX_CELLS = 8000  # above this the C x C score matrix (float32) is not kept; rows are computed per use

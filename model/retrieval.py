@@ -66,8 +66,8 @@ class RefinementIndex:
     """Prototypes and their members, grouped by cell.
 
     proto_emb (P, D) float32, proto_cell (P,), proto_latlon (P, 2) cluster centroid, proto_fallback (P,) bool,
-    member_offsets (P+1,) into member_rows, member_rows (M,) rows of the training arrays,
-    train_emb (N, D) float32, train_latlon (N, 2), cell_offsets (C+1,) into the cell-sorted prototype order.
+    member_offsets (P+1,) into member_rows, member_rows (M,) rows of the member arrays,
+    train_emb (M, D) float32 (float16 values), train_latlon (M, 2) of the cluster members, cell_offsets (C+1,) into the cell-sorted prototype order.
     """
 
     cfg: RetrievalConfig
@@ -81,6 +81,7 @@ class RefinementIndex:
     train_emb: np.ndarray
     train_latlon: np.ndarray
     _faiss: object = None
+    num_locations: int = 0  # training locations the index was built from (members and OPTICS noise)
 
     # ---------------------------------------------------------------- build
     @classmethod
@@ -116,9 +117,16 @@ class RefinementIndex:
                 offsets.append(offsets[-1] + len(g))
             if progress is not None:
                 progress(c + 1, num_cells)
-        return cls(cfg, num_cells, np.stack(p_emb).astype(np.float32), np.array(p_cell, np.int64),
-                   np.array(p_ll, np.float64), np.array(p_fb, bool), np.array(offsets, np.int64),
-                   np.concatenate(rows).astype(np.int64), emb, latlon_deg)
+        # Only cluster members are ever searched (``_member_point``): keep their rows, in prototype order, and
+        # round their embeddings to float16 (what the file stores; halves the index), so a built index and its
+        # reloaded copy answer identically. Noise points of OPTICS are not members and are dropped.
+        members = np.concatenate(rows).astype(np.int64)
+        obj = cls(cfg, num_cells, np.stack(p_emb).astype(np.float32), np.array(p_cell, np.int64),
+                  np.array(p_ll, np.float64), np.array(p_fb, bool), np.array(offsets, np.int64),
+                  np.arange(len(members), dtype=np.int64),
+                  emb[members].astype(np.float16).astype(np.float32), latlon_deg[members])
+        obj.num_locations = len(emb)
+        return obj
 
     # ---------------------------------------------------------------- search
     @property
@@ -215,10 +223,12 @@ class RefinementIndex:
         faiss.write_index(self._index(), str(out / "prototypes.faiss"))
         np.savez(out / "arrays.npz", proto_cell=self.proto_cell, proto_latlon=self.proto_latlon,
                  proto_fallback=self.proto_fallback, member_offsets=self.member_offsets,
-                 member_rows=self.member_rows, train_emb=self.train_emb, train_latlon=self.train_latlon)
+                 member_rows=self.member_rows, train_emb=self.train_emb.astype(np.float16),
+                 train_latlon=self.train_latlon)
         manifest = {"config": asdict(self.cfg), "num_cells": self.num_cells,
                     "num_prototypes": int(len(self.proto_emb)), "num_fallback": int(self.proto_fallback.sum()),
-                    "num_locations": int(len(self.train_emb)), "dim": int(self.proto_emb.shape[1]),
+                    "num_locations": int(self.num_locations or len(self.train_emb)),
+                    "num_members": int(len(self.train_emb)), "dim": int(self.proto_emb.shape[1]),
                     **(extra or {})}
         mf.write_manifest(out, "index", SCHEMA_VERSION, manifest, ("prototypes.faiss", "arrays.npz"))
         return out
@@ -238,7 +248,8 @@ class RefinementIndex:
         cfg = cfg or RetrievalConfig(**manifest["config"])
         obj = cls(cfg, int(manifest["num_cells"]), proto_emb, arrays["proto_cell"], arrays["proto_latlon"],
                   arrays["proto_fallback"], arrays["member_offsets"], arrays["member_rows"],
-                  arrays["train_emb"].astype(np.float32), arrays["train_latlon"])
+                  arrays["train_emb"].astype(np.float32), arrays["train_latlon"],
+                  num_locations=int(manifest.get("num_locations", len(arrays["train_emb"]))))
         faiss.cvar.distance_compute_blas_threshold = 20
         obj._faiss = index
         return obj

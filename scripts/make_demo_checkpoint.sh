@@ -2,13 +2,13 @@
 # Rebuild the shipped demo checkpoint `checkpoints/demo/` from nothing, seeded (at most 60 min on 2 CPU cores):
 # the synthetic world, PIGEON training (configs/demo.toml; it also writes the retrieval index), the test-split report with the
 # ablation table, then the export (run files without training state) and the 40-location held-out sample the
-# demo plays. Run from the project root after `make setup`.
+# demo plays (512 px, from a seed never trained on). Run from the project root after `make setup`.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 WORLD=${WORLD:-data/worlds/demo}
 RUN=${RUN:-runs/demo}
 OUT=${OUT:-checkpoints/demo}
-[ -f "$WORLD/manifest.json" ] || $PY -m pigeon world render --seed 1 --locations 12000 --size 128 --out "$WORLD" \
+[ -f "$WORLD/manifest.json" ] || $PY -m pigeon world render --seed 1 --locations 36000 --size 128 --out "$WORLD" \
     --set split.test_fraction=0.2 --set split.val_fraction=0.08
 start=$(date +%s)
 $PY -m pigeon train --config configs/demo.toml --data "$WORLD" --out "$RUN"
@@ -18,5 +18,8 @@ echo "make_demo_checkpoint: train + eval took $(( $(date +%s) - start )) s"
 rm -rf "$OUT" && mkdir -p "$OUT"
 cp -r "$RUN"/{config.toml,model.safetensors,manifest.json,geocells,index} "$OUT"/
 cp "$RUN-report/metrics.json" "$OUT/metrics-test.json"
-$PY scripts/make_demo_holdout.py "$WORLD" "$OUT/holdout" --n 40 --seed 7
+# the rounds `make demo` plays: a 512 px render of seed 7 (never trained on), >= 10 km from every training location
+HOLD=${HOLD:-data/worlds/holdout512}
+[ -f "$HOLD/manifest.json" ] || $PY -m pigeon world render --seed 7 --locations 120 --size 512 --out "$HOLD"
+$PY scripts/make_demo_holdout.py "$HOLD" "$OUT/holdout" --n 40 --seed 7 --all-splits --exclude-near "$WORLD" --min-km 10
 du -sh "$OUT"

@@ -264,8 +264,14 @@ def evaluate_run(
     device: torch.device,
     cache_dir: Path | None = None,
     progress=None,
+    text_cue=None,
+    text_limit: int = 0,
 ) -> tuple[dict, Predictions]:
-    """Evaluate a run directory on one split of a dataset -> (metrics incl. baselines, predictions)."""
+    """Evaluate a run directory on one split of a dataset -> (metrics incl. baselines, predictions).
+
+    ``text_cue`` (a ``model.text.cue.TextCueConfig``): also play the guess with the text cue on the same rounds
+    (``metrics["text_cue"]``, :mod:`train.textcue`), on at most ``text_limit`` rounds (0 = all; a seeded
+    sample otherwise, since OCR costs tenths of a second per view)."""
     model, info = load_run(run_dir, device)
     ds = load_dataset(data_dir, check_images=True)
     table = LocationTable.from_dataset(ds)
@@ -312,8 +318,32 @@ def evaluate_run(
     metrics.update(sanity)
     if not metrics["notes"]:
         del metrics["notes"]
+    if text_cue is not None:
+        metrics["text_cue"] = _text_cue_metrics(text_cue, text_limit, info, ds, table, idx, views, logits, preds,
+                                                cache_dir, progress)
     from train.probes import warnings_for
 
     metrics["warnings"] = warnings_for(metrics)
     metrics.update(split=split, run=str(run_dir), dataset=str(data_dir), views=views)
     return metrics, preds
+
+
+def _text_cue_metrics(cfg, limit: int, info: RunInfo, ds, table: LocationTable, idx: np.ndarray,
+                      views: list[int], logits: np.ndarray, preds: Predictions, cache_dir, progress) -> dict:
+    from train.embed import dataset_fingerprint
+    from train.textcue import evaluate_text_cue
+
+    pick = np.arange(len(idx))
+    if limit and limit < len(idx):
+        pick = np.sort(np.random.default_rng(2024).choice(len(idx), limit, replace=False))
+    cells = info.geocells()
+    table_cells = getattr(cells, "table", None)
+    cell_country = (table_cells["country"].fillna("").astype(str).tolist()
+                    if table_cells is not None and "country" in table_cells else [""] * len(cells.centroids_deg))
+    refined = preds.guesses.get("refined")
+    res = evaluate_text_cue(cfg, ds, [table.ids[i] for i in idx[pick]], views, softmax(logits[pick]),
+                            preds.true_latlon[pick], preds.true_country[pick] if preds.true_country is not None else None,
+                            np.asarray(cells.centroids_deg, np.float64), cell_country,
+                            refined[pick] if refined is not None else None, eval_cache_dir(info, cache_dir),
+                            dataset_fingerprint(ds), geolocation_metrics, countries_at, progress)
+    return res

@@ -78,7 +78,7 @@ class SplitConfig:
 class RenderConfig:
     """How each location is drawn: image size, camera and weather randomness."""
 
-    image_size: int = 256
+    image_size: int = 512  # signs legible to a person and to the text cue (model.text); models resize
     views: tuple[int, ...] = (0, 90, 180, 270)  # heading offsets; view 0 looks along the road
     jpeg_quality: int = 90
     fov_deg: float = 90.0
