@@ -8,7 +8,7 @@ PY=${PY:-.venv/bin/python}
 WORLD=${WORLD:-data/worlds/demo}
 RUN=${RUN:-runs/demo}
 OUT=${OUT:-checkpoints/demo}
-[ -f "$WORLD/manifest.json" ] || $PY -m pigeon world render --seed 1 --locations 36000 --size 128 --out "$WORLD" \
+[ -f "$WORLD/manifest.json" ] || $PY -m pigeon world render --seed 1 --locations 12000 --size 128 --out "$WORLD" \
     --set split.test_fraction=0.2 --set split.val_fraction=0.08
 start=$(date +%s)
 $PY -m pigeon train --config configs/demo.toml --data "$WORLD" --out "$RUN"
