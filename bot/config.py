@@ -50,7 +50,12 @@ class PlayConfig:
     fast_below_s: float = 20.0     # with less time left than this, skip the delay and guess at once
     max_attempts: int = 3          # capture+guess attempts per round (an error re-observes before retrying)
     poll_s: float = 1.0            # one bounded wait while nothing changes (opponent, next round); docs/bot.md
-    stall_timeout_s: float = 180.0  # a game whose state does not change this long is an error
+    stall_timeout_s: float = 180.0  # a game whose state does not change this long is an error; also the
+                                    # longest outage the bot rides out (retries with backoff) before giving up
+    backoff_max_s: float = 8.0     # retries after a failed reload wait 0.5, 1, 2, ... up to this many seconds
+    guess_margin_s: float = 3.0    # with a round clock: the guess must be in at least this long before the end
+    est_view_s: float = 1.5        # first guess of the time one heading's capture takes (then measured)
+    est_guess_s: float = 2.0       # first guess of inference + placing the guess (then measured)
     pin_km_per_px: float = 0.5     # zoom the guess map until one pixel is at most this many km
     guess_mode: GuessMode = DEFAULT_GUESS_MODE  # which Predictor point to play (model.guess)
     api_fallback: bool = True      # place the guess through the site's API when the map route fails
@@ -71,6 +76,8 @@ class PlayConfig:
             raise ValueError(f"views must be 1..16, got {self.views}")
         if self.max_attempts < 1 or self.poll_s <= 0 or self.stall_timeout_s <= 0 or self.pin_km_per_px <= 0:
             raise ValueError("max_attempts >= 1 and positive poll_s, stall_timeout_s, pin_km_per_px are required")
+        if self.backoff_max_s <= 0 or min(self.guess_margin_s, self.est_view_s, self.est_guess_s) < 0:
+            raise ValueError("backoff_max_s must be > 0 and guess_margin_s, est_view_s, est_guess_s >= 0")
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,13 @@ class GeoGuessrConfig:
     cookie_env: str = "GEOGUESSR_NCFA"
     tile_settle_ms: int = 1250     # after setting a heading, wait for the spinner to go plus this for tiles
     guess_map_zoom: float = 8.0    # zoom the hooked guess map to before clicking (~0.6 km per pixel)
+    min_request_interval_s: float = 1.0  # the bot's own requests to the site: at most one per this interval
+    storage_state: str = "runs/bot/geoguessr-state.json"  # `pigeon login` writes it (0600); used without a cookie
+    record_dir: str = ""           # `--record DIR`: scrubbed DOM + JSON snapshots of every state change
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_request_interval_s <= 60:
+            raise ValueError(f"min_request_interval_s must be 0..60 s, got {self.min_request_interval_s}")
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,19 @@ infer, lock and place the guess, read the result, log, move on.
 Robustness rules:
 * never guess twice in a round: a round is recorded as locked *before* its guess is sent, and a locked round is
   only unlocked when, after an error, a fresh observation says the guess did not land;
-* after any error the state is observed again (reloading the page if even that fails) before a retry;
+* after any error the state is observed again (reloading the page if even that fails) before a retry; while the
+  site stays unreachable the reload is retried with backoff (0.5 s doubling up to ``backoff_max_s``) for up to
+  ``stall_timeout_s``, and the game resumes in the round it was in;
+* with a round clock the bot captures only as many headings as fit before ``guess_margin_s`` is left (measured
+  capture and inference times), so the guess goes in before time runs out;
 * ``max_attempts`` failures of one step, or no progress for ``stall_timeout_s``, end the game with a
-  ``BotError`` that names the step and the screenshot saved under ``runs/bot/screenshots``.
+  ``BotError`` that names the step and the screenshot saved under ``runs/bot/screenshots``; a site that offers
+  ``abandon()`` (the arena) is told the bot gave up its seat, so no game is left running.
 """
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
 import random
 import time
@@ -25,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import PlayConfig
-from bot.sites.base import GameSummary, GuessResult, Phase, PlacedGuess, RoundResult, RoundState, Site
+from bot.sites.base import (GameSummary, GuessResult, Phase, PlacedGuess, RoundResult, RoundState, Site,
+                            WatchOnly)
 
 log = logging.getLogger(__name__)
 GuessFn = Callable[[Sequence[bytes]], GuessResult]
@@ -124,6 +131,12 @@ class Controller:
         self.mem = Memory()
         self.records: dict[int, RoundRecord] = {}
         self.game_id, self.match_id = "", None
+        self._view_s: list[float] = []    # measured capture time per heading
+        self._guess_s: list[float] = []   # measured inference + placing time
+        try:
+            self._guess_takes_decay = "decay_km" in inspect.signature(guess).parameters
+        except (TypeError, ValueError):
+            self._guess_takes_decay = False
 
     # ---- the loop ------------------------------------------------------------------------------------------
     def play(self, mode: str, rounds: int) -> GameReport:
@@ -158,6 +171,8 @@ class Controller:
                     self.mem.locked.add(state.round_n)  # e.g. found after a reload: never guess it again
                 try:
                     state = self.site.wait_for_change(state, self.cfg.poll_s)
+                except WatchOnly:
+                    raise
                 except Exception as e:  # noqa: BLE001 - e.g. the page navigated during the wait
                     self._event(state.round_n, "wait", f"wait failed ({_first_line(e)}); observing again")
                     state = self._observe()
@@ -177,6 +192,8 @@ class Controller:
             elif action is Action.NEXT:
                 self.site.next_round(n)
                 self.mem.nexted.add(n)
+        except WatchOnly:
+            raise
         except Exception as e:  # noqa: BLE001 - every failure is re-observed, then retried or reported
             self._on_error(action, n, e)
 
@@ -203,11 +220,16 @@ class Controller:
         rec = self.records.setdefault(n, RoundRecord(n, state))
         rec.attempts += 1
         rec.delay_ms = self._human_delay(state) * 1e3
+        n_views = self._views_in_time(state, rec.delay_ms / 1e3)
         t0 = self.clock()
-        views = self.site.capture_views(n, self.cfg.views)
+        views = self.site.capture_views(n, n_views)
         t1 = self.clock()
-        guess = self.guess(views)
+        # the map's own score decay, for a guess function that can use it (bot.guessing: docs/bot.md, "Scoring")
+        guess = (self.guess(views, decay_km=state.decay_km) if self._guess_takes_decay and state.decay_km
+                 else self.guess(views))
         t2 = self.clock()
+        if views:
+            self._view_s.append((t1 - t0) / len(views))
         rec.capture_ms, rec.infer_ms, rec.guess = (t1 - t0) * 1e3, (t2 - t1) * 1e3, guess
         now = self.site.observe()
         if now.round_n != n or now.phase is not Phase.GUESSING:
@@ -218,6 +240,7 @@ class Controller:
             rec.placed = self.site.place_guess(n, guess.lat_deg, guess.lon_deg)
         finally:
             rec.guess_ms = (self.clock() - t2) * 1e3
+            self._guess_s.append((self.clock() - t1))
             self._log_guess(rec)
         rec.placed_at = self.clock()
         if self.cfg.post_predictions and (guess.topk or guess.heat):
@@ -225,6 +248,20 @@ class Controller:
                 self.site.post_predictions(n, guess)
             except Exception as e:  # noqa: BLE001 - the overlay is optional; the game goes on
                 self._event(n, "overlay", f"posting predictions failed: {_first_line(e)}")
+
+    def _views_in_time(self, state: RoundState, waited_s: float) -> int:
+        """Headings to capture: ``views``, fewer when the round clock would not leave ``guess_margin_s`` after
+        capturing (measured seconds per heading) and inferring + placing (measured); at least one."""
+        want = self.cfg.views
+        if state.time_left_s is None:
+            return want
+        per_view = max(self._view_s[-3:]) if self._view_s else self.cfg.est_view_s
+        after = max(self._guess_s[-3:]) if self._guess_s else self.cfg.est_guess_s
+        budget = state.time_left_s - waited_s - self.cfg.guess_margin_s - after
+        fit = int(budget // per_view) if per_view > 0 else want
+        if fit < want:
+            self._event(state.round_n, "clock", f"{state.time_left_s:.0f} s left: {max(1, fit)} of {want} views")
+        return max(1, min(want, fit))
 
     def _human_delay(self, state: RoundState) -> float:
         """Wait a random human-like time, in steps of ``poll_s`` that re-check the round clock; returns s."""
@@ -261,18 +298,37 @@ class Controller:
 
     # ---- helpers -------------------------------------------------------------------------------------------
     def _observe(self, recover_first: bool = False) -> RoundState:
-        """Observe; when that fails, reload the page once and observe again (or fail with a screenshot)."""
+        """Observe; when that fails, reload and observe again, retrying with backoff (0.5 s doubling up to
+        ``backoff_max_s``) while the site is unreachable, for up to ``stall_timeout_s`` (then fail)."""
         try:
             return self.site.observe()
+        except WatchOnly:
+            raise   # nothing to recover: the bot never acts where it cannot play
         except Exception as first:  # noqa: BLE001
             self._event(None, "recover", f"observe failed ({_first_line(first)}); reloading")
+        t0, delay, tries = self.clock(), 0.5, 0
+        while True:
+            tries += 1
             try:
                 self.site.recover()
-                return self.site.observe()
-            except Exception as e:
-                raise self._fail(f"cannot observe the game after a reload: {_first_line(e)}") from e
+                state = self.site.observe()
+                if tries > 1:
+                    self._event(state.round_n, "recovered", f"site back after {self.clock() - t0:.1f} s, "
+                                f"{tries} reloads; resuming round {state.round_n}")
+                return state
+            except WatchOnly:
+                raise
+            except Exception as e:  # noqa: BLE001 - unreachable, or a page that is not back yet
+                last = e
+            if self.clock() - t0 + delay > self.cfg.stall_timeout_s:
+                raise self._fail(f"the site stayed unreachable for {self.clock() - t0:.0f} s ({tries} reloads): "
+                                 f"{_first_line(last)}") from last
+            self.sleep(delay)
+            delay = min(delay * 2, self.cfg.backoff_max_s)
 
     def _fail(self, message: str) -> BotError:
+        """The error that ends the game: a screenshot, and the seat given up where the site can (``abandon``)."""
+        message += self._abandon()
         shot = None
         try:
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -282,6 +338,16 @@ class Controller:
             log.warning("screenshot failed: %s", _first_line(e))
         self._event(None, "fatal", message)
         return BotError(message, shot)
+
+    def _abandon(self) -> str:
+        abandon = getattr(self.site, "abandon", None)
+        if abandon is None:
+            return ""
+        try:
+            abandon()
+        except Exception as e:  # noqa: BLE001 - the site may be the very thing that is down
+            return f"; the game could not be abandoned: {_first_line(e)}"
+        return "; game abandoned"
 
     def _event(self, round_n: int | None, kind: str, detail: str) -> None:
         if self.matchlog is not None and self.match_id is not None:

@@ -16,9 +16,14 @@ from typing import Any
 from bot.config import BrowserConfig
 
 log = logging.getLogger(__name__)
-# every Chromium this project launches (the bot, and the tests through pytest-playwright) gets these flags
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+# every Chromium this project launches (the bot, and the tests through pytest-playwright) gets these flags.
+# WebGL (Street View needs it) goes through SwiftShader, asked for explicitly: recent Chromium deprecates the
+# automatic software-WebGL fallback (chromedp/chromedp PR #1581), so `--use-angle=swiftshader
+# --enable-unsafe-swiftshader` replace `--disable-gpu`; tests/test_bot_geoguessr.py checks WebGL 1 and 2 render
+# with exactly these flags (docs/bot.md, "Headless WebGL").
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                  "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync")
 
 
 def launch_args(cfg: BrowserConfig) -> dict[str, Any]:
@@ -49,7 +54,8 @@ def open_browser(cfg: BrowserConfig) -> Iterator[Any]:
 
 
 def new_context(browser: Any, cfg: BrowserConfig, **kwargs: Any) -> Any:
-    """A fresh context: fixed viewport, device scale 1 (captures are the same size everywhere), config timeouts."""
+    """A fresh context: fixed viewport, device scale 1 (captures are the same size everywhere), config timeouts.
+    ``storage_state=path`` (Playwright) restores a saved login (``pigeon login``)."""
     ctx = browser.new_context(viewport={"width": cfg.viewport_width, "height": cfg.viewport_height},
                               device_scale_factor=1, **kwargs)
     ctx.set_default_timeout(cfg.timeout_ms)

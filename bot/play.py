@@ -6,9 +6,11 @@ prints. Browsers come from ``bot.driver``; model loading stays in ``bot.guessing
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,35 +120,108 @@ def _redacted(secret: str) -> Iterator[Any]:
             h.removeFilter(red)
 
 
+@dataclass(frozen=True)
+class GeoGuessrAuth:
+    """How the bot signs in: the ``_ncfa`` ``cookie`` to add, or a saved Playwright ``storage_state`` file
+    (``pigeon login``); ``secret`` is the cookie value either way, for the redactor."""
+
+    secret: str
+    cookie: str | None = None
+    storage_state: Path | None = None
+
+
 def _cookie(cfg: BotConfig) -> str:
+    return geoguessr_auth(cfg).secret
+
+
+def geoguessr_auth(cfg: BotConfig) -> GeoGuessrAuth:
+    """``GEOGUESSR_NCFA`` when set, else the storage state ``pigeon login`` saved (refused unless only its owner
+    can read it); ValueError naming both ways when neither is there."""
     cookie = os.environ.get(cfg.geoguessr.cookie_env, "").strip()
-    if not cookie:
-        raise ValueError(f"set {cfg.geoguessr.cookie_env} to the value of your geoguessr.com `_ncfa` cookie "
-                         "(browser devtools -> Application -> Cookies); it is never logged. See docs/bot.md")
-    return cookie
+    if cookie:
+        return GeoGuessrAuth(cookie, cookie=cookie)
+    path = project_path(cfg.geoguessr.storage_state)
+    if path.is_file():
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise ValueError(f"{path} holds your GeoGuessr login but is readable by others (mode {mode:o}): "
+                             f"run `chmod 600 {path}` or `pigeon login` again")
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise ValueError(f"{path} is not a Playwright storage state (run `pigeon login` again): {e}") from None
+        ncfa = next((c.get("value", "") for c in state.get("cookies", []) if c.get("name") == "_ncfa"), "")
+        if not ncfa:
+            raise ValueError(f"{path} has no _ncfa cookie: the login did not finish; run `pigeon login` again")
+        return GeoGuessrAuth(ncfa, storage_state=path)
+    raise ValueError(f"set {cfg.geoguessr.cookie_env} to the value of your geoguessr.com `_ncfa` cookie "
+                     "(browser devtools -> Application -> Cookies), or run `pigeon login` once; it is never "
+                     "logged. See docs/bot.md")
+
+
+def write_private_json(path: Path, data: Any) -> Path:
+    """Write JSON readable by its owner only (0600 from the first byte: created so, then renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, json.dumps(data).encode("utf-8"))
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return path
+
+
+def geoguessr_login(cfg: BotConfig, out: Path, timeout_s: float = 300.0,
+                    on_page: Callable[[Any], None] | None = None) -> Path:
+    """Open the sign-in page in a browser (headed unless the config says headless), wait (bounded) until the
+    site has set the ``_ncfa`` cookie, and save the context's storage state to ``out`` with mode 0600.
+    ``on_page`` sees the page first (tests fill the form there; a person signs in by hand)."""
+    base = cfg.geoguessr.base_url.rstrip("/")
+    with open_browser(cfg.browser) as browser:
+        ctx = new_context(browser, cfg.browser)
+        try:
+            page = ctx.new_page()
+            page.goto(base + "/signin")
+            if on_page is not None:
+                on_page(page)
+            end = time.monotonic() + timeout_s
+            while not any(c["name"] == "_ncfa" and c["value"] for c in ctx.cookies(base)):
+                if time.monotonic() > end:
+                    raise TimeoutError(f"no GeoGuessr login within {timeout_s:.0f} s (the _ncfa cookie never came)")
+                page.wait_for_timeout(500)
+            return write_private_json(out, ctx.storage_state())
+        finally:
+            close_context(ctx)
+
+
+def _site(browser: Any, cfg: BotConfig, url: str | None) -> Any:
+    from bot.sites.geoguessr import GeoGuessrSite
+
+    auth = geoguessr_auth(cfg)
+    extra = {"storage_state": str(auth.storage_state)} if auth.storage_state else {}
+    return GeoGuessrSite(new_context(browser, cfg.browser, **extra), cfg.geoguessr, cfg.play, cookie=auth.cookie,
+                         secret=auth.secret, url=url, timeout_ms=cfg.browser.timeout_ms)
 
 
 def geoguessr_check(cfg: BotConfig, url: str | None) -> dict[str, str | None]:
     """The selector self-test against the live page (``url``, or a new classic game): entry -> matched selector."""
-    from bot.sites.geoguessr import GeoGuessrSite
-
-    cookie = _cookie(cfg)
-    with _redacted(cookie), open_browser(cfg.browser) as browser:
-        site = GeoGuessrSite(new_context(browser, cfg.browser), cfg.geoguessr, cfg.play, cookie=cookie, url=url,
-                             timeout_ms=cfg.browser.timeout_ms)
+    secret = geoguessr_auth(cfg).secret
+    with _redacted(secret), open_browser(cfg.browser) as browser:
+        site = _site(browser, cfg, url)
         site.open_game(cfg.play.mode, 1)
         site.observe()
         return site.check()
 
 
 def play_geoguessr(cfg: BotConfig, url: str | None, guess: GuessFn, model: dict | None = None) -> GameReport:
-    """Play one game on geoguessr.com (classic: ``url`` or a new game; duels: the ``url`` of a joined duel)."""
-    from bot.sites.geoguessr import GeoGuessrSite
-
-    cookie = _cookie(cfg)
-    with _redacted(cookie), MatchLog(project_path(cfg.play.matchlog)) as ml, open_browser(cfg.browser) as browser:
-        site = GeoGuessrSite(new_context(browser, cfg.browser), cfg.geoguessr, cfg.play, cookie=cookie, url=url,
-                             timeout_ms=cfg.browser.timeout_ms)
+    """Play one game on geoguessr.com (classic: ``url`` or a new game; challenge links; duels and team duels:
+    the ``url`` of a joined game). ``geoguessr.record_dir`` set: scrubbed snapshots are recorded there."""
+    secret = geoguessr_auth(cfg).secret
+    with _redacted(secret), MatchLog(project_path(cfg.play.matchlog)) as ml, open_browser(cfg.browser) as browser:
+        site = _site(browser, cfg, url)
         ctrl = Controller(site, guess, cfg.play, matchlog=ml, model=model,
                           screenshot_dir=project_path(cfg.play.screenshots_dir))
         return ctrl.play(cfg.play.mode, cfg.play.rounds)

@@ -7,6 +7,15 @@ StreetViewPanorama (a canvas that loads a 360-degree strip by pano id), a Mercat
 (``/api/v3/games``) and duels on a "game server" under ``/gs``. Every game-state answer carries the *true*
 location of the current round, as the real site's does, so tests can prove the bot never sees it before
 guessing. All /api/ calls need the ``_ncfa`` cookie. Time is real (duels have a simulated opponent).
+
+Field shapes follow public sources (docs/bot.md, "Live site"): classic rounds carry ``streakLocationCode`` and no
+``countryCode``, ``bounds`` and ``forbidMoving/Rotating/Zooming`` (zihaoli518/Hisuian-Rainbolt
+src/exampleResponse.js); duels carry ``rounds[].multiplier`` = 1 and the real multiplier per team in
+``teams[].roundResults[].multiplier`` / ``currentMultiplier``, ``movementOptions``, ``options.roundTime``,
+``options.map.maxErrorDistance`` and ``maxNumberOfRounds`` 0 for unlimited (NickEvans4130/Geoguessr-API-Guide
+docs/duels.md). Scores use ChatGuessr's form ``5000 * 0.99866017 ** (d_m / scale)``, scale = diagonal km / 7.458421,
+5000 within 25 m (tzhf/chatguessr src/main/utils/gameHelper.ts) -- written independently of the adapter's.
+``FixtureSite.requests`` logs every request (time, method, path, query) for rate measurements.
 """
 from __future__ import annotations
 
@@ -28,6 +37,9 @@ from PIL import Image, ImageDraw
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NCFA = "fixture-ncfa-7f3a9c1e-do-not-log"
 WORLD_MAX_ERROR_M = 14_916_862.0
+USER_ID = "62cfc191491b94a2c57e676d"   # the account's id in classic answers (a secret for --record)
+# the world map's bounds in a recorded classic answer (zihaoli518/Hisuian-Rainbolt src/exampleResponse.js)
+WORLD_BOUNDS = {"min": {"lat": -54.853378, "lng": -159.778792}, "max": {"lat": 78.655743, "lng": 178.4508514404297}}
 PLACES = [(48.8566, 2.3522, "fr"), (35.6762, 139.6503, "jp"), (-33.8688, 151.2093, "au"), (64.1466, -21.9426, "is"),
           (-1.2921, 36.8219, "ke"), (45.4215, -75.6972, "ca"), (-23.5505, -46.6333, "br"), (60.1699, 24.9384, "fi")]
 
@@ -36,14 +48,19 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _dist_m(lat1, lon1, lat2, lon2) -> float:
+def _dist_m(lat1, lon1, lat2, lon2, radius_km: float = 6371.0088) -> float:
     p1, p2, dl = math.radians(lat1), math.radians(lat2), math.radians(lon2 - lon1)
     a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(a)))
+    return 2 * radius_km * 1000 * math.asin(min(1.0, math.sqrt(a)))
 
 
-def _score(dist_m: float) -> int:
-    return round(5000 * math.exp(-10 * dist_m / WORLD_MAX_ERROR_M))
+def _score(dist_m: float, bounds: dict = WORLD_BOUNDS) -> int:
+    """ChatGuessr's calculateScore (legacy form) with calculateScale(bounds)."""
+    if dist_m < 25:
+        return 5000
+    scale = _dist_m(bounds["min"]["lat"], bounds["min"]["lng"], bounds["max"]["lat"], bounds["max"]["lng"],
+                    6371.071) / 1000 / 7.458421
+    return round(5000 * 0.99866017 ** (dist_m / scale))
 
 
 def _pano_hex(i: int, seed: int) -> str:
@@ -64,23 +81,27 @@ def strip_png(pano_plain: str) -> bytes:
 
 
 class ClassicGame:
-    def __init__(self, token: str, rounds: int, rng: random.Random, time_limit_s: int = 0) -> None:
+    def __init__(self, token: str, rounds: int, rng: random.Random, time_limit_s: int = 0,
+                 forbid: tuple[bool, bool, bool] = (False, False, False), bounds: dict = WORLD_BOUNDS) -> None:
         self.token, self.round_count, self.time_limit = token, rounds, time_limit_s
+        self.forbid, self.bounds = forbid, bounds
         self.locs = [(*rng.choice(PLACES), _pano_hex(i, rng.randint(0, 9999))) for i in range(rounds)]
         self.locs = [(lat + rng.uniform(-0.5, 0.5), lon + rng.uniform(-0.5, 0.5), cc, p) for lat, lon, cc, p in self.locs]
         self.round, self.guesses, self.started = 1, [], [time.time()]
         self.guess_posts: list[int] = []
+        self.late_guesses: list[int] = []
 
     def state(self) -> dict[str, Any]:
-        rounds = [{"lat": lat, "lng": lon, "panoId": pano, "heading": 37.5, "pitch": 0, "zoom": 0, "countryCode": cc,
+        rounds = [{"lat": lat, "lng": lon, "panoId": pano, "heading": 37.5, "pitch": 0, "zoom": 0,
                    "streakLocationCode": cc, "startTime": _iso(self.started[i])}
                   for i, (lat, lon, cc, pano) in enumerate(self.locs[: self.round])]
         total = sum(g["roundScoreInPoints"] for g in self.guesses)
         return {"token": self.token, "type": "standard", "mode": "standard", "map": "world", "mapName": "World",
                 "state": "finished" if len(self.guesses) == self.round_count else "started",
                 "roundCount": self.round_count, "timeLimit": self.time_limit, "round": self.round, "rounds": rounds,
-                "bounds": {"min": {"lat": -60.0, "lng": -180.0}, "max": {"lat": 80.0, "lng": 180.0}},
-                "player": {"id": "me", "nick": "pigeon-bot", "guesses": self.guesses,
+                "forbidMoving": self.forbid[0], "forbidRotating": self.forbid[1], "forbidZooming": self.forbid[2],
+                "bounds": self.bounds,
+                "player": {"id": USER_ID, "nick": "pigeon-bot", "guesses": self.guesses,
                            "totalScore": {"amount": str(total), "unit": "points"}}}
 
     def guess(self, body: dict) -> tuple[int, dict]:
@@ -90,35 +111,47 @@ class ClassicGame:
             return 400, {"message": "no round to guess"}
         lat, lon, cc, _ = self.locs[n - 1]
         d = _dist_m(lat, lon, body["lat"], body["lng"])
+        sc = _score(d, self.bounds)
         self.guesses.append({"lat": body["lat"], "lng": body["lng"], "timedOut": bool(body.get("timedOut")),
-                             "roundScoreInPoints": _score(d), "distanceInMeters": d,
-                             "roundScore": {"amount": str(_score(d)), "unit": "points"}})
+                             "roundScoreInPoints": sc, "distanceInMeters": d,
+                             "roundScore": {"amount": str(sc), "unit": "points"}})
+        if self.time_limit and time.time() > self.started[n - 1] + self.time_limit:
+            self.late_guesses.append(n)
         if n < self.round_count:  # like the site: the answer already holds the next round
             self.round, self.started = n + 1, self.started + [time.time()]
         return 200, self.state()
 
 
 class Duel:
-    """Bot ("me") vs a simulated opponent who guesses ``opp_delay_s`` into every round near the answer."""
+    """Bot ("me") vs a simulated opponent who guesses ``opp_delay_s`` into every round near the answer. ``team``:
+    a team duel, with a teammate ("mate") who guesses ``mate_delay_s`` into each round (far off). ``max_rounds``
+    0 = unlimited (until a team's HP is 0). Each team has its own multiplier (the closer team's grows), as the
+    live API has since April 2026; ``rounds[].multiplier`` stays 1."""
 
     def __init__(self, gid: str, rng: random.Random, max_rounds: int = 3, opp_delay_s: float = 1.0,
-                 countdown_s: float = 8.0, intermission_s: float = 1.5, opp_error_deg: float = 3.0) -> None:
+                 countdown_s: float = 8.0, intermission_s: float = 1.5, opp_error_deg: float = 3.0,
+                 team: bool = False, mate_delay_s: float = 0.3, initial_hp: int = 6000,
+                 forbid: tuple[bool, bool, bool] = (False, False, False)) -> None:
         self.id, self.rng, self.max_rounds = gid, rng, max_rounds
         self.opp_delay_s, self.countdown_s, self.intermission_s, self.opp_error = (opp_delay_s, countdown_s,
                                                                                    intermission_s, opp_error_deg)
-        self.hp = {"me": 6000, "opp": 6000}
+        self.team, self.mate_delay_s, self.initial_hp, self.forbid = team, mate_delay_s, initial_hp, forbid
+        self.hp = {"me": initial_hp, "opp": initial_hp}
+        self.mult = {"me": 1.0, "opp": 1.0}
         self.rounds: list[dict] = []
-        self.guesses: dict[str, list[dict]] = {"me": [], "opp": []}
+        self.members = {"me": ["me", "mate"] if team else ["me"], "opp": ["opp"]}
+        self.guesses: dict[str, list[dict]] = {"me": [], "mate": [], "opp": []}
         self.results: dict[str, list[dict]] = {"me": [], "opp": []}
-        self.status = "Ongoing"
+        self.status = "InProgress"
         self.guess_posts: list[int] = []
+        self.late_guesses: list[int] = []
         self.lock = threading.Lock()
         self._start_round(time.time())
 
     def _start_round(self, t: float) -> None:
         n = len(self.rounds) + 1
         lat, lon, cc = self.rng.choice(PLACES)
-        self.rounds.append({"roundNumber": n, "multiplier": 1 + max(0, n - 2) * 0.5, "damageMultiplier": 1,
+        self.rounds.append({"roundNumber": n, "multiplier": 1, "damageMultiplier": 1,
                             "isHealingRound": False, "startTime": t, "endTime": None, "timerStartTime": None,
                             "closed": None, "panorama": {"panoId": _pano_hex(n, self.rng.randint(0, 9999)),
                                                          "lat": lat, "lng": lon, "countryCode": cc, "heading": 200.0,
@@ -132,33 +165,43 @@ class Duel:
         if r["timerStartTime"] is None:
             r["timerStartTime"], r["endTime"] = t, t + self.countdown_s
 
+    def _guessed(self, who: str, n: int) -> bool:
+        return any(g["roundNumber"] == n for g in self.guesses[who])
+
     def tick(self, now: float) -> None:
         r = self.rounds[-1]
         if self.status == "Finished":
             return
-        n = r["roundNumber"]
-        guessed = {w for w in ("me", "opp") if any(g["roundNumber"] == n for g in self.guesses[w])}
         if r["closed"] is None:
-            if "opp" not in guessed and now >= r["startTime"] + self.opp_delay_s:
-                p = r["panorama"]
+            p = r["panorama"]
+            if not self._guessed("opp", r["roundNumber"]) and now >= r["startTime"] + self.opp_delay_s:
                 self._add_guess("opp", p["lat"] + self.opp_error, p["lng"] + self.opp_error, now)
-                guessed.add("opp")
-            if guessed == {"me", "opp"} or (r["endTime"] is not None and now > r["endTime"]):
+            if self.team and not self._guessed("mate", r["roundNumber"]) and now >= r["startTime"] + self.mate_delay_s:
+                self._add_guess("mate", -p["lat"], p["lng"] + 90.0, now)
+            everyone = all(self._guessed(w, r["roundNumber"]) for t in self.members.values() for w in t)
+            if everyone or (r["endTime"] is not None and now > r["endTime"]):
                 self._close(r, now)
         elif now >= r["closed"] + self.intermission_s:
             self._start_round(now)
 
+    def _team_score(self, team: str, n: int) -> int:
+        return max((g["score"] for w in self.members[team] for g in self.guesses[w] if g["roundNumber"] == n),
+                   default=0)
+
     def _close(self, r: dict, now: float) -> None:
         n = r["roundNumber"]
-        sc = {w: next((g["score"] for g in self.guesses[w] if g["roundNumber"] == n), 0) for w in ("me", "opp")}
-        loser = min(sc, key=sc.get) if sc["me"] != sc["opp"] else None
-        for w in ("me", "opp"):
-            before = self.hp[w]
-            if w == loser:
-                self.hp[w] = max(0, before - round(abs(sc["me"] - sc["opp"]) * r["multiplier"]))
-            self.results[w].append({"roundNumber": n, "score": sc[w], "healthBefore": before, "healthAfter": self.hp[w]})
+        sc = {t: self._team_score(t, n) for t in ("me", "opp")}
+        winner = max(sc, key=sc.get) if sc["me"] != sc["opp"] else None
+        for t in ("me", "opp"):
+            self.mult[t] = 1.0 + 0.5 * (n - 1) if t == winner else 1.0 + 0.25 * (n - 1)
+        for t in ("me", "opp"):
+            before = self.hp[t]
+            if winner is not None and t != winner:
+                self.hp[t] = max(0, before - round(abs(sc["me"] - sc["opp"]) * self.mult[winner]))
+            self.results[t].append({"roundNumber": n, "score": sc[t], "healthBefore": before,
+                                    "healthAfter": self.hp[t], "multiplier": self.mult[t]})
         r["closed"] = now
-        if min(self.hp.values()) == 0 or n >= self.max_rounds:
+        if min(self.hp.values()) == 0 or (self.max_rounds and n >= self.max_rounds):
             self.status = "Finished"
 
     def guess(self, body: dict) -> tuple[int, dict]:
@@ -167,8 +210,10 @@ class Duel:
             self.tick(now)
             r = self.rounds[-1]
             self.guess_posts.append(body.get("roundNumber"))
-            if self.status != "Ongoing" or r["closed"] is not None or body.get("roundNumber") != r["roundNumber"] or \
-                    any(g["roundNumber"] == r["roundNumber"] for g in self.guesses["me"]):
+            if r["closed"] is not None and r["roundNumber"] == body.get("roundNumber"):
+                self.late_guesses.append(r["roundNumber"])
+            if self.status != "InProgress" or r["closed"] is not None or body.get("roundNumber") != r["roundNumber"] \
+                    or self._guessed("me", r["roundNumber"]):
                 return 400, {"message": "round not open for a guess"}
             self._add_guess("me", body["lat"], body["lng"], now)
             self.tick(now)
@@ -185,16 +230,22 @@ class Duel:
                    "startTime": _iso(r["startTime"]), "endTime": _iso(r["endTime"]) if r["endTime"] else None,
                    "timerStartTime": _iso(r["timerStartTime"]) if r["timerStartTime"] else None,
                    "hasProcessedRoundTimeout": r["closed"] is not None} for r in self.rounds]
-        teams = [{"id": f"team-{w}", "name": "red" if w == "me" else "blue", "health": self.hp[w],
-                  "players": [{"playerId": w, "guesses": self.guesses[w]}], "roundResults": self.results[w]}
-                 for w in ("me", "opp")]
+        teams = [{"id": f"team-{t}", "name": "red" if t == "me" else "blue", "health": self.hp[t],
+                  "players": [{"playerId": w, "guesses": self.guesses[w]} for w in self.members[t]],
+                  "roundResults": self.results[t], "isMultiplierActive": True, "currentMultiplier": self.mult[t]}
+                 for t in ("me", "opp")]
         winner = None
         if self.status == "Finished":
             winner = "team-me" if self.hp["me"] > self.hp["opp"] else "team-opp" if self.hp["opp"] > self.hp["me"] else None
+        movement = {"forbidMoving": self.forbid[0], "forbidRotating": self.forbid[1], "forbidZooming": self.forbid[2]}
         return {"gameId": self.id, "status": self.status, "currentRoundNumber": self.rounds[-1]["roundNumber"],
-                "rounds": rounds, "teams": teams, "serverTime": _iso(now),
-                "options": {"initialHealth": 6000, "roundTime": 60, "maxNumberOfRounds": self.max_rounds,
-                            "map": {"bounds": {"min": {"lat": -60, "lng": -180}, "max": {"lat": 80, "lng": 180}}}},
+                "rounds": rounds, "teams": teams, "version": len(self.rounds) * 10 + len(self.results["me"]),
+                "movementOptions": movement, "maxNumberOfRounds": self.max_rounds, "initialHealth": self.initial_hp,
+                "options": {"initialHealth": self.initial_hp, "roundTime": self.countdown_s, "maxRoundTime": 0,
+                            "maxNumberOfRounds": self.max_rounds, "isTeamDuels": self.team,
+                            "movementOptions": movement,
+                            "map": {"name": "World", "slug": "world", "bounds": WORLD_BOUNDS,
+                                    "maxErrorDistance": WORLD_MAX_ERROR_M}},
                 "result": {"isDraw": self.status == "Finished" and winner is None, "winningTeamId": winner}}
 
 
@@ -204,17 +255,29 @@ class FixtureSite:
     def __init__(self, seed: int = 0) -> None:
         self.rng = random.Random(seed)
         self.games: dict[str, ClassicGame] = {}
+        self.challenges: dict[str, ClassicGame] = {}   # challenge token -> the account's game of it
         self.duels: dict[str, Duel] = {}
+        self.requests: list[tuple[float, str, str, str]] = []   # (time, method, path, query) of every request
         self.tile_requests: list[str] = []
         self.unknown_tiles: list[str] = []
         self.drop_data_qa: set[str] = set()    # data-qa hooks to remove from pages (selector drift)
         self.no_hooks = False                  # serve pages whose maps cannot be hooked (fallback paths)
         self.duel_kwargs: dict[str, Any] = {}
+        self.profile_id = "me"                 # the account; duels seat "me" (another id: a spectator)
 
-    def new_game(self, rounds: int = 3, time_limit_s: int = 0) -> ClassicGame:
-        token = "".join(self.rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789") for _ in range(16))
-        g = self.games[token] = ClassicGame(token, rounds, self.rng, time_limit_s)
+    def _token(self) -> str:
+        return "".join(self.rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789") for _ in range(16))
+
+    def new_game(self, rounds: int = 3, time_limit_s: int = 0, **kw: Any) -> ClassicGame:
+        token = self._token()
+        g = self.games[token] = ClassicGame(token, rounds, self.rng, time_limit_s, **kw)
         return g
+
+    def new_challenge(self, rounds: int = 2, **kw: Any) -> tuple[str, ClassicGame]:
+        """A challenge link's token and the game the account plays of it (served at /challenge/<token>)."""
+        token = self._token()
+        self.challenges[token] = g = self.new_game(rounds, **kw)
+        return token, g
 
     def new_duel(self, **kw: Any) -> Duel:
         gid = f"{self.rng.getrandbits(64):016x}-duel"
@@ -245,6 +308,10 @@ def _handler(site: FixtureSite):
         def _json(self, status: int, data: Any) -> None:
             self._send(status, json.dumps(data).encode(), "application/json; charset=utf-8")
 
+        def _log(self, method: str) -> None:
+            u = urlparse(self.path)
+            site.requests.append((time.time(), method, u.path, u.query))
+
         def _authed(self) -> bool:
             cookie = self.headers.get("Cookie") or ""
             return f"_ncfa={NCFA}" in cookie
@@ -263,6 +330,7 @@ def _handler(site: FixtureSite):
             self._send(200, html.encode(), "text/html; charset=utf-8")
 
         def do_GET(self) -> None:
+            self._log("GET")
             u = urlparse(self.path)
             path = u.path
             if path.startswith("/fixtures/") and re.fullmatch(r"/fixtures/geoguessr_\w+\.js", path):
@@ -276,16 +344,28 @@ def _handler(site: FixtureSite):
                 return self._send(200, strip_png(pano), "image/png")
             if path == "/":
                 return self._send(200, b"<!doctype html><title>GeoGuessr fixture</title><p>home</p>", "text/html")
+            if path == "/signin":
+                return self._send(200, (FIXTURES / "geoguessr_signin.html").read_bytes(), "text/html; charset=utf-8")
+            if re.fullmatch(r"/(battle-royale/[\w-]+|party)", path):
+                return self._send(200, b"<!doctype html><title>Battle royale (fixture)</title>"
+                                  b"<div class='game_root__X'>spectating</div>", "text/html")
             if not self._authed() and (path.startswith("/api/") or path.startswith("/gs/")):
                 return self._json(401, {"message": "Unauthorized"})
             if path == "/api/v3/profiles":
-                return self._json(200, {"user": {"id": "me", "nick": "pigeon-bot"}})
+                return self._json(200, {"user": {"id": site.profile_id, "nick": "pigeon-bot"}})
             m = re.fullmatch(r"/game/(\w+)", path)
             if m and m.group(1) in site.games:
                 return self._page("geoguessr_game.html", {"gameSnapshot": site.games[m.group(1)].state()})
-            m = re.fullmatch(r"/duels/([\w-]+)", path)
+            m = re.fullmatch(r"/challenge/(\w+)", path)
+            if m and m.group(1) in site.challenges:
+                return self._page("geoguessr_game.html", {"gameSnapshot": site.challenges[m.group(1)].state()})
+            m = re.fullmatch(r"/(?:team-)?duels/([\w-]+)", path)
             if m and m.group(1) in site.duels:
                 return self._page("geoguessr_duels.html", {"gamePlayedByCurrentUser": site.duels[m.group(1)].state()})
+            m = re.fullmatch(r"/api/v3/challenges/(\w+)/game", path)
+            if m:
+                g = site.challenges.get(m.group(1))
+                return self._json(200, g.state()) if g else self._json(404, {"message": "not joined"})
             m = re.fullmatch(r"/api/v3/games/(\w+)", path)
             if m and m.group(1) in site.games:
                 return self._json(200, site.games[m.group(1)].state())
@@ -295,7 +375,20 @@ def _handler(site: FixtureSite):
             self._json(404, {"message": "not found"})
 
         def do_POST(self) -> None:
+            self._log("POST")
             path = urlparse(self.path).path
+            if path == "/api/v3/accounts/signin":   # the sign-in form: sets the session cookie, as the site does
+                body = self._body()
+                if body.get("password") != "fixture-password":
+                    return self._json(401, {"message": "wrong password"})
+                data = b"{}"
+                self.send_response(200)
+                self.send_header("Set-Cookie", f"_ncfa={NCFA}; Path=/; HttpOnly; SameSite=Lax")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             if not self._authed():
                 return self._json(401, {"message": "Unauthorized"})
             body = self._body()

@@ -276,3 +276,80 @@ def test_controller_imports_neither_playwright_nor_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                        cwd=Path(__file__).resolve().parents[1])
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ---- issue 15: outages, the round clock, the map's decay ------------------------------------------------------------
+def _outage(site, clock, length_s: float) -> None:
+    """Make the fake site unreachable (observe and recover raise) for ``length_s`` seconds, starting at the
+    first observation after round 1's guess landed (mid-game)."""
+    real_observe, window = site.observe, []
+
+    def down() -> bool:
+        if not window and site.guesses:
+            window.append(clock.t)
+        return bool(window) and window[0] <= clock.t < window[0] + length_s
+
+    def observe():
+        if down():
+            raise SiteError("net::ERR_CONNECTION_REFUSED")
+        return real_observe()
+
+    def recover():
+        site.recovered += 1
+        if down():
+            raise SiteError("net::ERR_CONNECTION_REFUSED")
+
+    site.observe, site.recover = observe, recover
+
+
+def test_outage_is_ridden_out_with_backoff_and_the_round_resumed(tmp_path):
+    site, ctrl, clock = make(tmp_path, rounds=3, stall_timeout_s=60.0, backoff_max_s=8.0)
+    slept = []
+    ctrl.sleep = lambda s: (slept.append(s), clock.sleep(s))
+    _outage(site, clock, 25.0)
+    report = ctrl.play("classic", 3)
+    assert [g[0] for g in site.guesses] == [1, 2, 3] and site.double_guesses == 0
+    assert all(r.result is not None for r in report.rounds)
+    backoff = [s for s in slept if s >= 0.5]
+    assert backoff[:5] == [0.5, 1.0, 2.0, 4.0, 8.0] and max(backoff) == 8.0 and sum(backoff) >= 25.0
+
+
+def test_outage_longer_than_stall_timeout_gives_up_once_and_abandons(tmp_path):
+    site, ctrl, clock = make(tmp_path, rounds=2, stall_timeout_s=20.0)
+    abandoned = []
+    site.abandon = lambda: abandoned.append(True)
+    _outage(site, clock, 1000.0)
+    with pytest.raises(BotError, match=r"unreachable for \d+ s.*game abandoned") as ei:
+        ctrl.play("classic", 2)
+    assert abandoned == [True] and len(str(ei.value).splitlines()) == 1
+    assert clock.t - 1000.0 < 40.0          # gave up after about stall_timeout_s, not later
+
+
+def test_round_clock_limits_the_views_so_the_guess_is_in_time(tmp_path):
+    site, ctrl, clock = make(tmp_path, rounds=2, round_time_s=9.0, est_view_s=2.0, est_guess_s=1.0,
+                             guess_margin_s=3.0)
+    got = []
+
+    def capture(n, k):
+        got.append(k)
+        clock.sleep(2.0 * k)      # 2 s per heading
+        return [b"png%d" % i for i in range(k)]
+
+    site.capture_views = capture
+    ctrl.guess = lambda views: GuessResult(1.0, 2.0)
+    report = ctrl.play("classic", 2)
+    # round 1: 9 - 3 (margin) - 1 (estimated inference) = 5 s: two 2-s headings; round 2 uses the measured
+    # inference time (0 on this fake clock): 6 s, three headings
+    assert got == [2, 3] and [g[0] for g in site.guesses] == [1, 2]
+    assert all(not r.result.timed_out for r in report.rounds)
+
+
+def test_the_maps_decay_reaches_a_guess_function_that_takes_it(tmp_path):
+    site, ctrl, _ = make(tmp_path, rounds=1)
+    real = site.observe
+    site.observe = lambda: __import__("dataclasses").replace(real(), decay_km=123.4)
+    seen = []
+    ctrl = Controller(site, lambda views, decay_km=None: seen.append(decay_km) or GuessResult(1.0, 2.0), ctrl.cfg,
+                      screenshot_dir=tmp_path, clock=ctrl.clock, sleep=ctrl.sleep)
+    ctrl.play("classic", 1)
+    assert seen == [pytest.approx(123.4)]

@@ -22,8 +22,32 @@ class Phase(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class Rules:
+    """What the player may do with the panorama (GeoGuessr's ``forbidMoving/Rotating/Zooming``)."""
+
+    forbid_moving: bool = False
+    forbid_rotating: bool = False
+    forbid_zooming: bool = False
+
+    @property
+    def name(self) -> str:
+        """``moving``, ``NM``, ``NMPZ`` (no move, pan or zoom), or the forbidden parts, e.g. ``NZ``, ``NM NZ``."""
+        flags = (self.forbid_moving, self.forbid_rotating, self.forbid_zooming)
+        if flags == (True, True, True):
+            return "NMPZ"
+        parts = [p for p, f in zip(("NM", "NR", "NZ"), flags) if f]
+        return " ".join(parts) or "moving"
+
+    def views(self, wanted: int) -> int:
+        """Headings the bot may capture: one (the start view) where turning is forbidden, else ``wanted``."""
+        return 1 if self.forbid_rotating else wanted
+
+
+@dataclass(frozen=True)
 class RoundState:
-    """One observation of the game. ``time_left_s`` is None without a deadline; HP only in duels."""
+    """One observation of the game. ``time_left_s`` is None without a deadline; HP only in duels;
+    ``rounds_total`` None when unknown or unlimited; ``decay_km`` the map's score decay (score =
+    5000 * exp(-d / decay_km)) when the site says how large its map is; ``rules`` None when unknown."""
 
     phase: Phase
     round_n: int | None = None
@@ -34,6 +58,8 @@ class RoundState:
     multiplier: float | None = None
     opponent_guessed: bool = False
     game_id: str | None = None
+    rules: Rules | None = None
+    decay_km: float | None = None
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -102,6 +128,11 @@ class SiteError(RuntimeError):
     """The page does not look like the adapter expects (a selector is missing, a state never came)."""
 
 
+class WatchOnly(SiteError):
+    """A page where the bot cannot play (party, battle royale, a game it has no seat in): it never acts there,
+    and the controller stops at once instead of retrying."""
+
+
 @runtime_checkable
 class Site(Protocol):
     """A game site the controller can play. Every wait inside is bounded; errors raise ``SiteError``."""
@@ -140,6 +171,9 @@ class Site(Protocol):
 
     def post_predictions(self, round_n: int, guess: GuessResult) -> None:
         """Share the belief with a stream overlay where the site has one (no-op elsewhere)."""
+
+    # optional: ``abandon() -> None`` gives up this player's seat when the bot stops (the controller calls it
+    # when present, so a site with a server of ours never keeps a game running for a bot that left)
 
 
 def even_headings(n_views: int, start_deg: float = 0.0) -> Sequence[float]:

@@ -37,7 +37,8 @@ HOOK_SCRIPT = r"""
 """
 
 # One observation: the game-state JSON (fetched by the page, so it passes the fair-play filter) and what the DOM
-# shows. ``sig`` ignores the ticking timer, so "the state changed" means phase, round or guesses changed.
+# shows. ``sig`` ignores the ticking timer, so "the state changed" means phase, round or guesses changed. The
+# adapter paces these calls itself (at most one request per ``min_request_interval_s``); nothing here loops.
 SNAPSHOT_FN = r"""
 async function pigeonSnapshot(a) {
   const csrf = (document.cookie.match(/(?:^|; )_csrf=([^;]*)/) || [])[1];
@@ -67,22 +68,13 @@ async function pigeonSnapshot(a) {
 }
 """
 SNAPSHOT_JS = "async (a) => { " + SNAPSHOT_FN + " return await pigeonSnapshot(a); }"
-# A bounded wait in the page: snapshots every 250 ms until ``sig`` differs from the given one (or time is up).
-WAIT_JS = "async ([a, oldSig, timeoutMs]) => { " + SNAPSHOT_FN + """
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    const s = await pigeonSnapshot(a);
-    if (s.sig !== oldSig || performance.now() + 250 > end) return s;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}"""
 
-# Set the hooked panorama's heading, then wait for the loading spinner to go, two frames and the tile delay.
-SET_HEADING_JS = r"""async ([heading, spinnerSels, settleMs, timeoutMs]) => {
+# Set the hooked panorama's heading (and zoom 0 where zooming is allowed), then wait for the loading spinner to go, two frames and the tile delay.
+SET_HEADING_JS = r"""async ([heading, spinnerSels, settleMs, timeoutMs, allowZoom]) => {
   const sv = window.__pigeonHook && window.__pigeonHook.sv;
   if (!sv) throw new Error("the Street View panorama is not hooked");
   sv.setPov({heading, pitch: 0});
-  sv.setZoom && sv.setZoom(0);
+  if (allowZoom && sv.setZoom) sv.setZoom(0);  // NZ games: never touch the zoom
   const end = performance.now() + timeoutMs;
   const spinning = () => spinnerSels.some((s) => { const e = document.querySelector(s);
     return e && (e.checkVisibility ? e.checkVisibility() : e.offsetParent !== null); });

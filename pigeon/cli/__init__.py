@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "pigeon.cli.arena",
     "pigeon.cli.stats",
     "pigeon.cli.play",
+    "pigeon.cli.login",
     "pigeon.cli.duel",
     "pigeon.cli.demo",
     "pigeon.cli.pretrain",

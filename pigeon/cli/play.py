@@ -21,12 +21,32 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default [demo] world, split [demo] split)")
     p.add_argument("--join", default=None, help="arena duels: a game id to join, or 'lobby'")
     p.add_argument("--check", action="store_true", help="self-test the site's selectors on the live page and exit")
+    p.add_argument("--record", type=Path, default=None, metavar="DIR",
+                   help="geoguessr: save scrubbed DOM + JSON snapshots of every state change to DIR (test fixtures)")
     add_bot_options(p)
     p.set_defaults(func=run_play)
 
 
 def run_play(args: argparse.Namespace) -> int:
-    cfg = bot_config(args)
+    """Play (or self-test); a bot that gives up prints one line and exits 1 (the game abandoned where it can)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    from bot.controller import BotError
+    from bot.sites.base import SiteError
+
+    try:
+        return _play(args)
+    except (BotError, SiteError, PlaywrightError) as e:
+        print(f"pigeon play: gave up: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}",
+              file=sys.stderr)
+        return 1
+
+
+def _play(args: argparse.Namespace) -> int:
+    extra = [f'geoguessr.record_dir="{args.record.resolve()}"'] if args.record is not None else []
+    if args.record is not None and args.site != "geoguessr":
+        raise ValueError("--record is for --site geoguessr (the arena's pages are in this repository)")
+    cfg = bot_config(args, extra)
     if args.site == "geoguessr":
         from bot.play import geoguessr_check, play_geoguessr
 
@@ -63,9 +83,13 @@ def _check_arena(args: argparse.Namespace, cfg: Any) -> int:
 
 
 def _print_check(found: dict[str, str | None]) -> int:
+    from rich.markup import escape
+
     from pigeon.cli._render import print_table
 
-    print_table([(name, sel or "[red]MISSING[/red]") for name, sel in found.items()], ["entry", "matched selector"],
+    # selectors such as [data-qa=panorama] look like rich markup: escape them, or the column prints empty
+    print_table([(escape(name), escape(sel) if sel else "[red]MISSING[/red]") for name, sel in found.items()],
+                ["entry", "matched selector"],
                 title="selector self-test", right=())
     missing = [n for n, s in found.items() if s is None]
     if missing:
