@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Optional
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from . import rules, schemas, stats
 from .games import ArenaError, GameService, Player
@@ -55,6 +55,39 @@ def worlds(svc: SVC) -> list[dict[str, Any]]:
         {"name": w.name, "locations": len(w.pool), "views": w.n_views, "image_size": w.image_size}
         for w in svc.worlds.values()
     ]
+
+
+LAT_Q = Annotated[float, Query(ge=-90.0, le=90.0, allow_inf_nan=False)]
+LON_Q = Annotated[float, Query(ge=-540.0, le=540.0, allow_inf_nan=False)]
+ZOOM_Q = Annotated[float, Query(ge=0.0, le=22.0, allow_inf_nan=False)]
+
+
+def _geo(request: Request):
+    layers = getattr(request.app.state, "geo", None)
+    if layers is None:
+        from .geo import GeoLayers
+
+        layers = request.app.state.geo = GeoLayers()
+    return layers
+
+
+def _geo_call(fn, *args) -> list:
+    try:
+        return fn(*args)
+    except FileNotFoundError as e:
+        raise ArenaError(str(e), 404) from None
+
+
+@router.get("/geo/places")
+def geo_places(request: Request, s: LAT_Q, w: LON_Q, n: LAT_Q, e: LON_Q, z: ZOOM_Q) -> dict[str, Any]:
+    """Town labels for the guess map view (none below zoom 4): [[lat, lon, name, population], ...]."""
+    return {"places": _geo_call(_geo(request).places, s, w, n, e, z)}
+
+
+@router.get("/geo/admin1")
+def geo_admin1(request: Request, s: LAT_Q, w: LON_Q, n: LAT_Q, e: LON_Q, z: ZOOM_Q) -> dict[str, Any]:
+    """Admin-1 border lines for the guess map view (none below zoom 4): [[[lat, lon], ...], ...]."""
+    return {"lines": _geo_call(_geo(request).admin1, s, w, n, e, z)}
 
 
 @router.post("/players", status_code=201, response_model=schemas.PlayerOut)

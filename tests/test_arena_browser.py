@@ -48,6 +48,8 @@ def click_latlon(
     """Click the guess map (still at its initial view) at (lat, lon) by Web Mercator projection; the point is
     first clamped into the visible part of the world. Returns the point aimed at."""
     lat, lon = min(70.0, max(-60.0, lat)), min(150.0, max(-150.0, lon))
+    page.hover("[data-qa=guess-map]")  # the map grows under the pointer: measure it grown
+    page.wait_for_timeout(450)
 
     def world_px(la: float, lo: float) -> tuple[float, float]:
         size = 256 * 2**zoom
@@ -97,9 +99,9 @@ def test_human_plays_a_classic_game(browser, arena):
     page.keyboard.press("ArrowLeft")
     expect(pano).to_have_attribute("src", re.compile(r"/views/3$"))
     box = page.locator("#panorama").bounding_box()
-    page.mouse.move(box["x"] + 400, box["y"] + 200)
+    page.mouse.move(box["x"] + 1000, box["y"] + 200)
     page.mouse.down()
-    page.mouse.move(box["x"] + 250, box["y"] + 210, steps=5)  # drag left: turn right
+    page.mouse.move(box["x"] + 300, box["y"] + 210, steps=8)  # drag left by 0.6 of a heading: turn right
     page.mouse.up()
     expect(pano).to_have_attribute("src", re.compile(r"/views/0$"))
     expect(page.locator("[data-qa=perform-guess]")).to_be_disabled()
@@ -219,11 +221,14 @@ def test_overlay_shows_hp_bot_predictions_and_results(browser, arena):
             "topk": [{"lat": la, "lon": lo, "p": p} for la, lo, p in centres],
         },
     )
-    # the bot's belief goes on air once its opponent has guessed (before that, the human could copy it)
+    # the bot's belief is on air during the round, for whoever holds the overlay key (the human never does)
     human.ok("POST", f"/api/games/{gid}/rounds/1/guess", {"lat": 45.0, "lon": 5.0})
+    link = bot.ok("GET", f"/api/games/{gid}/overlay-link")["url"]
     ctx = browser.new_context(viewport=VIEWPORT)
     page = ctx.new_page()
-    page.goto(f"{arena.url}/overlay/{gid}")
+    page.goto(f"{arena.url}/overlay/{gid}")  # without the key: nothing
+    expect(page.locator("#ov-round")).to_have_text("reconnecting…")
+    page.goto(f"{arena.url}{link}")
     expect(page.locator("[data-qa=overlay-topk] .row")).to_have_count(5)
     expect(page.locator("[data-qa=overlay-hp-1]")).to_have_text("6,000 HP")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"

@@ -127,7 +127,7 @@ def test_browser_game_leaks_nothing_before_each_guess(browser, arena):
 
 
 def test_duel_hides_the_round_from_both_players_until_it_ends(arena):
-    a, b, spectator = Client(arena.url).player("a"), Client(arena.url).player("b"), Client(arena.url)
+    a, b, spectator = Client(arena.url).player("a"), Client(arena.url).player("b", "bot"), Client(arena.url)
     gid = a.ok("POST", "/api/games", {"mode": "duel", "rounds": 3})["id"]
     b.ok("POST", f"/api/games/{gid}/join")
     for n in (1, 2):

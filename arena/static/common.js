@@ -19,8 +19,8 @@ const Arena = (() => {
     }
   }
 
-  async function api(method, path, body) {
-    const headers = {};
+  async function api(method, path, body, extraHeaders) {
+    const headers = {...(extraHeaders || {})};
     const p = player();
     if (p && p.token) headers["X-Player-Token"] = p.token;
     if (body !== undefined) headers["Content-Type"] = "application/json";

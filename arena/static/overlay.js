@@ -5,6 +5,8 @@
 (() => {
   const {api, $, el, fmtInt, fmtKm, fmtClock} = Arena;
   const gid = location.pathname.split("/").filter(Boolean)[1];
+  // the overlay key travels in the URL fragment (#key=...), which never reaches the server's logs
+  const key = () => new URLSearchParams(location.hash.slice(1)).get("key") || "";
   const map = WorldMap.create($("#ov-map"), {zoomControl: false});
   const layer = L.layerGroup().addTo(map);
   let drawnKey = null, state = null, clockOffset = 0;
@@ -93,7 +95,7 @@
 
   async function poll() {
     try {
-      state = await api("GET", `/api/games/${gid}/overlay`);
+      state = await api("GET", `/api/games/${gid}/overlay`, undefined, {"X-Overlay-Key": key()});
       clockOffset = state.server_time - Date.now() / 1000;
       render(state);
     } catch (e) { $("#ov-round").textContent = e.status === 404 ? "game not found" : "reconnecting…"; }

@@ -8,6 +8,7 @@
   const regionNames = new Intl.DisplayNames(["en"], {type: "region"});
   const ui = {
     state: null, screen: null, roundKey: null, view: 0, pin: null, pinMarker: null, guessMap: null,
+    pan: 0, zoom: 1, panY: 0, tiles: [], mapPinned: false,
     resultMap: null, resultLayer: null, resultKey: null, summaryMap: null, summaryShown: false,
     ackFinished: false, clockOffset: 0, submitting: false, nextPending: false, pollTimer: null, autoGuessed: null,
   };
@@ -36,6 +37,8 @@
     if (st.you === null) return st.status === "waiting" ? showJoin(st) : showMessage(
       "Game in progress", "You are not a player in this game.");
     if (st.status === "waiting") return showWaiting(st);
+    if (st.status === "finished" && st.ended && !st.round) return showMessage("Game over", endedText(st.ended));
+    if (st.status === "finished" && ui.ackFinished && st.needs_verdict) return showVerdict(st);
     if (st.status === "finished" && ui.ackFinished) return showSummary(st);
     if (st.round.closed) return showResult(st);
     return showRound(st);
@@ -64,8 +67,16 @@
     };
   }
 
+  function endedText(why) {
+    return {cancelled: "This game was cancelled.", expired: "Nobody joined in time; the game expired.",
+      abandoned: "A player left; the game ended without a winner and was not rated."}[why] || "";
+  }
+
   function showWaiting(st) {
     show("waiting");
+    $("#cancel-btn").onclick = async () => {
+      try { await api("POST", `/api/games/${gid}/cancel`); location.href = "/"; } catch (e) { toast(e.message); }
+    };
     const blind = st.mode === "blind";
     $("#waiting-title").textContent = blind ? "Finding an opponent…" : "Waiting for an opponent…";
     $("#waiting-text").textContent = blind ? "Your anonymous opponent will join shortly." :
@@ -119,7 +130,10 @@
   // ---- round: panorama + guess map ------------------------------------------------------------------------------
   function ensureGuessMap() {
     if (ui.guessMap) return;
-    ui.guessMap = WorldMap.create($("#guess-map"));
+    ui.guessMap = WorldMap.create($("#guess-map"), {labels: true});
+    for (const ev of ["mousedown", "wheel", "touchstart"]) {
+      $("#guess-map").addEventListener(ev, () => { ui.mapTouched = true; }, {passive: true});
+    }
     ui.guessMap.on("click", (e) => {
       const r = ui.state && ui.state.round;
       if (!r || r.your_guess || r.closed) return;
@@ -144,7 +158,8 @@
       ui.view = 0; ui.pin = null; ui.submitting = false; ui.nextPending = false;
       if (ui.pinMarker) { ui.pinMarker.remove(); ui.pinMarker = null; }
       ui.guessMap.setView([20, 0], 1);
-      for (const v of r.views) new Image().src = v.url;  // preload every heading
+      ui.mapTouched = false;
+      buildStrip(r.views);
       renderView();
     }
     renderHud(st);
@@ -156,24 +171,82 @@
     tickTimer();
   }
 
+  // ---- panorama: the headings side by side in one strip, shown whole (height fits), panned continuously ----
+  // ui.pan is the strip offset in units of one heading (0..n), ui.zoom scales the strip, ui.panY moves it
+  // vertically when zoomed. Three copies of the strip make the wrap-around seamless.
+  function buildStrip(views) {
+    const strip = $("#pano-strip");
+    ui.tiles = [];
+    const imgs = [];
+    for (let copy = 0; copy < 3; copy++) for (const v of views) {
+      const im = el("img", {src: v.url, alt: "", draggable: "false", class: "pano-tile"});
+      imgs.push(im);
+      if (copy === 1) ui.tiles.push(im);
+    }
+    strip.replaceChildren(...imgs);
+    ui.pan = 0; ui.zoom = 1; ui.panY = 0;
+    for (const im of imgs) im.addEventListener("load", layoutStrip, {once: true});
+    layoutStrip();
+  }
+
+  function tileSize() {
+    const box = $("#panorama").getBoundingClientRect(), im = ui.tiles[0];
+    const ratio = im && im.naturalWidth ? im.naturalWidth / im.naturalHeight : 1;
+    const h = box.height * ui.zoom;
+    return {w: h * ratio, h, box};
+  }
+
+  function layoutStrip() {
+    if (!ui.state || !ui.state.round) return;
+    const n = ui.state.round.views.length, {w, h, box} = tileSize();
+    ui.pan = ((ui.pan % n) + n) % n;
+    const maxY = Math.max(0, (h - box.height) / 2);
+    ui.panY = Math.max(-maxY, Math.min(maxY, ui.panY));
+    // the centre of the viewport looks at heading position ui.pan (+0.5: the middle of that tile)
+    const x = box.width / 2 - (n + ui.pan + 0.5) * w;
+    const strip = $("#pano-strip");
+    strip.style.height = `${h}px`;
+    strip.style.transform = `translate(${x}px, ${(box.height - h) / 2 + ui.panY}px)`;
+    for (const im of strip.children) { im.style.width = `${w}px`; im.style.height = `${h}px`; }
+    const k = Math.round(ui.pan) % n;
+    if (k !== ui.view) { ui.view = k; renderView(); } else renderCompass();
+  }
+
   function renderView() {
     const views = ui.state.round.views, v = views[ui.view];
     $("#pano-img").src = v.url;
     $("#pano-img").dataset.view = String(ui.view);
+    $("#panorama").dataset.view = String(ui.view);
     const dots = $("#view-dots");
     dots.replaceChildren(...views.map((_, i) => el("span", {class: i === ui.view ? "dot on" : "dot"})));
-    const h = v.heading_deg;
-    const names = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"];
-    $("#compass-text").replaceChildren(...(h === null ? [el("b", {}, `${ui.view + 1}/${views.length}`)] :
-      [el("b", {}, names[Math.round(h / 45) % 8]), el("small", {}, `${h}°`)]));
-    $("#compass-needle").style.transform = `rotate(${h === null ? 0 : -h}deg)`;
+    renderCompass();
   }
 
+  function renderCompass() {
+    const views = ui.state.round.views, n = views.length;
+    const h0 = views[0].heading_deg;
+    const step = 360 / n;
+    const h = h0 === null ? null : Math.round(((h0 + ui.pan * step) % 360 + 360) % 360);
+    const names = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"];
+    $("#compass-text").replaceChildren(...(h === null ? [el("b", {}, `${ui.view + 1}/${n}`)] :
+      [el("b", {}, names[Math.round(h / 45) % 8]), el("small", {}, `${h}°`)]));
+    $("#compass-needle").style.transform = `rotate(${h === null ? -ui.pan * step : -h}deg)`;
+  }
+
+  // One heading per press, animated; snaps to a whole heading so the bot's capture sees view k exactly.
   function rotate(step) {
     if (!ui.state || !ui.state.round) return;
     const n = ui.state.round.views.length;
-    ui.view = (ui.view + step + n) % n;
+    const target = Math.round(ui.pan) + step;
+    ui.view = ((target % n) + n) % n;
+    ui.pan = target;
     renderView();
+    layoutStrip();
+  }
+
+  function zoomBy(f) {
+    ui.zoom = Math.max(1, Math.min(4, ui.zoom * f));
+    layoutStrip();
   }
 
   async function submitGuess() {
@@ -190,19 +263,49 @@
     }
   }
 
-  // Dragging the panorama sideways turns it, one heading per ~100 px.
+  // Dragging pans continuously (sideways across headings, up/down when zoomed); the wheel zooms.
   function setupDrag() {
     const pano = $("#panorama");
-    let startX = null;
-    pano.addEventListener("pointerdown", (e) => { startX = e.clientX; pano.setPointerCapture(e.pointerId); });
+    let last = null;
+    pano.addEventListener("pointerdown", (e) => { last = [e.clientX, e.clientY]; pano.setPointerCapture(e.pointerId); });
     pano.addEventListener("pointermove", (e) => {
-      if (startX === null) return;
-      const dx = e.clientX - startX;
-      if (Math.abs(dx) > 100) { rotate(dx > 0 ? -1 : 1); startX = e.clientX; }
+      if (last === null) return;
+      const {w} = tileSize();
+      ui.pan -= (e.clientX - last[0]) / w;
+      ui.panY += e.clientY - last[1];
+      last = [e.clientX, e.clientY];
+      layoutStrip();
     });
-    const end = () => { startX = null; };
+    const end = () => { last = null; };
     pano.addEventListener("pointerup", end);
     pano.addEventListener("pointercancel", end);
+    pano.addEventListener("wheel", (e) => { e.preventDefault(); zoomBy(e.deltaY < 0 ? 1.15 : 1 / 1.15); }, {passive: false});
+    window.addEventListener("resize", layoutStrip);
+  }
+
+  // The guess map grows while the pointer is over it (or while pinned large), like GeoGuessr's.
+  function setupGuessPanel() {
+    const panel = $("#guess-panel");
+    const resize = () => {
+      if (!ui.guessMap) return;
+      clearTimeout(ui.resizeTimer);
+      ui.resizeTimer = setTimeout(() => {
+        ui.guessMap.invalidateSize();
+        // an untouched map keeps its documented start view (20° N 0° E, zoom 1) at every size
+        if (!ui.mapTouched) ui.guessMap.setView([20, 0], 1, {animate: false});
+      }, 230);
+    };
+    panel.addEventListener("mouseenter", () => { panel.classList.add("grown"); resize(); });
+    panel.addEventListener("mouseleave", () => { if (!ui.mapPinned) { panel.classList.remove("grown"); resize(); } });
+    const pin = () => {
+      ui.mapPinned = !ui.mapPinned;
+      panel.classList.toggle("pinned", ui.mapPinned);
+      panel.classList.toggle("grown", ui.mapPinned);
+      $("#map-pin").setAttribute("aria-pressed", String(ui.mapPinned));
+      resize();
+    };
+    $("#map-pin").addEventListener("click", pin);
+    return pin;
   }
 
   // ---- result -------------------------------------------------------------------------------------------------
@@ -212,7 +315,7 @@
     const r = st.round, res = r.result;
     if (ui.screen !== "result") {
       show("result");
-      if (!ui.resultMap) { ui.resultMap = WorldMap.create($("#result-map")); ui.resultLayer = L.layerGroup().addTo(ui.resultMap); }
+      if (!ui.resultMap) { ui.resultMap = WorldMap.create($("#result-map"), {labels: true}); ui.resultLayer = L.layerGroup().addTo(ui.resultMap); }
     }
     const key = `${r.n}`;
     if (ui.resultKey !== key) {
@@ -269,6 +372,19 @@
     if (ui.screen === "result") renderNextButton(ui.state);
   }
 
+  // ---- blind verdict --------------------------------------------------------------------------------------------
+  function showVerdict(st) {
+    if (ui.screen === "verdict") return;
+    show("verdict");
+    $("#verdict-score").textContent = st.draw ? "Draw" : st.winner_seat === st.you ? "You won!" : "You lost";
+    const send = async (v) => {
+      try { apply(await api("POST", `/api/games/${gid}/verdict`, {verdict: v})); }
+      catch (e) { toast(e.message); }
+    };
+    $("#verdict-human").onclick = () => send("human");
+    $("#verdict-bot").onclick = () => send("bot");
+  }
+
   // ---- summary ------------------------------------------------------------------------------------------------
   async function showSummary(st) {
     if (ui.summaryShown) return;
@@ -286,7 +402,17 @@
     if (bounds) WorldMap.fit(ui.summaryMap, bounds, 4);
   }
 
+  function renderReveal(sm) {
+    const box = $("#reveal"), rv = sm.reveal;
+    box.hidden = !(sm.mode === "blind" && rv && rv.opponent_kind);
+    if (box.hidden) return;
+    const who = rv.opponent_kind === "bot" ? "the bot" : "a person";
+    const verdict = rv.your_verdict === null ? "" : rv.correct ? " You were right." : " You guessed wrong.";
+    box.textContent = `Your opponent was ${who}.${verdict}`;
+  }
+
   function renderSummaryTable(sm) {
+    renderReveal(sm);
     const me = sm.players.find((p) => p.seat === sm.you);
     const duel = sm.mode !== "classic";
     $("#summary-title").textContent = !duel ? "Game over" : sm.draw ? "Draw" :
@@ -310,11 +436,15 @@
   }
 
   // ---- wiring -------------------------------------------------------------------------------------------------
+  const toggleMap = setupGuessPanel();
   document.addEventListener("keydown", (e) => {
     if (e.target instanceof HTMLInputElement) return;
     if (ui.screen === "game") {
       if (e.key === "ArrowLeft") { e.preventDefault(); rotate(-1); }
       else if (e.key === "ArrowRight") { e.preventDefault(); rotate(1); }
+      else if (e.key === "+" || e.key === "=") { e.preventDefault(); zoomBy(1.25); }
+      else if (e.key === "-") { e.preventDefault(); zoomBy(1 / 1.25); }
+      else if (e.key === "m" || e.key === "M") { e.preventDefault(); toggleMap(); }
       else if (e.code === "Space") { e.preventDefault(); if (!e.repeat) submitGuess(); }
     } else if (ui.screen === "result" && e.code === "Space") {
       e.preventDefault();
@@ -323,6 +453,8 @@
   });
   $("#rotate-left").addEventListener("click", () => rotate(-1));
   $("#rotate-right").addEventListener("click", () => rotate(1));
+  $("#zoom-in").addEventListener("click", () => zoomBy(1.25));
+  $("#zoom-out").addEventListener("click", () => zoomBy(1 / 1.25));
   $("#guess-btn").addEventListener("click", submitGuess);
   $("#next-btn").addEventListener("click", nextRound);
   setupDrag();

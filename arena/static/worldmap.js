@@ -48,7 +48,41 @@ const WorldMap = (() => {
       L.geoJSON(fc, {interactive: false, pane: "countries", renderer: L.canvas({pane: "countries", padding: 0.5}),
         style: {color: "#8a8f98", weight: 0.6, fillColor: "#f2efe9", fillOpacity: 1}}).addTo(map);
     }).catch((e) => console.error(e));
+    if (opts.labels) addDetailLayers(map);
     return map;
+  }
+
+  // Admin-1 borders and town labels (most populous first) appear from zoom 4 on, fetched per view from the
+  // arena (offline GeoNames places and admin-1 polygons).
+  function addDetailLayers(map) {
+    map.createPane("borders").style.zIndex = 260;
+    map.createPane("labels").style.zIndex = 640;
+    map.getPane("labels").style.pointerEvents = "none";
+    const borders = L.layerGroup().addTo(map), labels = L.layerGroup().addTo(map);
+    const renderer = L.canvas({pane: "borders", padding: 0.3});
+    let seq = 0, timer = null;
+    async function refresh() {
+      const z = map.getZoom(), id = ++seq;
+      if (z < 4) { borders.clearLayers(); labels.clearLayers(); return; }
+      const b = map.getBounds();
+      const q = `s=${Math.max(-90, b.getSouth()).toFixed(3)}&w=${Math.max(-540, b.getWest()).toFixed(3)}` +
+        `&n=${Math.min(90, b.getNorth()).toFixed(3)}&e=${Math.min(540, b.getEast()).toFixed(3)}&z=${z}`;
+      try {
+        const [pl, ad] = await Promise.all([fetch(`/api/geo/places?${q}`), fetch(`/api/geo/admin1?${q}`)]);
+        if (!pl.ok || !ad.ok || id !== seq) return;
+        const places = (await pl.json()).places, lines = (await ad.json()).lines;
+        if (id !== seq) return;
+        borders.clearLayers(); labels.clearLayers();
+        L.polyline(lines, {pane: "borders", renderer, color: "#a78bfa", weight: 1, opacity: 0.8, dashArray: "3 3",
+          interactive: false}).addTo(borders);
+        for (const [lat, lon, name, pop] of places) {
+          const big = pop >= 1e6 ? " big" : pop >= 2e5 ? " mid" : "";
+          L.marker([lat, lon], {pane: "labels", interactive: false, keyboard: false, icon: L.divIcon({
+            className: `town-label${big}`, iconSize: null, html: `<span>${name.replace(/[<&>"]/g, "")}</span>`})}).addTo(labels);
+        }
+      } catch (e) { console.error(e); }
+    }
+    map.on("moveend zoomend", () => { clearTimeout(timer); timer = setTimeout(refresh, 150); });
   }
 
   function pinIcon(color, label) {

@@ -5,10 +5,16 @@ the context); the panorama is captured as PNG screenshots with the HUD hidden, o
 page's own rotate control; the guess is a click on the Leaflet guess map at the Web Mercator position of the
 point (the map is zoomed onto the point first, so one pixel is under ``pin_km_per_px``), then the Guess button.
 When the map route fails, the guess goes through the API instead (``api_fallback``).
+
+The guess is pinned on the map at once but the Guess button is pressed only after the bot's belief (top-k and
+heat map) is posted for the stream overlay, or at the next call if no belief comes: the arena accepts a belief
+only before the guess is locked. A bot registers with the arena operator's bot token (``bot_token``, default
+$PIGEON_ARENA_BOT_TOKEN). In blind games the arena itself holds the bot's guess back until a human-like delay.
 """
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -52,15 +58,17 @@ INIT_SCRIPT = r"""
     st.textContent = `html.pigeon-capture .hud, html.pigeon-capture .timer, html.pigeon-capture .duel-hud,
       html.pigeon-capture .pano-controls, html.pigeon-capture .guess-panel, html.pigeon-capture .banner,
       html.pigeon-capture #toast { visibility: hidden !important; }
-      html.pigeon-capture #pano-img { object-fit: contain !important; width: auto !important;
-        height: auto !important; max-width: 100% !important; max-height: 100% !important; margin: auto; }
+      html.pigeon-capture #pano-strip { display: none !important; }
+      html.pigeon-capture #pano-img { display: block !important; object-fit: contain !important;
+        width: auto !important; height: auto !important; max-width: 100% !important; max-height: 100% !important;
+        margin: auto; }
       html.pigeon-capture #panorama { display: flex !important; }`;
     document.head.appendChild(st);
   });
 })();
 """
-API_JS = """async ([method, path, token, body]) => {
-  const headers = {"X-Player-Token": token};
+API_JS = """async ([method, path, token, body, extra]) => {
+  const headers = {"X-Player-Token": token, ...(extra || {})};
   if (body !== null) headers["Content-Type"] = "application/json";
   const r = await fetch(path, {method, headers, body: body === null ? undefined : JSON.stringify(body)});
   const text = await r.text();
@@ -126,7 +134,8 @@ class ArenaSite:
 
     def __init__(self, context: Any, base_url: str, cfg: PlayConfig | None = None, *, join: str | None = None,
                  timer_s: float | None = None, duel_options: dict | None = None, player_name: str | None = None,
-                 fairplay: FairPlay | None = None, timeout_ms: float = 15_000.0) -> None:
+                 fairplay: FairPlay | None = None, timeout_ms: float = 15_000.0,
+                 bot_token: str | None = None) -> None:
         self.ctx, self.base_url, self.cfg = context, base_url.rstrip("/"), cfg or PlayConfig()
         self.join, self.timer_s, self.duel_options = join, timer_s, duel_options
         self.player_name = player_name or self.cfg.player_name
@@ -137,13 +146,16 @@ class ArenaSite:
         self.page = context.new_page()
         self.token: str | None = None
         self.game_id = ""
+        self.bot_token = bot_token or os.environ.get("PIGEON_ARENA_BOT_TOKEN")
+        self._pending: tuple[int, float, float, str] | None = None  # pinned, Guess not pressed yet
 
     # ---- API from inside the page -------------------------------------------------------------------------
-    def _api(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201, 204)) -> Any:
+    def _api(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201, 204),
+             headers: dict[str, str] | None = None) -> Any:
         from playwright.sync_api import Error as PlaywrightError
 
         try:
-            res = self.page.evaluate(API_JS, [method, path, self.token or "", body])
+            res = self.page.evaluate(API_JS, [method, path, self.token or "", body, headers or {}])
         except PlaywrightError as e:
             raise SiteError(f"arena API {method} {path} failed in the page: {str(e).splitlines()[0]}") from e
         if res["status"] not in ok:
@@ -157,7 +169,11 @@ class ArenaSite:
             raise ValueError(f"arena mode must be classic or duel, got {mode!r}")
         self.page.goto(self.base_url + "/")
         if self.token is None:
-            player = self._api("POST", "/api/players", {"name": self.player_name, "kind": "bot"})
+            if not self.bot_token:
+                raise SiteError("the arena admits bots only with its operator's bot token: set "
+                                "$PIGEON_ARENA_BOT_TOKEN (or pass bot_token) to the token the arena was started with")
+            player = self._api("POST", "/api/players", {"name": self.player_name, "kind": "bot"},
+                               headers={"X-Bot-Token": self.bot_token})
             self.token = player["token"]
             self.page.evaluate("(p) => localStorage.setItem('pigeon.arena.player', JSON.stringify(p))", player)
         if self.join is None:
@@ -172,6 +188,11 @@ class ArenaSite:
         self.game_id = gid
         self.page.goto(f"{self.base_url}/play/{gid}")
         log.info("arena game %s (%s): %s/play/%s", gid, mode, self.base_url, gid)
+        try:
+            link = self._api("GET", f"/api/games/{gid}/overlay-link")["url"]
+            log.info("stream overlay of game %s: %s%s", gid, self.base_url, link)
+        except SiteError as e:
+            log.debug("no overlay link: %s", e)
         return gid
 
     def _join_game(self) -> str:
@@ -185,6 +206,7 @@ class ArenaSite:
         return str(gid)
 
     def observe(self) -> RoundState:
+        self._flush()
         return self._state_of(self._api("GET", f"/api/games/{self.game_id}"))
 
     def _state_of(self, st: dict) -> RoundState:
@@ -207,6 +229,7 @@ class ArenaSite:
 
     def wait_for_change(self, previous: RoundState, timeout_s: float) -> RoundState:
         """One bounded wait in the page: re-read the state every 250 ms until phase or round changes."""
+        self._flush()
         key = f"{previous.phase.value}|{previous.round_n if previous.round_n is not None else 'null'}"
         try:
             st = self._evaluate(WAIT_CHANGE_JS, [f"/api/games/{self.game_id}", self.token or "", key, timeout_s * 1000])
@@ -225,6 +248,7 @@ class ArenaSite:
 
     def capture_views(self, round_n: int, n_views: int) -> list[bytes]:
         """PNGs of ``n_views`` headings of round ``round_n`` (whole picture, overlays hidden)."""
+        self._flush()
         n_site = len(self._api("GET", f"/api/games/{self.game_id}/round")["views"])
         _, img_sel = SELECTORS.find(self.page, "panorama", self.timeout_ms)
         _, rot_sel = SELECTORS.find(self.page, "rotate_right", self.timeout_ms, state="attached")
@@ -243,25 +267,46 @@ class ArenaSite:
         return shots
 
     def place_guess(self, round_n: int, lat_deg: float, lon_deg: float) -> PlacedGuess:
+        """Pin the guess on the map; the Guess button is pressed after the belief is posted (``post_predictions``)
+        or at the next call, whichever comes first."""
         from playwright.sync_api import Error as PlaywrightError
 
         self.fairplay.lock(round_n)  # before anything is sent: the answer to our guess may carry the truth
         try:
-            return self._guess_by_map(round_n, lat_deg, lon_deg)
+            placed = self._pin_on_map(round_n, lat_deg, lon_deg)
         except (SiteError, PlaywrightError, LookupError) as e:
             if not self.cfg.api_fallback:
                 raise SiteError(f"placing the guess on the map failed: {str(e).splitlines()[0]}") from e
-            if self.observe().phase is not Phase.GUESSING:  # the click went through after all
-                log.warning("map guess raised (%s) but the guess is in", str(e).splitlines()[0])
-                return PlacedGuess(round_n, lat_deg, lon_deg, "map", lat_deg, lon_deg)
-            log.warning("map guess failed (%s); using the API", str(e).splitlines()[0])
-            self._api("POST", f"/api/games/{self.game_id}/rounds/{round_n}/guess", {"lat": lat_deg, "lon": lon_deg})
-            return PlacedGuess(round_n, lat_deg, lon_deg, "api", lat_deg, lon_deg)
+            log.warning("pinning on the map failed (%s); the guess will go through the API", str(e).splitlines()[0])
+            placed = PlacedGuess(round_n, lat_deg, lon_deg, "api", lat_deg, lon_deg)
+        self._pending = (round_n, lat_deg, lon_deg, placed.method)
+        return placed
 
-    def _guess_by_map(self, round_n: int, lat_deg: float, lon_deg: float) -> PlacedGuess:
+    def _flush(self) -> None:
+        """Lock the pinned guess: press Guess (or the API when the pin or the button failed)."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        if self._pending is None:
+            return
+        round_n, lat_deg, lon_deg, method = self._pending
+        self._pending = None
+        if method != "api":
+            try:
+                self._press_guess(round_n)
+                return
+            except (SiteError, PlaywrightError, LookupError) as e:
+                if not self.cfg.api_fallback:
+                    raise SiteError(f"pressing Guess failed: {str(e).splitlines()[0]}") from e
+                log.warning("Guess button failed (%s); using the API", str(e).splitlines()[0])
+        self._api("POST", f"/api/games/{self.game_id}/rounds/{round_n}/guess", {"lat": lat_deg, "lon": lon_deg},
+                  ok=(200, 409))
+
+    def _pin_on_map(self, round_n: int, lat_deg: float, lon_deg: float) -> PlacedGuess:
         rn, _ = SELECTORS.find(self.page, "round_number", self.timeout_ms)
         rn.filter(has_text=re.compile(rf"^\s*{round_n}\s*/")).wait_for(timeout=self.timeout_ms)
         gmap, _ = SELECTORS.find(self.page, "guess_map", self.timeout_ms)
+        gmap.hover()  # the map grows under the pointer (as on GeoGuessr): measure and click it grown
+        self.page.wait_for_timeout(450)
         zoom = mercator.zoom_for_resolution(lat_deg, self.cfg.pin_km_per_px)
         view = gmap.evaluate("""(el, [lat, lon, z]) => {
           const m = (window.__pigeonMaps || []).find((x) => x.getContainer() === el);
@@ -277,18 +322,21 @@ class ArenaSite:
             raise SiteError(f"guess point ({lat_deg:.3f}, {lon_deg:.3f}) is outside the guess map view")
         self.page.mouse.click(view["x"] + x, view["y"] + y)
         plat, plon = (float(v) for v in mercator.container_px_to_latlon(round(x), round(y), mv))
+        return PlacedGuess(round_n, lat_deg, lon_deg, "map" if view["hooked"] else "map-unzoomed", plat, plon)
+
+    def _press_guess(self, round_n: int) -> None:
         button, _ = SELECTORS.find(self.page, "perform_guess", self.timeout_ms)
         with self.page.expect_response(lambda r: r.request.method == "POST" and
                                        f"/rounds/{round_n}/guess" in r.url, timeout=self.timeout_ms) as resp:
             button.click()
         status = resp.value.status
-        if status == 409 and self.observe().phase is not Phase.GUESSING:
-            log.warning("round %d: the arena says this player already guessed", round_n)
+        if status == 409:
+            log.warning("round %d: the arena says this player already guessed (or the round is over)", round_n)
         elif status != 200:
             raise SiteError(f"guess of round {round_n} answered HTTP {status}")
-        return PlacedGuess(round_n, lat_deg, lon_deg, "map" if view["hooked"] else "map-unzoomed", plat, plon)
 
     def read_result(self, round_n: int) -> RoundResult:
+        self._flush()
         if not self.fairplay.guard.is_locked(round_n):
             st = self.observe()  # a round that timed out without our guess is over: nothing left to protect
             if st.round_n == round_n and st.phase in (Phase.RESULT, Phase.FINISHED) or (st.round_n or 0) > round_n:
@@ -316,6 +364,7 @@ class ArenaSite:
         """Press Next on the result screen (the page posts /next); the API does it when the page lags."""
         from playwright.sync_api import Error as PlaywrightError
 
+        self._flush()
         st = self._api("GET", f"/api/games/{self.game_id}")
         me = next(p for p in st["players"] if p.get("is_you"))
         if st["status"] != "active" or st["current_round"] != round_n or me["ready_round"] >= round_n:
@@ -330,6 +379,7 @@ class ArenaSite:
             self._api("POST", f"/api/games/{self.game_id}/next", ok=(200, 409))
 
     def summary(self) -> GameSummary:
+        self._flush()
         sm = self._api("GET", f"/api/games/{self.game_id}/summary")
         me = next((p for p in sm["players"] if p.get("is_you")), {})
         opp = next((p for p in sm["players"] if not p.get("is_you")), {})
@@ -342,6 +392,16 @@ class ArenaSite:
     def recover(self) -> None:
         self.page.goto(f"{self.base_url}/play/{self.game_id}" if self.game_id else self.base_url + "/")
 
+    def abandon(self) -> None:
+        """Give up this player's seat (``POST /api/games/{id}/abandon``), so no game is left running; sent
+        beside the page (the page may be an error page after an outage). SiteError when the arena refuses."""
+        if not (self.game_id and self.token):
+            return
+        r = self.ctx.request.post(f"{self.base_url}/api/games/{self.game_id}/abandon",
+                                  headers={"X-Player-Token": self.token}, timeout=5000)
+        if r.status != 200:
+            raise SiteError(f"arena abandon of game {self.game_id} answered HTTP {r.status}")
+
     def screenshot(self, path: Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -352,7 +412,12 @@ class ArenaSite:
         topk = [{"lat": float(t["lat"]), "lon": float(t["lon"]), "p": min(1.0, max(0.0, float(t["p"])))}
                 for t in guess.topk[:50]]
         heat = [[float(a), float(b), min(1.0, max(0.0, float(p)))] for a, b, p in guess.heat[:4096]]
-        self._api("POST", "/api/predictions", {"game_id": self.game_id, "round": round_n, "topk": topk, "heat": heat})
+        try:
+            if self._pending is not None and self._pending[0] == round_n:  # the belief goes out before the lock
+                self._api("POST", "/api/predictions",
+                          {"game_id": self.game_id, "round": round_n, "topk": topk, "heat": heat})
+        finally:
+            self._flush()
 
     def check(self) -> dict[str, str | None]:
         """Self-test of the required hooks on the current page."""
