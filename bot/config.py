@@ -56,6 +56,8 @@ class PlayConfig:
     guess_margin_s: float = 3.0    # with a round clock: the guess must be in at least this long before the end
     est_view_s: float = 1.5        # first guess of the time one heading's capture takes (then measured)
     est_guess_s: float = 2.0       # first guess of inference + placing the guess (then measured)
+    pad_views: bool = True         # fewer headings than `views` (NMPZ, a short clock): repeat them up to `views`,
+                                   # for runs that fuse a fixed number of views (docs/bot.md, "Rules")
     pin_km_per_px: float = 0.5     # zoom the guess map until one pixel is at most this many km
     guess_mode: GuessMode = DEFAULT_GUESS_MODE  # which Predictor point to play (model.guess)
     api_fallback: bool = True      # place the guess through the site's API when the map route fails

@@ -98,6 +98,7 @@ class RoundRecord:
     guess_ms: float = 0.0
     result_ms: float | None = None
     guess: GuessResult | None = None
+    views_captured: int = 0          # headings really captured (fewer than ``views`` in NMPZ or on a short clock)
     placed: PlacedGuess | None = None
     result: RoundResult | None = None
     errors: list[str] = field(default_factory=list)
@@ -224,12 +225,14 @@ class Controller:
         t0 = self.clock()
         views = self.site.capture_views(n, n_views)
         t1 = self.clock()
+        rec.views_captured = len(views)
+        views = pad_views(views, self.cfg.views) if self.cfg.pad_views else views
         # the map's own score decay, for a guess function that can use it (bot.guessing: docs/bot.md, "Scoring")
         guess = (self.guess(views, decay_km=state.decay_km) if self._guess_takes_decay and state.decay_km
                  else self.guess(views))
         t2 = self.clock()
-        if views:
-            self._view_s.append((t1 - t0) / len(views))
+        if rec.views_captured:
+            self._view_s.append((t1 - t0) / rec.views_captured)
         rec.capture_ms, rec.infer_ms, rec.guess = (t1 - t0) * 1e3, (t2 - t1) * 1e3, guess
         now = self.site.observe()
         if now.round_n != n or now.phase is not Phase.GUESSING:
@@ -356,6 +359,15 @@ class Controller:
     def _log_guess(self, rec: RoundRecord) -> None:
         if self.matchlog is not None and rec.guess is not None:
             self.matchlog.log_guess(self.match_id, rec)
+
+
+def pad_views(views: Sequence[bytes], want: int) -> list[bytes]:
+    """``want`` inputs from fewer captured headings, each repeated in heading order ([a] -> [a, a, a, a];
+    [a, c] -> [a, a, c, c]): a run that fuses a fixed number of views still gets them (docs/bot.md, "Rules")."""
+    views = list(views)
+    if not views or len(views) >= want:
+        return views
+    return [views[i * len(views) // want] for i in range(want)]
 
 
 def _first_line(e: BaseException) -> str:

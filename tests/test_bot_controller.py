@@ -342,6 +342,14 @@ def test_round_clock_limits_the_views_so_the_guess_is_in_time(tmp_path):
     # inference time (0 on this fake clock): 6 s, three headings
     assert got == [2, 3] and [g[0] for g in site.guesses] == [1, 2]
     assert all(not r.result.timed_out for r in report.rounds)
+    assert [r.views_captured for r in report.rounds] == [2, 3]
+
+
+def test_pad_views_repeats_headings_in_order():
+    from bot.controller import pad_views
+
+    assert pad_views([b"a"], 4) == [b"a"] * 4 and pad_views([b"a", b"c"], 4) == [b"a", b"a", b"c", b"c"]
+    assert pad_views([b"a", b"b", b"c", b"d"], 4) == [b"a", b"b", b"c", b"d"] and pad_views([], 4) == []
 
 
 def test_the_maps_decay_reaches_a_guess_function_that_takes_it(tmp_path):
