@@ -250,7 +250,7 @@ class ArenaSite:
         """PNGs of ``n_views`` headings of round ``round_n`` (whole picture, overlays hidden)."""
         self._flush()
         n_site = len(self._api("GET", f"/api/games/{self.game_id}/round")["views"])
-        _, img_sel = SELECTORS.find(self.page, "panorama", self.timeout_ms)
+        _, img_sel = SELECTORS.find(self.page, "panorama", self.timeout_ms, state="attached")  # shown in capture
         _, rot_sel = SELECTORS.find(self.page, "rotate_right", self.timeout_ms, state="attached")
         # the page polls: it may still show the previous round for a moment
         self.page.wait_for_function("([sel, n]) => { const i = document.querySelector(sel);"
