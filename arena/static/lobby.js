@@ -68,7 +68,7 @@
   });
   $("#start-duel").addEventListener("click", () => start({mode: "duel",
     duel: {countdown_s: Number($("#duel-countdown").value), initial_hp: Number($("#duel-hp").value)}}));
-  $("#start-blind").addEventListener("click", () => start({mode: "blind"}));
+  $("#start-blind").addEventListener("click", () => start({mode: "blind", rounds: Number($("#blind-rounds").value)}));
 
   Arena.validPlayer().then((p) => { render(p); refreshLobby(); refreshMine(); }).catch((e) => toast(e.message));
   loadWorlds();
