@@ -4,7 +4,9 @@ Timed from the encoded image bytes (decode + preprocess + network + refinement +
 time as the bot calls it, after the load-time warm-up. Also the load time, the cost of the first call after load
 and the batched throughput. Model: ``checkpoints/demo`` (the shipped demo run) unless ``--run``; views: the
 held-out rounds of ``checkpoints/demo/holdout`` unless ``--world``.
-Usage: ``python benchmarks/bench_predict.py [--run DIR] [--world DIR] [--rounds 40] [--repeat 3]``.
+With the text cue (``model.text``, on unless ``--no-text-cue``) the same rounds are timed again with OCR of every
+view at its full resolution (the holdout is 512 px), reported as ``text_cue`` with the added time per round.
+Usage: ``python benchmarks/bench_predict.py [--run DIR] [--world DIR] [--rounds 40] [--repeat 3] [--no-text-cue]``.
 Writes benchmarks/results/predict.json.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ def main() -> int:
     ap.add_argument("--world", type=Path, default=ROOT / "checkpoints" / "demo" / "holdout")
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-text-cue", action="store_true", help="skip the timing with the text cue")
     args = ap.parse_args()
 
     import torch
@@ -61,6 +64,7 @@ def main() -> int:
     batched_ms = (time.perf_counter() - t) * 1e3 / len(rounds)
 
     median = statistics.median(per_round)
+    text = None if args.no_text_cue else time_text_cue(args.run, rounds, median)
     write("predict", {
         "what": "Predictor.predict(the 4 view files of a round, bytes read from disk) on CPU, after warm-up; medians of one run",
         "run": str(args.run), "world": str(args.world), "torch_threads": torch.get_num_threads(),
@@ -75,8 +79,35 @@ def main() -> int:
         "batched_ms_per_round": round(batched_ms, 2),
         "target_ms": 100.0, "meets_target": median < 100.0,
         "peak_rss_mib": round(peak_rss_mib(), 1),
+        "text_cue": text,
     })
     return 0
+
+
+def time_text_cue(run: Path, rounds: list, plain_median_ms: float) -> dict:
+    """Predictor.predict with the text cue (OCR of every view + gazetteer + fusion), one pass over the rounds."""
+    from model.inference import Predictor
+    from model.text.cue import TextCueConfig
+
+    t = time.perf_counter()
+    pred = Predictor.load(run, device="cpu", text_cue=TextCueConfig())
+    load_s = time.perf_counter() - t
+    per_round, text_ms, sizes = [], [], set()
+    for views in rounds:
+        t = time.perf_counter()
+        p = pred.predict(views)
+        per_round.append((time.perf_counter() - t) * 1e3)
+        text_ms.append(p.timings_ms["text_ms"])
+    from PIL import Image
+    import io
+
+    sizes = sorted({Image.open(io.BytesIO(v)).size for views in rounds for v in views})
+    median = statistics.median(per_round)
+    return {"engine": pred.ocr.name, "view_sizes": [list(s) for s in sizes], "load_s": round(load_s, 3),
+            "round_ms": {"median": round(median, 1), "p90": round(pct(per_round, 0.9), 1),
+                         "max": round(max(per_round), 1)},
+            "text_ms_median": round(statistics.median(text_ms), 1),
+            "added_ms_median": round(median - plain_median_ms, 1)}
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Literal
 from model.config import load_config
 from model.guess import DEFAULT_GUESS_MODE, GUESS_MODES, GuessMode
 from model.paths import CONFIG_DIR
+from model.text.cue import TextCueConfig
 
 DEFAULT_CONFIG = CONFIG_DIR / "bot.toml"
 
@@ -120,6 +121,7 @@ class BotConfig:
     play: PlayConfig = field(default_factory=PlayConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     geoguessr: GeoGuessrConfig = field(default_factory=GeoGuessrConfig)
+    text_cue: TextCueConfig = field(default_factory=TextCueConfig)  # model.text.cue: read the signs
 
 
 def load_bot_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> BotConfig:

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS rounds (
 CREATE TABLE IF NOT EXISTS guesses (
   id INTEGER PRIMARY KEY AUTOINCREMENT, match_id INTEGER NOT NULL REFERENCES matches(id), round_n INTEGER NOT NULL,
   attempt INTEGER NOT NULL, created_utc TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, method TEXT,
-  placed_lat REAL, placed_lon REAL, expected_score REAL, topk_json TEXT, model_timings_json TEXT);
+  placed_lat REAL, placed_lon REAL, expected_score REAL, topk_json TEXT, model_timings_json TEXT,
+  text_json TEXT);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, match_id INTEGER NOT NULL REFERENCES matches(id), round_n INTEGER,
   created_utc TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT);
@@ -84,6 +85,9 @@ class MatchLog:
         self.conn.execute("PRAGMA busy_timeout=30000")
         _retry_locked(lambda: self.conn.execute("PRAGMA journal_mode=WAL"))
         _retry_locked(lambda: self.conn.executescript(SCHEMA))
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(guesses)")}
+        if "text_json" not in cols:  # logs written before the text cue: the column is added, nothing else moves
+            _retry_locked(lambda: self.conn.execute("ALTER TABLE guesses ADD COLUMN text_json TEXT"))
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -124,10 +128,11 @@ class MatchLog:
         g, p = rec.guess, rec.placed
         self.conn.execute(
             "INSERT INTO guesses (match_id, round_n, attempt, created_utc, lat, lon, method, placed_lat, placed_lon, "
-            "expected_score, topk_json, model_timings_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "expected_score, topk_json, model_timings_json, text_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (match_id, rec.round_n, rec.attempts, _utc(), g.lat_deg, g.lon_deg, p.method if p else None,
              p.placed_lat_deg if p else None, p.placed_lon_deg if p else None, g.expected_score,
-             json.dumps(g.topk[:10]), json.dumps(g.timings_ms)))
+             json.dumps(g.topk[:10]), json.dumps(g.timings_ms),
+             json.dumps(g.text) if getattr(g, "text", None) is not None else None))
 
     def log_round(self, match_id: int | None, rec: Any) -> None:
         """A finished round: state at start, guess, truth, result, timings (``rec``: controller RoundRecord)."""

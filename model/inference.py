@@ -18,7 +18,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from model.device import resolve_device
-from model.geo.geography import geoguessr_score, pairwise_haversine_km
+from model.geo.geography import GEOGUESSR_DECAY_KM, geoguessr_score, pairwise_haversine_km
 from model.guess import DEFAULT_GUESS_MODE, GUESS_MODES
 from model.index import INDEX_DIR
 from model.views import RETRIEVAL_FUSION, fuse_views
@@ -100,6 +100,7 @@ class Predictor:
         self.cell_country = (table["country"].fillna("").astype(str).tolist() if table is not None and "country" in table
                              else [""] * len(self.centroids_deg))
         self._score_matrix = cell_score_matrix(self.centroids_deg)  # for the expected-score guess
+        self._matrices: dict[float, np.ndarray | None] = {GEOGUESSR_DECAY_KM: self._score_matrix}
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "auto", warmup: bool = True, text_cue=None,
@@ -146,11 +147,20 @@ class Predictor:
         self.predict([img] * max(1, len(self.info.views)))
 
     # ------------------------------------------------------------------ inference
-    def predict(self, views: Sequence[Any]) -> Prediction:
-        """views: the images of one location (paths, bytes, PIL images or arrays), any count >= 1."""
-        return self.predict_batch([views])[0]
+    def predict(self, views: Sequence[Any], decay_km: float | None = None) -> Prediction:
+        """views: the images of one location (paths, bytes, PIL images or arrays), any count >= 1.
+        ``decay_km``: the map's score decay (a country map's is far smaller than the world's; see
+        ``bot/sites/geoguessr.py``), so the expected-score guess maximises the score the site will give."""
+        return self.predict_batch([views], decay_km)[0]
 
-    def predict_batch(self, locations: Iterable[Sequence[Any]]) -> list[Prediction]:
+    def score_matrix(self, decay_km: float | None) -> np.ndarray | None:
+        """The (C, C) centroid score matrix for a decay, kept per decay."""
+        decay = GEOGUESSR_DECAY_KM if decay_km is None else float(decay_km)
+        if decay not in self._matrices:
+            self._matrices[decay] = cell_score_matrix(self.centroids_deg, decay)
+        return self._matrices[decay]
+
+    def predict_batch(self, locations: Iterable[Sequence[Any]], decay_km: float | None = None) -> list[Prediction]:
         import torch
 
         from model.network import autocast
@@ -183,7 +193,8 @@ class Predictor:
         t3 = time.perf_counter()
         evidence = [self.read_text(views) for views in images] if self.text_cue is not None else None
         t_text = time.perf_counter()
-        out = [self._one(i, probs[i], refined, evidence[i] if evidence else None) for i in range(len(locations))]
+        out = [self._one(i, probs[i], refined, evidence[i] if evidence else None, decay_km)
+               for i in range(len(locations))]
         t4 = time.perf_counter()
         per = len(locations)
         for p in out:
@@ -204,11 +215,12 @@ class Predictor:
             reads += [replace(r, view=v) for r in self.ocr.read(arr)]
         return self.text_cue.observe(reads)
 
-    def _one(self, i: int, probs: np.ndarray, refined: dict | None, evidence=None) -> Prediction:
+    def _one(self, i: int, probs: np.ndarray, refined: dict | None, evidence=None,
+             decay_km: float | None = None) -> Prediction:
         head = tuple(float(x) for x in self.centroids_deg[int(np.argmax(probs))])
         ref = tuple(float(x) for x in refined["latlon"][i]) if refined is not None else None
         played = play(probs, self.centroids_deg, self.cell_country, self.guess_mode, ref, self.candidates,
-                      self._score_matrix, self.text_cue, evidence)
+                      self.score_matrix(decay_km), self.text_cue, evidence, decay_km)
         probs = played.probs
         order = np.argsort(-probs)[: self.top_k]
         top = [{"cell": int(c), "p": float(probs[c]), "lat": float(self.centroids_deg[c, 0]),
@@ -227,13 +239,14 @@ class Played:
 
 def play(probs: np.ndarray, centroids_deg: np.ndarray, cell_country: list[str], guess_mode: str,
          refined: tuple[float, float] | None = None, candidates: int = 256, score_matrix: np.ndarray | None = None,
-         text_cue=None, evidence=None) -> Played:
+         text_cue=None, evidence=None, decay_km: float | None = None) -> Played:
     """The point one location's guess mode plays, from the head's distribution ``probs`` (C,).
 
     The expected-score guess searches the top-``candidates`` cell centroids plus the refined point and the head's
     centroid (and, with the text cue, the matched places); with the text cue the distribution is first fused
     with the evidence (:mod:`model.text.cue`) and a confident place match is played as is. ``pigeon eval``
-    calls this with and without the evidence on the same rounds."""
+    calls this with and without the evidence on the same rounds. ``decay_km``: the map's score decay (None:
+    the world's); ``score_matrix`` must then be the one for that decay, or None."""
     head = tuple(float(x) for x in centroids_deg[int(np.argmax(probs))])
     text, extra, snap = None, [p for p in (refined, head) if p is not None], None
     if text_cue is not None and evidence is not None:
@@ -241,7 +254,8 @@ def play(probs: np.ndarray, centroids_deg: np.ndarray, cell_country: list[str], 
         probs, snap = fused.probs, fused.snap
         extra += [(c.lat, c.lon) for c, p in fused.posteriors if p >= 0.05]
         text = {**evidence.to_dict(), **fused.summary()}
-    es_point, es_value = _expected_score_guess(probs, centroids_deg, candidates, score_matrix, extra)
+    es_point, es_value = _expected_score_guess(probs, centroids_deg, candidates, score_matrix, extra,
+                                               GEOGUESSR_DECAY_KM if decay_km is None else decay_km)
     guess = {"refined": refined or head, "head": head, "expected_score": es_point}[guess_mode]
     if snap is not None:
         guess = snap
@@ -249,13 +263,16 @@ def play(probs: np.ndarray, centroids_deg: np.ndarray, cell_country: list[str], 
 
 
 def _expected_score_guess(probs: np.ndarray, centroids_deg: np.ndarray, candidates: int,
-                          score_matrix: np.ndarray | None, extra: list[tuple[float, float]]):
+                          score_matrix: np.ndarray | None, extra: list[tuple[float, float]],
+                          decay_km: float = GEOGUESSR_DECAY_KM):
     """argmax over candidates (the top-M cell centroids and ``extra`` points) of sum_c p(c) score(d(x, c))."""
-    pts, vals = expected_score_guesses(probs, centroids_deg, candidates, score_matrix)
+    if score_matrix is None:
+        score_matrix = cell_score_matrix(centroids_deg, decay_km)
+    pts, vals = expected_score_guesses(probs, centroids_deg, candidates, score_matrix, decay_km=decay_km)
     point, value = tuple(float(x) for x in pts[0]), float(vals[0])
     if extra:
         pts = np.asarray(extra, dtype=np.float64)
-        exp_extra = geoguessr_score(pairwise_haversine_km(pts, centroids_deg)) @ probs
+        exp_extra = geoguessr_score(pairwise_haversine_km(pts, centroids_deg), decay_km) @ probs
         j = int(np.argmax(exp_extra))
         if exp_extra[j] > value:
             point, value = tuple(float(x) for x in pts[j]), float(exp_extra[j])
@@ -265,16 +282,17 @@ def _expected_score_guess(probs: np.ndarray, centroids_deg: np.ndarray, candidat
 SCORE_MATRIX_MAX_CELLS = 8000  # above this the C x C score matrix (float32) is not kept; rows are computed per use
 
 
-def cell_score_matrix(centroids_deg: np.ndarray) -> np.ndarray | None:
+def cell_score_matrix(centroids_deg: np.ndarray, decay_km: float = GEOGUESSR_DECAY_KM) -> np.ndarray | None:
     """score(d(centroid_i, centroid_j)) as a (C, C) float32 matrix, or None for more than SCORE_MATRIX_MAX_CELLS."""
     c = np.asarray(centroids_deg, dtype=np.float64)
     if len(c) > SCORE_MATRIX_MAX_CELLS:
         return None
-    return geoguessr_score(pairwise_haversine_km(c, c)).astype(np.float32)
+    return geoguessr_score(pairwise_haversine_km(c, c), decay_km).astype(np.float32)
 
 
 def expected_score_guesses(probs: np.ndarray, centroids_deg: np.ndarray, candidates: int = 256,
-                           score_matrix: np.ndarray | None = None, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+                           score_matrix: np.ndarray | None = None, batch: int = 1024,
+                           decay_km: float = GEOGUESSR_DECAY_KM) -> tuple[np.ndarray, np.ndarray]:
     """Batched expected-score guesses: probs (N, C) over cells with centroids (C, 2) -> points (N, 2), the
     candidate cell centroid maximising sum_c p(c) score(d(x, c)) among the ``candidates`` most probable cells,
     and those expected scores (N,). ``score_matrix``: :func:`cell_score_matrix` of the centroids when the caller
@@ -282,7 +300,7 @@ def expected_score_guesses(probs: np.ndarray, centroids_deg: np.ndarray, candida
     probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
     cent = np.asarray(centroids_deg, dtype=np.float64)
     if score_matrix is None:
-        score_matrix = cell_score_matrix(cent)
+        score_matrix = cell_score_matrix(cent, decay_km)
     m = min(candidates, probs.shape[1])
     cand = np.argpartition(-probs, m - 1, axis=1)[:, :m]                        # (N, m) candidate cells
     values = np.empty(cand.shape)
@@ -293,7 +311,7 @@ def expected_score_guesses(probs: np.ndarray, centroids_deg: np.ndarray, candida
             values[s:s + step] = np.take_along_axis(pr.astype(np.float32) @ score_matrix, cd, 1)
         else:  # too many cells to keep the matrix: score rows of this batch's candidate cells only
             rows, inv = np.unique(cd, return_inverse=True)
-            exp_rows = pr @ geoguessr_score(pairwise_haversine_km(cent[rows], cent)).T   # (B, U)
+            exp_rows = pr @ geoguessr_score(pairwise_haversine_km(cent[rows], cent), decay_km).T   # (B, U)
             values[s:s + step] = np.take_along_axis(exp_rows, inv.reshape(cd.shape), 1)
     best = values.argmax(1)
     r = np.arange(len(probs))

@@ -21,11 +21,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 GRID = {
-    "null_weight": [0.1, 0.3, 1.0, 3.0],
-    "image_power": [0.0, 0.5, 1.0],
-    "snap_threshold": [0.4, 0.6, 0.8],
+    "null_weight": [0.01, 0.03, 0.1, 0.3, 1.0],
+    "image_power": [0.25, 0.5, 1.0],
+    "snap_threshold": [0.2, 0.3, 0.4, 0.6],
     "script_weight": [0.0, 3.0],
-    "word_weight": [0.0, 3.0],
+    "word_weight": [0.0, 3.0, 10.0],
 }
 
 

@@ -112,3 +112,32 @@ def test_bots_opening_one_new_match_log_at_once_do_not_collide(tmp_path):
         assert not errors, errors
         with sqlite3.connect(path) as c:
             assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_text_cue_reads_are_logged_and_old_logs_gain_the_column(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)  # a log written before the text cue: guesses without text_json
+    conn.executescript("CREATE TABLE guesses (id INTEGER PRIMARY KEY AUTOINCREMENT, match_id INTEGER NOT NULL, "
+                       "round_n INTEGER NOT NULL, attempt INTEGER NOT NULL, created_utc TEXT NOT NULL, "
+                       "lat REAL NOT NULL, lon REAL NOT NULL, method TEXT, placed_lat REAL, placed_lon REAL, "
+                       "expected_score REAL, topk_json TEXT, model_timings_json TEXT);")
+    conn.close()
+    rec = record(1, 5000, 0.5, 900.0)
+    text = {"reads": [[2, "Riga", 0.99]], "best": {"name": "Riga", "country": "LV", "posterior": 0.9},
+            "snapped": True, "scripts": [], "words": ["Viesnica"]}
+    rec.guess = GuessResult(56.95, 24.11, text=text)
+    with MatchLog(path) as ml:
+        mid = ml.start_match("arena", "classic", "g1", {})
+        ml.log_guess(mid, rec)
+    (got,) = sqlite3.connect(path).execute("SELECT text_json FROM guesses").fetchone()
+    assert json.loads(got) == text
+
+
+def test_round_table_shows_what_was_read():
+    from pigeon.cli._bot import signs_read
+
+    text = {"reads": [[0, "Lapua 15km", 0.83], [2, "Kauhava", 0.99]],
+            "best": {"name": "Kauhava", "country": "FI", "posterior": 0.91}, "snapped": True}
+    cell = signs_read(text)
+    assert "Lapua 15km" in cell and cell.endswith("-> Kauhava FI 91% snap")
+    assert signs_read({"reads": [], "best": None}) == "nothing read" and signs_read(None) == "-"

@@ -174,3 +174,18 @@ def test_eval_reports_off_and_on_for_the_same_rounds(cue):
     assert got["match_precision"] == 1.0 and got["read_rate"] == pytest.approx(1 / 3)
     assert got["on"]["geoguessr_score"] > got["off"]["geoguessr_score"]
     np.testing.assert_allclose(off[1:], on[1:])  # rounds without a match play the same guess
+
+
+def test_the_maps_decay_moves_the_expected_score_guess():
+    """On a small map (short decay) the guess commits to the likeliest cell; on the world map a point between
+    two likely cells can score more in expectation."""
+    from model.inference import cell_score_matrix
+
+    # three likely cells ~1,000 km around a fourth, unlikely one in the middle
+    cents = np.array([[9.0, 0.0], [-4.5, 7.8], [-4.5, -7.8], [0.0, 0.0]])
+    p = np.array([0.3, 0.3, 0.3, 0.1])
+    world = play(p, cents, [""] * 4, "expected_score", score_matrix=cell_score_matrix(cents))
+    small = play(p, cents, [""] * 4, "expected_score", score_matrix=cell_score_matrix(cents, 50.0),
+                 decay_km=50.0)
+    assert world.guess == pytest.approx((0.0, 0.0))
+    assert small.guess in [pytest.approx(tuple(c)) for c in cents[:3]]

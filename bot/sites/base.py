@@ -77,6 +77,7 @@ class GuessResult:
     heat: list[list[float]] = field(default_factory=list)         # [[lat, lon, p], ...]
     expected_score: float | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    text: dict | None = None                                      # text cue: reads, best place, snapped
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def load_guess(run: Path | None, cfg: Any):
     from model.paths import project_path
 
     run_dir = run or project_path(cfg.demo.run)
-    guess, _ = load_guess_fn(run_dir, cfg.demo.device, cfg.play.guess_mode)
+    guess, _ = load_guess_fn(run_dir, cfg.demo.device, cfg.play.guess_mode, cfg.text_cue)
     return guess, model_info(run_dir)
 
 
@@ -89,6 +89,9 @@ def print_report(report: Any, title: str, matchlog: Path | None = None) -> None:
     from pigeon.cli._render import print_table
 
     columns = list(REPORT_COLUMNS)
+    text = any(r.guess is not None and getattr(r.guess, "text", None) is not None for r in report.rounds)
+    if text:
+        columns.append("signs read")
     duel = any(r.result is not None and r.result.hp_own is not None for r in report.rounds)
     if duel:
         columns.append("HP")
@@ -101,6 +104,8 @@ def print_report(report: Any, title: str, matchlog: Path | None = None) -> None:
                f"{res.dist_km:,.1f}" if res and res.dist_km is not None else "-",
                f"{res.score:,}" if res and res.score is not None else "-",
                f"{r.capture_ms:.0f}", f"{r.infer_ms:.0f}", f"{r.guess_ms:.0f}", f"{r.total_ms:.0f}"]
+        if text:
+            row.append(signs_read(getattr(g, "text", None)) if g else "-")
         if duel:
             row.append(f"{res.hp_own} : {res.hp_opponent}" if res else "-")
         rows.append(row)
@@ -109,10 +114,27 @@ def print_report(report: Any, title: str, matchlog: Path | None = None) -> None:
     total = ["total", f"{len(report.rounds)} rounds", "", "",
              f"{s.total_score:,}" if s is not None and s.total_score is not None else "-", "", "", "",
              f"median {sorted(times)[len(times) // 2]:.0f}" if times else "-"]
+    if text:
+        total.append("")
     if duel:
         total.append(f"{s.hp_own} : {s.hp_opponent} " + ("draw" if s.draw else "won" if s.won else "lost")
                      if s is not None else "-")
     console = Console()
-    print_table(rows, columns, title=title, right=set(columns) - {"truth", "guess"}, total=total, console=console)
+    print_table(rows, columns, title=title, right=set(columns) - {"truth", "guess", "signs read"}, total=total,
+                console=console)
     if matchlog is not None:
         console.print(f"match log: {matchlog}  (pigeon stats --matchlog {matchlog})")
+
+
+def signs_read(text: dict | None, width: int = 40) -> str:
+    """One cell of the round table: the best place matched ("-> Riga LV 87% snap") after what was read."""
+    if not text:
+        return "-"
+    words = ", ".join(t for _v, t, _c in text.get("reads", [])[:4])
+    best = text.get("best")
+    if best:
+        tail = f" -> {best['name']} {best['country']} {100 * best['posterior']:.0f}%" + (" snap" if text.get("snapped") else "")
+    else:
+        tail = ""
+    out = (words[: max(0, width - len(tail))] + tail) if words else (tail or "nothing read")
+    return out.strip()

@@ -36,7 +36,7 @@ def play_demo(cfg: BotConfig) -> tuple[GameReport, Path, dict]:
     from model.paths import project_path
 
     run, world = demo_paths(cfg)
-    guess, _ = load_guess_fn(run, cfg.demo.device, cfg.play.guess_mode)
+    guess, _ = load_guess_fn(run, cfg.demo.device, cfg.play.guess_mode, cfg.text_cue)
     model = model_info(run)
     ml_path = project_path(cfg.play.matchlog)
     db = project_path(cfg.demo.arena_db)
