@@ -30,8 +30,10 @@ MAY_IMPORT = {  # first-party packages each package may import (besides itself)
 # world/ and arena/ see only model's folder formats, geography, config loader and default paths
 DATA_ONLY_MODEL = ("model.formats", "model.geo", "model.config", "model.paths")
 # bot may use the torch-free model modules at import time; everything else from model only inside functions
+# model.text: the text cue's config and fusion (numpy only; the OCR engine is imported on first use, see
+# tests/test_text_cue.py::test_text_cue_imports_no_ocr_engine_or_torch)
 BOT_TOPLEVEL_MODEL_OK = ("model.geo", "model.formats", "model.config", "model.paths", "model.views",
-                         "model.guess")
+                         "model.guess", "model.text")
 
 
 def _sources(pkg: str):

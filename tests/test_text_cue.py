@@ -189,3 +189,14 @@ def test_the_maps_decay_moves_the_expected_score_guess():
                  decay_km=50.0)
     assert world.guess == pytest.approx((0.0, 0.0))
     assert small.guess in [pytest.approx(tuple(c)) for c in cents[:3]]
+
+
+def test_text_cue_imports_no_ocr_engine_or_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, model.text.cue, bot.config; "
+            "heavy = [m for m in ('torch', 'onnxruntime', 'rapidocr_onnxruntime', 'cv2', 'rapidfuzz') "
+            "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert got.returncode == 0, got.stdout + got.stderr
