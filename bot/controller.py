@@ -19,6 +19,8 @@ Robustness rules:
 """
 from __future__ import annotations
 
+import dataclasses
+
 import enum
 import inspect
 import logging
@@ -251,6 +253,11 @@ class Controller:
                 self.site.post_predictions(n, guess)
             except Exception as e:  # noqa: BLE001 - the overlay is optional; the game goes on
                 self._event(n, "overlay", f"posting predictions failed: {_first_line(e)}")
+        commit = getattr(self.site, "commit_guess", None)  # sites that pin first and lock after the belief
+        if commit is not None:
+            method = commit(n)
+            if method is not None and rec.placed is not None and method != rec.placed.method:
+                rec.placed = dataclasses.replace(rec.placed, method=method)
 
     def _views_in_time(self, state: RoundState, waited_s: float) -> int:
         """Headings to capture: ``views``, fewer when the round clock would not leave ``guess_margin_s`` after

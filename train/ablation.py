@@ -1,7 +1,8 @@
 """PIGEON's cumulative ablation (docs/method.md §3.1) on one dataset, in one run: each row removes one more
 component.
 
-Rows: full (with hierarchical refinement) -> minus refinement (the run as trained) -> minus order-aware fusion
+Rows: + text cue (the played guess with the signs read, from ``metrics["text_cue"]`` when ``pigeon eval
+--text-cue`` computed it) -> full (with hierarchical refinement) -> minus refinement (the run as trained) -> minus order-aware fusion
 (the head retrained on the view mean of the same tower; 'n/a' for a run that averages its views) -> minus tower
 training (contrastive pretraining and the supervised encoder stage: the backbone as initialised / as loaded
 from its pretrained tag) -> minus semantic geocells
@@ -37,7 +38,7 @@ from train.head import predict_logits
 from train.pipeline import Stage, backbone_clip, embeddings, ensure_geocells, fit_head, location_embeddings
 
 log = logging.getLogger(__name__)
-ROWS = (("full", "PIGEON (full)"), ("no_refinement", "- hierarchical guess refinement"),
+ROWS = (("text_cue", "+ text cue (played expected-score guess, signs read)"), ("full", "PIGEON (full)"), ("no_refinement", "- hierarchical guess refinement"),
         ("no_order_fusion", "- views concatenated in heading order (mean)"),
         ("no_pretraining", "- tower training (pretraining, supervised encoder)"),
         ("no_semantic_cells", "- semantic geocells"),
@@ -72,6 +73,12 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     true, true_country = table.latlon_deg[idx], true_countries(table, idx)
     rows: dict[str, dict | None] = {"full": None, "no_refinement": run_metrics}
     notes: dict[str, str] = {}
+    text = run_metrics.get("text_cue")
+    rows["text_cue"] = text["on"] if text else None
+    if not text:
+        notes["text_cue"] = "n/a: evaluate with `pigeon eval --text-cue`"
+    elif text["rounds"] != len(table.indices(split)):
+        notes["text_cue_rounds"] = f"the text cue row is on a sample of {text['rounds']} rounds"
     emb_views = run_embeddings(model, info, ds, table, device, Path(cache), progress)[0]  # (N, V, D)
     emb = fuse_views(emb_views, info.fusion)[idx]
     logits = predict_logits(model.head.cpu(), emb).numpy()
@@ -109,7 +116,7 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     table_out = {"split": split, "run": str(run_dir), "dataset": str(data_dir),
                  "rows": [{"key": k, "label": label, "metrics": rows.get(k),
                            "note": notes.get(k, "") if rows.get(k) is None else ""} for k, label in ROWS],
-                 "notes": list(NOTES)}
+                 "notes": list(NOTES) + ([notes["text_cue_rounds"]] if "text_cue_rounds" in notes else [])}
     out_dir = Path(out_dir)
     (out_dir / "ablation.json").write_text(json.dumps(table_out, indent=2) + "\n", encoding="utf-8")
     (out_dir / "ablation.md").write_text(ablation_markdown(table_out), encoding="utf-8")

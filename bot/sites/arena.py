@@ -282,24 +282,32 @@ class ArenaSite:
         self._pending = (round_n, lat_deg, lon_deg, placed.method)
         return placed
 
-    def _flush(self) -> None:
-        """Lock the pinned guess: press Guess (or the API when the pin or the button failed)."""
+    def commit_guess(self, round_n: int) -> str | None:
+        """Lock the guess pinned for ``round_n`` (the controller calls it after the belief went out) -> how it
+        went in ("map" or "api"), None if nothing was pending; errors reach the controller's retry loop."""
+        if self._pending is None or self._pending[0] != round_n:
+            return None
+        return self._flush()
+
+    def _flush(self) -> str | None:
+        """Lock the pinned guess: press Guess (or the API when the pin or the button failed) -> the method."""
         from playwright.sync_api import Error as PlaywrightError
 
         if self._pending is None:
-            return
+            return None
         round_n, lat_deg, lon_deg, method = self._pending
         self._pending = None
         if method != "api":
             try:
                 self._press_guess(round_n)
-                return
+                return method
             except (SiteError, PlaywrightError, LookupError) as e:
                 if not self.cfg.api_fallback:
                     raise SiteError(f"pressing Guess failed: {str(e).splitlines()[0]}") from e
                 log.warning("Guess button failed (%s); using the API", str(e).splitlines()[0])
         self._api("POST", f"/api/games/{self.game_id}/rounds/{round_n}/guess", {"lat": lat_deg, "lon": lon_deg},
                   ok=(200, 409))
+        return "api"
 
     def _pin_on_map(self, round_n: int, lat_deg: float, lon_deg: float) -> PlacedGuess:
         rn, _ = SELECTORS.find(self.page, "round_number", self.timeout_ms)
@@ -412,12 +420,9 @@ class ArenaSite:
         topk = [{"lat": float(t["lat"]), "lon": float(t["lon"]), "p": min(1.0, max(0.0, float(t["p"])))}
                 for t in guess.topk[:50]]
         heat = [[float(a), float(b), min(1.0, max(0.0, float(p)))] for a, b, p in guess.heat[:4096]]
-        try:
-            if self._pending is not None and self._pending[0] == round_n:  # the belief goes out before the lock
-                self._api("POST", "/api/predictions",
-                          {"game_id": self.game_id, "round": round_n, "topk": topk, "heat": heat})
-        finally:
-            self._flush()
+        if self._pending is not None and self._pending[0] == round_n:  # the belief goes out before the lock
+            self._api("POST", "/api/predictions",
+                      {"game_id": self.game_id, "round": round_n, "topk": topk, "heat": heat})
 
     def check(self) -> dict[str, str | None]:
         """Self-test of the required hooks on the current page."""

@@ -23,6 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device(p, strict=True)
     p.add_argument("--cache", help="embedding cache folder (default: the run config's runtime.cache_dir, else "
                                    "$PIGEON_CACHE, else data/cache)")
+    p.add_argument("--text-cue", nargs="?", type=int, const=0, default=None, metavar="N",
+                   help="also play the guess with the text cue (read the signs; docs/text_cue.md) and report it "
+                        "next to the guess without it (metrics.json 'text_cue'); N: a seeded sample of N rounds "
+                        "(OCR costs tenths of a second per view), default all. Weights: the bot config's [text_cue]")
     p.add_argument("--top-countries", type=int, default=15, metavar="N",
                    help="rows and columns of the report's country confusion matrix (default 15)")
     p.set_defaults(func=cmd_eval)
@@ -37,7 +41,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = Path(args.out)
     cache = Path(args.cache) if args.cache else None
     with RichProgress() as progress:
-        metrics, preds = evaluate_run(Path(args.run), Path(args.data), args.split, device, cache, progress)
+        text_cue = None
+        if args.text_cue is not None:
+            from bot.config import load_bot_config
+
+            text_cue = load_bot_config().text_cue
+        metrics, preds = evaluate_run(Path(args.run), Path(args.data), args.split, device, cache, progress,
+                                      text_cue, args.text_cue or 0)
         html = write_report(out, metrics, preds, args.top_countries, args.mode)
         if args.ablation:
             from train.ablation import run_ablation
@@ -45,6 +55,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             run_ablation(Path(args.run), Path(args.data), out, args.split, device, metrics, cache, progress)
     show_metrics(f"{args.run} on the {args.split} split", metrics)
     show_sanity(metrics)
+    show_text_cue(metrics.get("text_cue"))
     print(f"report: {html}")
     return 0
 
@@ -83,3 +94,18 @@ def show_sanity(metrics: dict) -> None:
         console.print(f"note: {k}: {v}", markup=False)
     for w in metrics.get("warnings") or []:
         console.print(f"WARNING: {w}", style="bold red", markup=False)
+
+
+def show_text_cue(t: dict | None) -> None:
+    """The played guess without and with the text cue on the same rounds, and how often a sign located us."""
+    if not t:
+        return
+    from pigeon.cli._render import print_table
+
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    rows = [[k, f"{t[k]['geoguessr_score']:.0f}", pct(t[k].get("country_accuracy")),
+             f"{t[k]['median_km']:.1f}", pct(t[k]["accuracy_km"].get("25"))] for k in ("off", "on")]
+    print_table(rows, ["text cue", "GeoGuessr score", "country", "median km", "< 25 km"],
+                title=f"text cue on {t['rounds']} rounds: read rate {pct(t['read_rate'])}, precision of confident "
+                      f"place matches {pct(t['match_precision'])} (within {t['correct_km']:g} km)",
+                title_justify="center", right=["GeoGuessr score", "country", "median km", "< 25 km"])
