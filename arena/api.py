@@ -194,6 +194,20 @@ def overlay(gid: GID, viewer: VIEWER, svc: SVC, key: OVERLAY_KEY = None) -> dict
     return svc.overlay(gid)
 
 
+@router.get("/games/{gid}/chat")
+def chat_board(gid: GID, request: Request, viewer: VIEWER, svc: SVC, key: OVERLAY_KEY = None) -> dict[str, Any]:
+    """The chat's guesses and leaderboard for the stream overlay (overlay key, like the overlay itself); the
+    chat follows the game whose overlay asks. Blind games have no chat."""
+    if not svc.overlay_allowed(gid, key, viewer):
+        raise ArenaError("the chat board needs the overlay key (X-Overlay-Key)", 403)
+    chat = request.app.state.chat
+    if svc.state(None, gid)["mode"] == "blind":
+        return {"game_id": gid, "following": False, "open_round": None, "open_round_guesses": 0, "rounds": [],
+                "leaderboard": [], "viewers": 0}
+    chat.follow(gid)
+    return chat.board(gid)
+
+
 @router.post("/predictions", status_code=204, response_class=Response)
 def post_predictions(body: schemas.PredictionsIn, player: ME, svc: SVC) -> Response:
     svc.post_predictions(

@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from .api import router
+from .chat import ChatConfig, ChatRoom, IrcBridge
 from .db import Database
 from .games import ArenaError, GameService
 from .worlds import load_worlds
@@ -143,6 +144,7 @@ def create_app(service: GameService, vendor_dir: Path) -> FastAPI:
         redoc_url=None,
     )
     app.state.service = service
+    app.state.chat = ChatRoom(lambda gid: service.summary(None, gid))  # viewers' guesses (arena/chat.py)
 
     @app.exception_handler(ArenaError)
     async def arena_error(_: Request, exc: ArenaError) -> JSONResponse:
@@ -204,6 +206,8 @@ class ArenaServer:
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
+        self.chat: ChatRoom = app.app.state.chat if hasattr(app, "app") else app.state.chat
+        self.chat_bridge: IrcBridge | None = None
 
     @property
     def url(self) -> str:
@@ -221,13 +225,23 @@ class ArenaServer:
                 raise RuntimeError(f"arena server on {self.url} did not start within {timeout_s} s")
             time.sleep(0.01)
         log.info("arena listening on %s", self.url)
+        self.start_chat()
         return self
+
+    def start_chat(self, cfg: ChatConfig | None = None) -> IrcBridge | None:
+        """Connect the chat bridge (``cfg``, else ``ChatConfig.from_env()``; nothing when neither is set)."""
+        cfg = cfg or ChatConfig.from_env()
+        if cfg is not None and self.chat_bridge is None:
+            self.chat_bridge = IrcBridge(cfg, self.chat).start()
+        return self.chat_bridge
 
     def serve_forever(self) -> None:
         """Run in the calling thread (the CLI); Ctrl-C stops it."""
         self._server.run(sockets=[self._sock])
 
     def stop(self) -> None:
+        if self.chat_bridge is not None:
+            self.chat_bridge.stop()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -216,12 +216,16 @@ def geoguessr_check(cfg: BotConfig, url: str | None) -> dict[str, str | None]:
         return site.check()
 
 
-def play_geoguessr(cfg: BotConfig, url: str | None, guess: GuessFn, model: dict | None = None) -> GameReport:
+def play_geoguessr(cfg: BotConfig, url: str | None, guess: GuessFn, model: dict | None = None, *,
+                   observer: Any = None) -> GameReport:
     """Play one game on geoguessr.com (classic: ``url`` or a new game; challenge links; duels and team duels:
-    the ``url`` of a joined game). ``geoguessr.record_dir`` set: scrubbed snapshots are recorded there."""
+    the ``url`` of a joined game). ``geoguessr.record_dir`` set: scrubbed snapshots are recorded there.
+    ``observer``: a ``bot.observer.GameObserver`` told of every guess and result (the live view)."""
+    from bot.observer import ObservedLog
+
     secret = geoguessr_auth(cfg).secret
     with _redacted(secret), MatchLog(project_path(cfg.play.matchlog)) as ml, open_browser(cfg.browser) as browser:
         site = _site(browser, cfg, url)
-        ctrl = Controller(site, guess, cfg.play, matchlog=ml, model=model,
-                          screenshot_dir=project_path(cfg.play.screenshots_dir))
+        ctrl = Controller(site, guess, cfg.play, matchlog=ObservedLog(ml, observer) if observer is not None else ml,
+                          model=model, screenshot_dir=project_path(cfg.play.screenshots_dir))
         return ctrl.play(cfg.play.mode, cfg.play.rounds)

@@ -101,6 +101,40 @@
     } catch (e) { $("#ov-round").textContent = e.status === 404 ? "game not found" : "reconnecting…"; }
     setTimeout(poll, 1000);
   }
+  // Chat vs bot (arena/chat.py): the viewers' leaderboard and, once a round is over, their guesses on the map.
+  const chatLayer = L.layerGroup().addTo(map);
+  let chatKey = null;
+  function renderChat(board) {
+    const box = $("#ov-chat");
+    box.hidden = false;
+    const r = state && state.round;
+    const last = board.rounds.length ? board.rounds[board.rounds.length - 1] : null;
+    const head = board.open_round ? `Round ${board.open_round}: ${fmtInt(board.open_round_guesses)} guesses in` :
+      last ? `Round ${last.n}: ${fmtInt(last.guesses.length)} guesses` : "Type !g lat, lon or !g country";
+    const best = last && r && r.closed && r.n === last.n ? last.guesses.slice(0, 3) : [];
+    box.replaceChildren(el("h3", {}, "Chat vs bot"), el("div", {class: "ov-chat-head", "data-qa": "overlay-chat-round"}, head),
+      ...board.leaderboard.slice(0, 8).map((v, i) => el("div", {class: "row"}, el("b", {}, String(i + 1)),
+        el("span", {class: "viewer"}, v.viewer), el("span", {}, `${fmtInt(v.score)}`))),
+      best.length ? el("div", {class: "ov-chat-best"}, "Best this round: " +
+        best.map((g) => `${g.viewer} ${fmtKm(g.dist_km)}`).join(" · ")) : null);
+    const k = `${state ? state.version : ""}|${last ? last.n + ":" + last.guesses.length : ""}`;
+    if (k === chatKey) return;
+    chatKey = k;
+    chatLayer.clearLayers();
+    if (best.length || (last && r && r.closed && r.n === last.n)) {
+      for (const g of last.guesses.slice(0, 200)) {
+        if (g.lat === null) continue;
+        L.circleMarker([g.lat, g.lon], {radius: 4, color: "#1d4ed8", weight: 1, fillColor: "#93c5fd", fillOpacity: 0.8,
+          interactive: false, className: "chat-dot"}).addTo(chatLayer);
+      }
+    }
+  }
+  async function pollChat() {
+    try { renderChat(await api("GET", `/api/games/${gid}/chat`, undefined, {"X-Overlay-Key": key()})); }
+    catch (e) { /* no chat: the panel stays hidden */ }
+    setTimeout(pollChat, 2000);
+  }
   setInterval(tick, 250);
   poll();
+  pollChat();
 })();

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "pigeon.cli.play",
     "pigeon.cli.login",
     "pigeon.cli.duel",
+    "pigeon.cli.tournament",
     "pigeon.cli.demo",
     "pigeon.cli.pretrain",
     "pigeon.cli.train",
@@ -37,7 +38,7 @@ DESCRIPTION = """Image geolocation (an open re-implementation of PIGEON, CVPR 20
 
 Build a world and train a model (world, geocells, pretrain, train, index, eval), ask it where a photo was taken
 (predict), run the local arena game (arena), let the bot play or duel there or on geoguessr.com (play, duel,
-login, demo) and look at the results (stats)."""
+tournament, login, demo) and look at the results (stats)."""
 EPILOG = """Config overrides are spelled --set KEY=VALUE on every verb (e.g. --set head.lr=1e-3); trailing KEY=VALUE
 words still work where a verb takes no other positionals. Run `pigeon COMMAND --help` for a verb's options."""
 

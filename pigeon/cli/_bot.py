@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,14 @@ from pigeon.cli._common import add_config, add_overrides
 REPORT_COLUMNS = ("round", "truth", "guess", "km", "score", "capture ms", "infer ms", "guess ms", "round ms")
 
 
-def add_bot_options(p: argparse.ArgumentParser, rounds: bool = True) -> None:
-    """--config, --rounds, --headless/--headed, --matchlog and the trailing config overrides."""
+def add_bot_options(p: argparse.ArgumentParser, rounds: bool = True, live: bool = False) -> None:
+    """--config, --rounds, --headless/--headed, --matchlog, the trailing config overrides and (``live``)
+    --quiet."""
     add_config(p, "bot config TOML (default configs/bot.toml)")
+    if live:
+        p.add_argument("--quiet", "-q", action="store_true",
+                       help="no live view while playing (it is drawn only on a terminal anyway); "
+                            "the round table at the end is printed either way")
     if rounds:
         p.add_argument("--rounds", type=int, default=None, help="rounds to play (default [play] rounds)")
     g = p.add_mutually_exclusive_group()
@@ -67,13 +73,32 @@ def arena_url(args: argparse.Namespace, cfg: Any) -> Iterator[str]:
 
 def load_guess(run: Path | None, cfg: Any):
     """(guess function, model info) of ``run``, default the demo's run."""
+    seat = load_seat(run, cfg)
+    return seat.guess, seat.model
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A loaded bot: its guess function, what the match log records about its model (run, manifest hash, ...,
+    and ``guess_mode``), and the heat-map -> country totals lookup of its geocells (for the live view)."""
+
+    guess: Any
+    model: dict
+    countries: Any
+
+
+def load_seat(run: Path | None, cfg: Any, guess_mode: str | None = None) -> Seat:
+    """Load ``run`` (default the demo's) with ``guess_mode`` (default ``[play] guess_mode``)."""
     from bot.guessing import load_guess_fn
     from bot.matchlog import model_info
     from model.paths import project_path
+    from pigeon.cli._live import country_lookup
 
     run_dir = run or project_path(cfg.demo.run)
-    guess, _ = load_guess_fn(run_dir, cfg.demo.device, cfg.play.guess_mode, cfg.text_cue)
-    return guess, model_info(run_dir)
+    mode = guess_mode or cfg.play.guess_mode
+    guess, predictor = load_guess_fn(run_dir, cfg.demo.device, mode, cfg.text_cue)
+    return Seat(guess, {**model_info(run_dir), "guess_mode": mode},
+                country_lookup(predictor.centroids_deg, predictor.cell_country))
 
 
 def matchlog_path(cfg: Any) -> Path:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pigeon.cli._bot import add_bot_options, arena_url, bot_config, load_guess, matchlog_path, print_report
+from pigeon.cli._bot import add_bot_options, arena_url, bot_config, load_seat, matchlog_path, print_report
 from pigeon.cli._common import add_run
 
 
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true", help="self-test the site's selectors on the live page and exit")
     p.add_argument("--record", type=Path, default=None, metavar="DIR",
                    help="geoguessr: save scrubbed DOM + JSON snapshots of every state change to DIR (test fixtures)")
-    add_bot_options(p)
+    add_bot_options(p, live=True)
     p.set_defaults(func=run_play)
 
 
@@ -52,8 +54,9 @@ def _play(args: argparse.Namespace) -> int:
 
         if args.check:
             return _print_check(geoguessr_check(cfg, args.url))
-        guess, model = load_guess(args.run, cfg)
-        report = play_geoguessr(cfg, args.url, guess, model)
+        seat = load_seat(args.run, cfg)
+        with _live(args, f"geoguessr {cfg.play.mode}", cfg.play.rounds, seat) as (_view, observer):
+            report = play_geoguessr(cfg, args.url, seat.guess, seat.model, observer=observer)
         print_report(report, f"geoguessr {cfg.play.mode}", matchlog_path(cfg))
         return 0
     from bot.driver import open_browser
@@ -62,12 +65,31 @@ def _play(args: argparse.Namespace) -> int:
 
     if args.check:
         return _check_arena(args, cfg)
-    guess, model = load_guess(args.run, cfg)
-    with arena_url(args, cfg) as url, MatchLog(matchlog_path(cfg)) as ml, open_browser(cfg.browser) as browser:
+    from bot.observer import ObservedLog
+
+    seat = load_seat(args.run, cfg)
+    with arena_url(args, cfg) as url, MatchLog(matchlog_path(cfg)) as ml, open_browser(cfg.browser) as browser, \
+            _live(args, f"arena {cfg.play.mode}", cfg.play.rounds, seat) as (_view, observer):
         game = ArenaGame(cfg.play.mode, cfg.play.rounds, join=args.join)
-        report = play_arena(browser, url, guess, cfg, game, matchlog=ml, model=model)
+        log = ObservedLog(ml, observer) if observer is not None else ml
+        report = play_arena(browser, url, seat.guess, cfg, game, matchlog=log, model=seat.model)
     print_report(report, f"arena {cfg.play.mode}", matchlog_path(cfg))
     return 0
+
+
+@contextlib.contextmanager
+def _live(args: argparse.Namespace, title: str, rounds: int, seat: Any) -> Iterator[tuple[Any, Any]]:
+    """(live view, its seat's observer) while the game runs on a terminal; (None, None) with --quiet or when
+    stdout is not a terminal."""
+    from rich.console import Console
+
+    from pigeon.cli._live import LiveView, live_enabled
+
+    if not live_enabled(args.quiet):
+        yield None, None
+        return
+    with LiveView(Console(), title, rounds, countries=seat.countries) as view:
+        yield view, view.seat(f"bot ({Path(seat.model.get('run', '?')).name}, {seat.model.get('guess_mode')})")
 
 
 def _check_arena(args: argparse.Namespace, cfg: Any) -> int:
