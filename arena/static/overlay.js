@@ -115,8 +115,8 @@
     box.replaceChildren(el("h3", {}, "Chat vs bot"), el("div", {class: "ov-chat-head", "data-qa": "overlay-chat-round"}, head),
       ...board.leaderboard.slice(0, 8).map((v, i) => el("div", {class: "row"}, el("b", {}, String(i + 1)),
         el("span", {class: "viewer"}, v.viewer), el("span", {}, `${fmtInt(v.score)}`))),
-      best.length ? el("div", {class: "ov-chat-best"}, "Best this round: " +
-        best.map((g) => `${g.viewer} ${fmtKm(g.dist_km)}`).join(" · ")) : null);
+      ...(best.length ? [el("div", {class: "ov-chat-best"}, "Best this round: " +
+        best.map((g) => `${g.viewer} ${fmtKm(g.dist_km)}`).join(" · "))] : []));
     const k = `${state ? state.version : ""}|${last ? last.n + ":" + last.guesses.length : ""}`;
     if (k === chatKey) return;
     chatKey = k;
