@@ -6,7 +6,9 @@ max, and each phase), and the soak outcome: rounds completed, failures, retries,
 round got a second guess (checked in the arena's database). Model: the shipped ``checkpoints/demo`` when it
 exists, else a tiny run trained on the spot (recorded in the JSON). World: its 40 held-out locations
 (``checkpoints/demo/holdout``) when they exist, else the arena's small synthetic demo world.
-Usage: ``python benchmarks/bench_bot.py [--rounds 100] [--game-rounds 5] [--run DIR [--label TEXT]] [--world DIR]``.
+The text cue (OCR of the captured views) is on, as in the bot's default config, unless ``--no-text-cue``.
+Usage: ``python benchmarks/bench_bot.py [--rounds 100] [--game-rounds 5] [--run DIR [--label TEXT]] [--world DIR]
+[--no-text-cue]``.
 Writes benchmarks/results/bot.json.
 """
 from __future__ import annotations
@@ -47,6 +49,7 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=None)
     ap.add_argument("--world", type=Path, default=None)
     ap.add_argument("--label", default=None, help="what --run is, recorded in the JSON")
+    ap.add_argument("--no-text-cue", action="store_true", help="play without reading the signs")
     args = ap.parse_args()
 
     from arena import make_server
@@ -64,7 +67,23 @@ def main() -> None:
     model_kind = (args.label or "given") if args.run else ("demo" if run else "tiny (checkpoints/demo missing)")
     t0 = time.perf_counter()
     run = run or tiny_run(tmp)
-    guess, predictor = load_guess_fn(run, "cpu")
+    from model.text.cue import TextCueConfig
+
+    text_cue = None if args.no_text_cue else TextCueConfig()
+    plain_guess, predictor = load_guess_fn(run, "cpu", text_cue=text_cue)
+    capture_sizes, text_ms, reads = Counter(), [], Counter()
+
+    def guess(views, **kw):  # records what the bot captured and what the text cue cost
+        from PIL import Image
+        import io
+
+        capture_sizes.update(str(Image.open(io.BytesIO(v)).size) for v in views)
+        g = plain_guess(views, **kw)
+        if "text_ms" in g.timings_ms:
+            text_ms.append(g.timings_ms["text_ms"])
+            reads["snapped" if g.text and g.text["snapped"] else "read" if g.text and g.text["reads"] else "none"] += 1
+        return g
+
     load_s = time.perf_counter() - t0
     world = args.world or (demo_world if (demo_world / "manifest.json").is_file() else
                            make_demo_world(tmp / "world", n_locations=12))
@@ -112,6 +131,9 @@ def main() -> None:
         if played else None,
         "wall_s": round(wall_s, 1), "wall_s_per_round": round(wall_s / max(1, len(played)), 2),
         "peak_rss_mib": round(peak_rss_mib(), 1),
+        "capture_sizes": dict(capture_sizes),
+        "text_cue": ({"enabled": True, "text_ms_median": round(statistics.median(text_ms), 1) if text_ms else None,
+                      "rounds": dict(reads)} if text_cue is not None else {"enabled": False}),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "note": "round_ms = capture (4 PNG headings, UI hidden) + inference + guess placement (map click + submit); "
                 "wall time also includes reading results, next-round navigation and new games",

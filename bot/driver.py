@@ -17,31 +17,42 @@ from bot.config import BrowserConfig
 
 log = logging.getLogger(__name__)
 # every Chromium this project launches (the bot, and the tests through pytest-playwright) gets these flags.
-# WebGL (Street View needs it) goes through SwiftShader, asked for explicitly: recent Chromium deprecates the
-# automatic software-WebGL fallback (chromedp/chromedp PR #1581), so `--use-angle=swiftshader
-# --enable-unsafe-swiftshader` replace `--disable-gpu`; tests/test_bot_geoguessr.py checks WebGL 1 and 2 render
-# with exactly these flags (docs/bot.md, "Headless WebGL").
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-                  "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync")
+# The GPU process is off: in software it costs CPU on every frame, and the arena needs no WebGL (capturing a
+# round's four headings took a median 5.8 s with a SwiftShader GPU process vs 1.8 s with --disable-gpu, same
+# load, alternating runs; docs/bot.md, "Headless WebGL").
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+# geoguessr.com's Street View needs WebGL: it goes through SwiftShader, asked for explicitly, because recent
+# Chromium deprecates the automatic software-WebGL fallback (chromedp/chromedp PR #1581). These replace
+# --disable-gpu for that site only; tests/test_bot_geoguessr.py checks WebGL 1 and 2 render with them.
+WEBGL_FLAGS = ("--use-angle=swiftshader", "--enable-unsafe-swiftshader")
 
 
-def launch_args(cfg: BrowserConfig) -> dict[str, Any]:
-    """Keyword arguments for ``chromium.launch``: executable, flags (``--headless`` only when headless)."""
+def chromium_flags(headless: bool = True, webgl: bool = False) -> list[str]:
+    """The flag list for a launch: ``CHROMIUM_FLAGS``, with ``WEBGL_FLAGS`` instead of --disable-gpu when the
+    site needs WebGL."""
+    flags = [f for f in CHROMIUM_FLAGS if (headless or f != "--headless") and not (webgl and f == "--disable-gpu")]
+    return flags + (list(WEBGL_FLAGS) if webgl else [])
+
+
+def launch_args(cfg: BrowserConfig, webgl: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``chromium.launch``: executable, flags (``--headless`` only when headless; WebGL
+    flags for a site that needs them)."""
     exe = Path(cfg.executable)
     if not exe.is_file():
         raise FileNotFoundError(f"Chromium not found at {exe}: install Debian's `chromium` (make setup) or set "
                                 "[browser] executable in configs/bot.toml")
-    flags = [f for f in CHROMIUM_FLAGS if cfg.headless or f != "--headless"] + list(cfg.extra_flags)
+    flags = chromium_flags(cfg.headless, webgl) + list(cfg.extra_flags)
     return {"executable_path": str(exe), "headless": cfg.headless, "args": flags, "slow_mo": cfg.slow_mo_ms or None}
 
 
 @contextlib.contextmanager
-def open_browser(cfg: BrowserConfig) -> Iterator[Any]:
-    """Playwright + a launched Chromium ``Browser`` for the duration of the ``with`` block."""
+def open_browser(cfg: BrowserConfig, webgl: bool = False) -> Iterator[Any]:
+    """Playwright + a launched Chromium ``Browser`` for the duration of the ``with`` block (``webgl``: for
+    geoguessr.com's Street View)."""
     from playwright.sync_api import sync_playwright
 
-    args = launch_args(cfg)
+    args = launch_args(cfg, webgl)
     if not cfg.headless and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         raise ValueError("--headed needs a display (DISPLAY is not set); run headless or under xvfb-run")
     with sync_playwright() as pw:

@@ -209,7 +209,7 @@ def _site(browser: Any, cfg: BotConfig, url: str | None) -> Any:
 def geoguessr_check(cfg: BotConfig, url: str | None) -> dict[str, str | None]:
     """The selector self-test against the live page (``url``, or a new classic game): entry -> matched selector."""
     secret = geoguessr_auth(cfg).secret
-    with _redacted(secret), open_browser(cfg.browser) as browser:
+    with _redacted(secret), open_browser(cfg.browser, webgl=True) as browser:
         site = _site(browser, cfg, url)
         site.open_game(cfg.play.mode, 1)
         site.observe()
@@ -224,7 +224,8 @@ def play_geoguessr(cfg: BotConfig, url: str | None, guess: GuessFn, model: dict 
     from bot.observer import ObservedLog
 
     secret = geoguessr_auth(cfg).secret
-    with _redacted(secret), MatchLog(project_path(cfg.play.matchlog)) as ml, open_browser(cfg.browser) as browser:
+    with _redacted(secret), MatchLog(project_path(cfg.play.matchlog)) as ml, \
+            open_browser(cfg.browser, webgl=True) as browser:
         site = _site(browser, cfg, url)
         ctrl = Controller(site, guess, cfg.play, matchlog=ObservedLog(ml, observer) if observer is not None else ml,
                           model=model, screenshot_dir=project_path(cfg.play.screenshots_dir))

@@ -479,7 +479,19 @@ def test_selector_check_escapes_rich_markup(capsys):
     assert "[data-qa=panorama]" in out and "#guess-map" in out
 
 
-def test_headless_webgl_renders_with_the_project_flags(browser):
+def test_headless_webgl_renders_with_the_project_flags():
+    """geoguessr.com's Street View needs WebGL: the site's launch flags (bot.driver.WEBGL_FLAGS instead of
+    --disable-gpu) render WebGL 1 and 2 through SwiftShader."""
+    from bot.config import BrowserConfig
+    from bot.driver import launch_args, open_browser
+
+    assert "--disable-gpu" not in launch_args(BrowserConfig(), webgl=True)["args"]
+    assert "--disable-gpu" in launch_args(BrowserConfig())["args"]
+    with open_browser(BrowserConfig(), webgl=True) as browser:
+        _check_webgl(browser)
+
+
+def _check_webgl(browser):
     page = browser.new_page()
     try:
         page.set_content("<p>webgl</p>")
