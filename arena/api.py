@@ -223,6 +223,21 @@ def all_stats(svc: SVC) -> dict[str, Any]:
         return stats.all_stats(c)
 
 
+@router.get("/stats/match")
+def match_stats(request: Request, svc: SVC) -> dict[str, Any]:
+    """The statistics of ``pigeon stats`` (docs/stats.md: per-country hit rates and usual wrong guesses, score
+    histogram, streaks, opponents, matches, duel HP curves, rating history) over the public games."""
+    svc.reveal_due()
+    state = request.app.state
+    if not hasattr(state, "country_at"):
+        from model.geo.geodata import load_or_none
+
+        g = load_or_none("country hit rates on the stats page")
+        state.country_at = None if g is None else g.country_at
+    with svc.db.read() as c:
+        return stats.match_stats(c, source="arena database", country_at=state.country_at)
+
+
 @router.get("/leaderboard")
 def leaderboard(svc: SVC) -> list[dict[str, Any]]:
     svc.reveal_due()

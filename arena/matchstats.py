@@ -1,7 +1,8 @@
 """Match statistics for duel runners and streamers, from the bot's match log and from the arena database alike.
 
-Pure computation over plain rows (no SQLite, Playwright or torch here; ``pigeon stats`` reads the files and
-``docs/stats.md`` documents every key). Both sources are first turned into the same three row shapes:
+Pure computation over plain rows (no SQLite, Playwright or torch here; ``pigeon stats`` and the arena's stats
+page (``arena.stats.match_stats``) read the files, and ``docs/stats.md`` documents every key). It lives in the
+arena so the arena's page can use it; ``pigeon.matchstats`` is the same module. Both sources are first turned into the same three row shapes:
 
 - a **round** row (one player's round): ``match, round, player, opponent, mode, time, true_lat, true_lon,
   true_country, guess_lat, guess_lon, guess_country, dist_km, score, multiplier, hp_before, hp_after,

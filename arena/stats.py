@@ -320,3 +320,36 @@ def verdict_stats(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 def evaluation(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
     """The human-vs-bot evaluation: paired scores with intervals, ratings with uncertainty, verdicts."""
     return {"human_vs_bot": human_vs_bot(conn), "ratings": skill_ratings(conn), "verdicts": verdict_stats(conn)}
+
+
+# ---- the match statistics of `pigeon stats` (arena/matchstats.py) from the arena database ----------------------
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def match_stats(conn: sqlite3.Connection, source: str = "arena database", country_at: Any = None) -> dict[str, Any]:
+    """Per-country hit rates and wrong guesses, score histogram, streaks, opponents, matches, duel HP curves and
+    rating history (``arena.matchstats.compute``, docs/stats.md) over the public games of the database: the
+    same numbers ``pigeon stats`` shows. ``country_at(lats, lons)`` names guessed points' countries (None: hit
+    rates unknown)."""
+    import json
+
+    from . import matchstats
+
+    guesses = rounds_table(conn)  # closed rounds of public games only
+    public = "(g.mode != 'blind' OR g.revealed IS NOT NULL)" if "revealed" in _columns(conn, "games") else "1"
+    games = [dict(r) for r in conn.execute(
+        "SELECT g.id AS game_id, g.mode, g.status, g.options, g.winner_seat, g.finished, s.seat, "
+        "p.name AS player, s.total_score, s.hp FROM games g JOIN seats s ON s.game_id = g.id "
+        f"JOIN players p ON p.id = s.player_id WHERE {public} ORDER BY g.created, s.seat")]
+    ratings = [dict(r) for r in conn.execute(
+        "SELECT p.name AS player, h.created, h.game_id, h.before, h.after FROM rating_history h "
+        f"JOIN players p ON p.id = h.player_id JOIN games g ON g.id = h.game_id WHERE {public} "
+        "ORDER BY h.created")]
+    for g in games:
+        try:
+            g["initial_hp"] = json.loads(g.pop("options") or "{}").get("initial_hp")
+        except (ValueError, AttributeError):
+            g["initial_hp"] = None
+    rounds, matches, rating_rows = matchstats.arena_rows(guesses, games, ratings)
+    return matchstats.compute(rounds, matches, rating_rows, source=source, country_at=country_at)

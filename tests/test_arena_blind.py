@@ -78,6 +78,7 @@ def test_blind_game_reveals_nothing_until_the_verdict(arena):
         arena.clock.advance(15.0)  # past any drawn delay (at most 13 s)
         seen_by_human += [h.ok("GET", f"/api/games/{gid}"), h.ok("GET", f"/api/games/{gid}/summary")]
         seen_by_human.append(h.ok("GET", "/api/stats"))
+        seen_by_human.append(h.ok("GET", "/api/stats/match"))
         seen_by_human.append(h.ok("GET", "/api/leaderboard"))
         arena.clock.advance(5.5)  # fixed intermission
     final = h.ok("GET", f"/api/games/{gid}")

@@ -41,6 +41,8 @@ def probe(c: Client, gid: str, n: int, views: int = 4) -> list[tuple[str, bytes]
         f"/api/games/{gid}/rounds/{n}/result",
         f"/api/games/{gid}/rounds/{n + 1}/result",
         "/api/stats",
+        "/api/stats/match",
+        f"/api/games/{gid}/chat",
         "/api/leaderboard",
         "/api/worlds",
         "/openapi.json",

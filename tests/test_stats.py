@@ -1,4 +1,4 @@
-"""Match statistics (pigeon/matchstats.py) and ``pigeon stats --format table|csv|json|html``: pure tables on
+"""Match statistics (arena/matchstats.py, also importable as pigeon.matchstats) and ``pigeon stats --format table|csv|json|html``: pure tables on
 hand-built rows, and the CLI on a real match log written by bot.matchlog.MatchLog (SQLite on disk)."""
 from __future__ import annotations
 

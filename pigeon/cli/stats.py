@@ -7,7 +7,6 @@ self-contained HTML page with plots."""
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,41 +82,18 @@ def _country_lookup():
     return None if g is None else g.country_at
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-
-
 def _from_arena(db: Path) -> tuple[dict, dict[str, list[dict]], dict[str, list[dict]], str]:
     """(matchstats, the arena's own tables, every closed round, the empty-table word) of an arena database."""
-    import json
-
     from arena import stats as arena_stats
     from arena.db import connect_readonly
-    from pigeon import matchstats
 
     conn = connect_readonly(db)
     try:
         data = arena_stats.all_stats(conn)
         guesses = arena_stats.rounds_table(conn)  # closed rounds of public games only
-        public = "(g.mode != 'blind' OR g.revealed IS NOT NULL)" if "revealed" in _columns(conn, "games") else "1"
-        games = [dict(r) for r in conn.execute(
-            "SELECT g.id AS game_id, g.mode, g.status, g.options, g.winner_seat, g.finished, s.seat, "
-            "p.name AS player, s.total_score, s.hp FROM games g JOIN seats s ON s.game_id = g.id "
-            f"JOIN players p ON p.id = s.player_id WHERE {public} ORDER BY g.created, s.seat")]
-        ratings = [dict(r) for r in conn.execute(
-            "SELECT p.name AS player, h.created, h.game_id, h.before, h.after FROM rating_history h "
-            f"JOIN players p ON p.id = h.player_id JOIN games g ON g.id = h.game_id WHERE {public} "
-            "ORDER BY h.created")]
+        stats = arena_stats.match_stats(conn, source=f"arena database {db}", country_at=_country_lookup())
     finally:
         conn.close()
-    for g in games:
-        try:
-            g["initial_hp"] = json.loads(g.pop("options") or "{}").get("initial_hp")
-        except (ValueError, AttributeError):
-            g["initial_hp"] = None
-    rounds, matches, rating_rows = matchstats.arena_rows(guesses, games, ratings)
-    stats = matchstats.compute(rounds, matches, rating_rows, source=f"arena database {db}",
-                               country_at=_country_lookup())
     own = {name: data[name] for name in ARENA_TABLES if name in data}
     return stats, own, {"rounds": guesses}, "no games yet"
 
