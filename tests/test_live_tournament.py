@@ -152,3 +152,29 @@ def test_tournament_plays_parallel_duels_in_a_real_arena(tmp_path):
     json.dumps(report)
     assert report["finished"] == 3 and report["draws"] >= 1 and report["duels_per_hour"] > 0
     assert "| paris | paris-too | 1 | 0-1-0 | 0.50" in markdown(report)
+
+
+def test_log_lines_go_above_the_live_view_and_the_handler_is_restored():
+    import logging
+
+    from rich.console import Console
+
+    handler = logging.StreamHandler()        # a stderr handler, as configure_logging installs
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        buf, original = io.StringIO(), handler.stream
+        with LiveView(Console(file=buf, force_terminal=True, width=100), "arena classic", 3) as view:
+            view.seat("bot")
+            logging.getLogger("bot.controller").warning("round 1: 12.0 km, 4990 points")
+            assert handler.stream is sys_stderr() and handler.stream is not original   # rich's redirect
+        assert handler.stream is original
+        assert "round 1: 12.0 km, 4990 points" in buf.getvalue() and "arena classic" in buf.getvalue()
+    finally:
+        root.removeHandler(handler)
+
+
+def sys_stderr():
+    import sys
+
+    return sys.stderr

@@ -149,13 +149,24 @@ class LiveView:
         if self.enabled:
             from rich.live import Live
 
+            import logging
+            import sys
+
+            # log lines (progress, warnings) go above the view instead of through it: point the root logger's
+            # stderr handlers at the stderr that Live redirects while the view is drawn
+            self._handlers = [(h, h.stream) for h in logging.getLogger().handlers
+                              if isinstance(h, logging.StreamHandler) and h.stream in (sys.__stderr__, sys.stderr)]
             self._live = Live(get_renderable=self.renderable, console=self.console, refresh_per_second=4,
-                              transient=False, redirect_stderr=False)
+                              transient=False, redirect_stdout=True, redirect_stderr=True)
             self._live.__enter__()
+            for h, _ in self._handlers:
+                h.setStream(sys.stderr)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
+            for h, stream in getattr(self, "_handlers", []):
+                h.setStream(stream)
             self._live.update(self.renderable(), refresh=True)
             self._live.__exit__(*exc)
             self._live = None

@@ -43,6 +43,10 @@ def run_duel(args: argparse.Namespace) -> int:
     with arena_url(args, cfg) as url:
         if args.opponent == "bot":
             b = a if args.run_b is None and args.mode_b is None else load_seat(args.run_b or args.run, cfg, args.mode_b)
+            if args.run_b is None and args.mode_b is None:
+                print("note: both bots play the same run with the same guess mode, so they make the same guess "
+                      "every round and the duel is a draw; pass --run-b or --mode-b for a real contest",
+                      file=sys.stderr)
             names = (_label("A", a), _label("B", b))
             view = LiveView(Console(), "arena duel", rounds, enabled=live)
             with view if live else contextlib.nullcontext():
