@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS matches (
   id INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL, mode TEXT NOT NULL, game_id TEXT,
   started_utc TEXT NOT NULL, finished_utc TEXT, status TEXT NOT NULL DEFAULT 'playing',
-  model_run TEXT, model_manifest_sha256 TEXT, model_created_utc TEXT, model_backbone TEXT,
+  model_run TEXT, model_manifest_sha256 TEXT, model_created_utc TEXT, model_backbone TEXT, model_guess_mode TEXT,
   total_score INTEGER, won INTEGER, draw INTEGER, hp_own INTEGER, hp_opponent INTEGER);
 CREATE TABLE IF NOT EXISTS rounds (
   match_id INTEGER NOT NULL REFERENCES matches(id), round_n INTEGER NOT NULL, logged_utc TEXT NOT NULL,
@@ -85,9 +85,10 @@ class MatchLog:
         self.conn.execute("PRAGMA busy_timeout=30000")
         _retry_locked(lambda: self.conn.execute("PRAGMA journal_mode=WAL"))
         _retry_locked(lambda: self.conn.executescript(SCHEMA))
-        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(guesses)")}
-        if "text_json" not in cols:  # logs written before the text cue: the column is added, nothing else moves
-            _retry_locked(lambda: self.conn.execute("ALTER TABLE guesses ADD COLUMN text_json TEXT"))
+        # logs written before these columns existed gain them; nothing else moves
+        for table, col in (("guesses", "text_json"), ("matches", "model_guess_mode")):
+            if col not in {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}:
+                _retry_locked(lambda: self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT"))
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -106,9 +107,9 @@ class MatchLog:
     def start_match(self, site: str, mode: str, game_id: str, model: dict[str, Any]) -> int:
         cur = self.conn.execute(
             "INSERT INTO matches (site, mode, game_id, started_utc, model_run, model_manifest_sha256, "
-            "model_created_utc, model_backbone) VALUES (?,?,?,?,?,?,?,?)",
+            "model_created_utc, model_backbone, model_guess_mode) VALUES (?,?,?,?,?,?,?,?,?)",
             (site, mode, game_id, _utc(), model.get("run"), model.get("manifest_sha256"), model.get("created_utc"),
-             model.get("backbone")))
+             model.get("backbone"), model.get("guess_mode")))
         return int(cur.lastrowid)
 
     def finish_match(self, match_id: int | None, summary: Any, status: str) -> None:

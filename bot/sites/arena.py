@@ -260,11 +260,21 @@ class ArenaSite:
         self.page.evaluate("document.documentElement.classList.add('pigeon-capture')")
         try:
             for k in sorted({round(i * n_site / n_views) % n_site for i in range(n_views)}):
-                box = self.page.evaluate(SHOW_VIEW_JS, [img_sel, rot_sel, round_n, k, n_site, self.timeout_ms])
+                box = self._view_box(img_sel, rot_sel, round_n, k, n_site)
                 shots.append(self.page.screenshot(clip=box, type="png", animations="disabled", caret="hide"))
         finally:
             self.page.evaluate("document.documentElement.classList.remove('pigeon-capture')")
         return shots
+
+    def _view_box(self, img_sel: str, rot_sel: str, round_n: int, k: int, n_site: int) -> dict:
+        """The on-screen box of view ``k``, once the picture has a size: right after a view change the image
+        can be laid out at 0 x 0 for a frame (seen once in 20 tournament duels), so wait a frame and ask again."""
+        for _ in range(20):
+            box = self.page.evaluate(SHOW_VIEW_JS, [img_sel, rot_sel, round_n, k, n_site, self.timeout_ms])
+            if box["width"] >= 1 and box["height"] >= 1:
+                return box
+            self.page.wait_for_timeout(50)
+        raise SiteError(f"view {k} of round {round_n} has no size on the page ({box})")
 
     def place_guess(self, round_n: int, lat_deg: float, lon_deg: float) -> PlacedGuess:
         """Pin the guess on the map; the Guess button is pressed after the belief is posted (``post_predictions``)

@@ -37,7 +37,7 @@ def play_demo(cfg: BotConfig) -> tuple[GameReport, Path, dict]:
 
     run, world = demo_paths(cfg)
     guess, _ = load_guess_fn(run, cfg.demo.device, cfg.play.guess_mode, cfg.text_cue)
-    model = model_info(run)
+    model = {**model_info(run), "guess_mode": cfg.play.guess_mode}
     ml_path = project_path(cfg.play.matchlog)
     db = project_path(cfg.demo.arena_db)
     db.parent.mkdir(parents=True, exist_ok=True)
