@@ -61,21 +61,31 @@ def arena_duel(url: str, guesses: tuple[GuessFn, GuessFn], cfg: BotConfig, round
                names: tuple[str, str] = ("pigeon-bot-a", "pigeon-bot-b")) -> tuple[GameReport, GameReport]:
     """Bot vs bot: two browsers in two threads (Playwright's sync API wants one instance per thread); bot A
     creates the duel, bot B joins it from the lobby."""
-    results: list[Any] = [None, None]
-
-    def run(i: int) -> None:
+    def run(i: int) -> GameReport:
         game = ArenaGame("duel", rounds, join=None if i == 0 else "lobby", player_name=names[i])
         ml = MatchLog(matchlog_path) if matchlog_path else None
         try:
             with open_browser(cfg.browser) as browser:
-                results[i] = play_arena(browser, url, guesses[i], cfg, game, matchlog=ml, model=models[i])
-        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
-            results[i] = e
+                return play_arena(browser, url, guesses[i], cfg, game, matchlog=ml, model=models[i])
         finally:
             if ml is not None:
                 ml.close()
 
-    threads = [threading.Thread(target=run, args=(i,), name=f"duel-bot-{i}") for i in (0, 1)]
+    return run_two_seats(run, "duel-bot")
+
+
+def run_two_seats(run: Callable[[int], Any], name: str) -> tuple[Any, Any]:
+    """``run(0)`` and ``run(1)`` in two threads (Playwright's sync API wants one instance per thread) -> both
+    results, after both finished; an exception of either is raised here, seat 0's first."""
+    results: list[Any] = [None, None]
+
+    def wrap(i: int) -> None:
+        try:
+            results[i] = run(i)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            results[i] = e
+
+    threads = [threading.Thread(target=wrap, args=(i,), name=f"{name}-{i}") for i in (0, 1)]
     for t in threads:
         t.start()
     for t in threads:

@@ -90,11 +90,10 @@ def duel_pair(url: str, seats: tuple[Entrant, Entrant], cfg: BotConfig, rounds: 
     from bot.driver import open_browser
     from bot.matchlog import MatchLog
     from bot.observer import ObservedLog
-    from bot.play import ArenaGame, play_arena
+    from bot.play import ArenaGame, play_arena, run_two_seats
 
     a_done = threading.Event()
     box: dict[str, Any] = {}
-    results: list[Any] = [None, None]
 
     def on_site_a(site: Any) -> None:
         box["site"] = site
@@ -110,36 +109,24 @@ def duel_pair(url: str, seats: tuple[Entrant, Entrant], cfg: BotConfig, rounds: 
             time.sleep(0.1)
         raise TimeoutError(f"seat A created no duel within {cfg.play.stall_timeout_s:.0f} s")
 
-    def run(i: int) -> None:
+    def run(i: int) -> GameReport:
         ml = MatchLog(matchlog_path) if matchlog_path else None
         log_ = ObservedLog(ml, observers[i]) if observers[i] is not None else ml
         try:
             with open_browser(cfg.browser) as browser:
                 if i == 0:
                     game = ArenaGame("duel", rounds, duel_options=duel_options, player_name=seats[0].name)
-                    results[0] = play_arena(browser, url, seats[0].guess, cfg, game, matchlog=log_,
-                                            model=seats[0].model, on_site=on_site_a)
-                else:
-                    game = ArenaGame("duel", rounds, join=game_id_of_a(), player_name=seats[1].name)
-                    results[1] = play_arena(browser, url, seats[1].guess, cfg, game, matchlog=log_,
-                                            model=seats[1].model)
-        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
-            results[i] = e
+                    return play_arena(browser, url, seats[0].guess, cfg, game, matchlog=log_,
+                                      model=seats[0].model, on_site=on_site_a)
+                game = ArenaGame("duel", rounds, join=game_id_of_a(), player_name=seats[1].name)
+                return play_arena(browser, url, seats[1].guess, cfg, game, matchlog=log_, model=seats[1].model)
         finally:
             if i == 0:
                 a_done.set()
             if ml is not None:
                 ml.close()
 
-    threads = [threading.Thread(target=run, args=(i,), name=f"duel-seat-{i}") for i in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
-    return results[0], results[1]
+    return run_two_seats(run, "duel-seat")
 
 
 def schedule(names: Sequence[str], duels_per_pair: int) -> list[tuple[str, str]]:
