@@ -76,11 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     true = np.array([[loc.lat, loc.lon] for loc in locs])
     true_country = np.array([loc.aux.get("country", "") for loc in locs])
     gaz = load_gazetteer()
+    observer = TextCue(gaz, base)  # lookups and priors do not depend on the fusion weights tuned below
+    evidence = {i: observer.observe(reads.get(i, [])) for i in ids}
     rows = []
     for values in itertools.product(*GRID.values()):
         cfg = replace(base, **dict(zip(GRID, values)))
         m, _, _ = text_cue_metrics(TextCue(gaz, cfg), reads, ids, probs, true, true_country, pred.centroids_deg,
-                                   pred.cell_country, refined, geolocation_metrics, countries_at)
+                                   pred.cell_country, refined, geolocation_metrics, countries_at, evidence)
         rows.append({**dict(zip(GRID, values)), "score_on": m["on"]["geoguessr_score"],
                      "score_off": m["off"]["geoguessr_score"], "read_rate": m["read_rate"],
                      "precision": m["match_precision"]})

@@ -72,9 +72,10 @@ def read_locations(ds: Dataset, ids: list[str], views: list[int], cfg: TextCueCo
 def text_cue_metrics(cue: TextCue, reads: dict[str, list[TextRead]], ids: list[str], probs: np.ndarray,
                      true: np.ndarray, true_country, centroids_deg: np.ndarray, cell_country: list[str],
                      refined: np.ndarray | None, geolocation_metrics,
-                     countries_at) -> tuple[dict, np.ndarray, np.ndarray]:
+                     countries_at, evidence: dict | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
     """The played guess (``model.inference.play``, expected-score mode) off and on, for the same rounds ->
-    (metrics, guesses off (N, 2), guesses on (N, 2))."""
+    (metrics, guesses off (N, 2), guesses on (N, 2)). ``evidence``: {id: ``cue.observe(reads)``} computed once,
+    for callers that try many fusion weights (the lookups do not depend on them)."""
     from model.geo.geography import haversine_km
     from model.inference import cell_score_matrix, play
 
@@ -83,7 +84,7 @@ def text_cue_metrics(cue: TextCue, reads: dict[str, list[TextRead]], ids: list[s
     for i, lid in enumerate(ids):
         ref = tuple(refined[i]) if refined is not None else None
         off.append(play(probs[i], centroids_deg, cell_country, "expected_score", ref, score_matrix=matrix).guess)
-        ev = cue.observe(reads.get(lid, []))
+        ev = evidence[lid] if evidence is not None else cue.observe(reads.get(lid, []))
         with_text += bool(reads.get(lid))
         got = play(probs[i], centroids_deg, cell_country, "expected_score", ref, score_matrix=matrix,
                    text_cue=cue, evidence=ev)

@@ -19,7 +19,7 @@ not. The fused distribution is P(H_0) * p + sum_k P(H_k) * onehot(cell_k). When 
 (within ``snap_radius_km`` plus the distance a sign gives) hold at least ``snap_threshold`` of the belief, the
 guess snaps to that candidate. No reads, or reads that match nothing, leave p exactly
 unchanged. The weights are tuned on a validation render (``scripts/tune_text_cue.py`` on 222 locations of a
-512 px seed-5 render: played guess 2,754 -> 3,265 with the defaults below; docs/text_cue.md), never on test.
+512 px seed-5 render: played guess 2,754 -> 3,483 with the defaults below; docs/text_cue.md), never on test.
 """
 from __future__ import annotations
 
@@ -52,9 +52,9 @@ class TextCueConfig:
     fuzzy_cutoff: float = 0.85        # edit-distance similarity for a near-miss name
     population_alpha: float = 0.5     # weight of a same-name place ~ population ** alpha
     match_power: float = 4.0          # weight ~ match quality ** match_power
-    null_weight: float = 0.1          # r_0: belief that the reads do not locate us
-    image_power: float = 0.5          # how much the image distribution may veto a read
-    snap_threshold: float = 0.4       # belief near one place above which the guess is that place
+    null_weight: float = 1.0          # r_0: belief that the reads do not locate us
+    image_power: float = 0.25         # how much the image distribution may veto a read
+    snap_threshold: float = 0.2       # belief near one place above which the guess is that place
     snap_radius_km: float = 30.0      # places this close (plus a sign's distance) support each other
     script_weight: float = 3.0        # script evidence multiplies matching countries' cells by 1 + weight
     word_weight: float = 10.0         # the same for a local sign word

@@ -13,6 +13,7 @@ below an exact match.
 from __future__ import annotations
 
 import bisect
+import math
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -68,6 +69,8 @@ class Gazetteer:
                 by_key.setdefault(key, []).append(i)
         self._rows = {k: tuple(v) for k, v in by_key.items()}
         self.keys = sorted(self._rows)
+        self._by_length = sorted(self.keys, key=len)        # for the near-miss search: a slice per length range
+        self._lengths = [len(k) for k in self._by_length]
 
     @classmethod
     def from_places(cls, df, min_population: float = 0.0) -> "Gazetteer":
@@ -102,7 +105,11 @@ class Gazetteer:
         if len(key) < fuzzy_min_length:
             return []
         found: dict[str, NameMatch] = {}
-        for name, score, _ in process.extract(key, self.keys, scorer=fuzz.ratio, limit=limit,
+        # fuzz.ratio = 2 M / (a + b) >= c needs c / (2 - c) <= b / a <= (2 - c) / c: only those lengths
+        lo, hi = math.ceil(len(key) * fuzzy_cutoff / (2 - fuzzy_cutoff)), math.floor(len(key) * (2 - fuzzy_cutoff)
+                                                                                       / fuzzy_cutoff)
+        pool = self._by_length[bisect.bisect_left(self._lengths, lo):bisect.bisect_right(self._lengths, hi)]
+        for name, score, _ in process.extract(key, pool, scorer=fuzz.ratio, limit=limit,
                                               score_cutoff=fuzzy_cutoff * 100.0):
             found[name] = NameMatch(name, float(score) / 100.0, "fuzzy", self._rows[name])
         i = bisect.bisect_left(self.keys, key)
