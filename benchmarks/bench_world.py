@@ -1,4 +1,4 @@
-"""Synthetic world render throughput: locations/s of ``render_world`` (4 views at 256 px, JPEG q90).
+"""Synthetic world render throughput: locations/s of ``render_world`` (4 views at the default 512 px, JPEG q90).
 
 The geodata is loaded once before timing (its load time is reported apart). Each repeat renders
 ``--locations`` locations into a fresh temporary folder with ``--workers`` processes; the timed span is the
@@ -30,7 +30,7 @@ from benchmarks._util import peak_rss_mib, write  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--locations", type=int, default=400)
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
