@@ -26,9 +26,7 @@ def _duel(a: Client, b: Client, points_a, points_b) -> str:
     return gid
 
 
-def test_stats_page_shows_the_cli_statistics(tmp_path, capsys):
-    from bot.config import BrowserConfig
-    from bot.driver import open_browser
+def test_stats_page_shows_the_cli_statistics(browser, tmp_path, capsys):
     from pigeon.cli import main
 
     db = tmp_path / "arena.sqlite"
@@ -38,8 +36,8 @@ def test_stats_page_shows_the_cli_statistics(tmp_path, capsys):
         _duel(a, b, [(48.85, 2.35)] * 3, [(-33.9, 151.2)] * 3)
         _duel(b, a, [(35.7, 139.7)] * 3, [(40.4, -3.7)] * 3)
         api = Client(srv.url).ok("GET", "/api/stats/match")
-        with open_browser(BrowserConfig()) as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
             page.goto(srv.url + "/stats")
             page.wait_for_selector("#m-countries tbody tr td", timeout=15000)
             page.wait_for_selector("#m-hp svg polyline", state="attached", timeout=15000)
@@ -50,6 +48,8 @@ def test_stats_page_shows_the_cli_statistics(tmp_path, capsys):
             streak_rows = page.locator("#m-streaks tbody tr").count()
             page.locator("[data-qa=hp-curves]").scroll_into_view_if_needed()
             page.screenshot(path=str(tmp_path / "stats.png"), full_page=True)
+        finally:
+            page.close()
     finally:
         srv.stop()
     assert main(["stats", "--db", str(db), "--format", "json"]) == 0

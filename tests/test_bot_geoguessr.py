@@ -479,16 +479,20 @@ def test_selector_check_escapes_rich_markup(capsys):
     assert "[data-qa=panorama]" in out and "#guess-map" in out
 
 
-def test_headless_webgl_renders_with_the_project_flags():
+def test_headless_webgl_renders_with_the_project_flags(playwright):
     """geoguessr.com's Street View needs WebGL: the site's launch flags (bot.driver.WEBGL_FLAGS instead of
-    --disable-gpu) render WebGL 1 and 2 through SwiftShader."""
+    --disable-gpu) render WebGL 1 and 2 through SwiftShader. (Launched through pytest-playwright's own Playwright:
+    a second sync Playwright cannot start in the same thread.)"""
     from bot.config import BrowserConfig
-    from bot.driver import launch_args, open_browser
+    from bot.driver import launch_args
 
-    assert "--disable-gpu" not in launch_args(BrowserConfig(), webgl=True)["args"]
-    assert "--disable-gpu" in launch_args(BrowserConfig())["args"]
-    with open_browser(BrowserConfig(), webgl=True) as browser:
+    args = launch_args(BrowserConfig(), webgl=True)
+    assert "--disable-gpu" not in args["args"] and "--disable-gpu" in launch_args(BrowserConfig())["args"]
+    browser = playwright.chromium.launch(**{k: v for k, v in args.items() if v is not None})
+    try:
         _check_webgl(browser)
+    finally:
+        browser.close()
 
 
 def _check_webgl(browser):
