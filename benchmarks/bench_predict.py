@@ -103,7 +103,8 @@ def time_text_cue(run: Path, rounds: list, plain_median_ms: float) -> dict:
 
     sizes = sorted({Image.open(io.BytesIO(v)).size for views in rounds for v in views})
     median = statistics.median(per_round)
-    return {"engine": pred.ocr.name, "view_sizes": [list(s) for s in sizes], "load_s": round(load_s, 3),
+    engines = pred.ocr if isinstance(pred.ocr, list) else [pred.ocr]
+    return {"engine": engines[0].name, "engines_side_by_side": len(engines), "view_sizes": [list(s) for s in sizes], "load_s": round(load_s, 3),
             "round_ms": {"median": round(median, 1), "p90": round(pct(per_round, 0.9), 1),
                          "max": round(max(per_round), 1)},
             "text_ms_median": round(statistics.median(text_ms), 1),

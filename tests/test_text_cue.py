@@ -200,3 +200,26 @@ def test_text_cue_imports_no_ocr_engine_or_torch():
             "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert got.returncode == 0, got.stdout + got.stderr
+
+
+def test_predictor_reads_views_side_by_side_in_view_order(cue):
+    """Several OCR engines read a location's views in parallel threads; the reads come back numbered by view, as
+    one engine would give them."""
+    from model.inference import Predictor
+
+    class Echo:  # an engine that "reads" the view's mean brightness, slowly, so the threads overlap
+        name = "echo"
+
+        def read(self, image):
+            import time
+
+            time.sleep(0.05)
+            return [TextRead(f"v{int(image.mean())}", 0.9)]
+
+    pred = Predictor.__new__(Predictor)
+    pred.text_cue, pred._ocr_pool = cue, None
+    views = [np.full((16, 16, 3), 10 * (k + 1), np.uint8) for k in range(4)]
+    for engines in ([Echo()], [Echo(), Echo()], [Echo(), Echo(), Echo()]):
+        pred.ocr = engines
+        ev = pred.read_text(views)
+        assert [(r.view, r.text) for r in ev.reads] == [(k, f"v{10 * (k + 1)}") for k in range(4)]

@@ -46,6 +46,7 @@ class TextCueConfig:
     enabled: bool = True
     engine: str = "rapidocr"          # model.text.engines.ENGINES
     det_limit_side_len: int = 736     # OCR detector input (shorter side), px; 512 px views are upsampled
+    ocr_workers: int = 0              # engines reading views side by side (0 = one per core, at most 4)
     min_confidence: float = 0.6       # OCR line confidence below this is ignored
     min_length: int = 4               # normalised characters a read needs to be looked up (exactly)
     fuzzy_min_length: int = 6         # ... and to be matched approximately ("City" is not "Coity")
