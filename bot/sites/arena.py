@@ -103,6 +103,8 @@ WAIT_LOBBY_JS = """async ([token, pollMs, timeoutMs]) => {
 }"""
 # Turn with the page's rotate control (a DOM click works while the control is hidden) until view k of round n
 # is shown and loaded; returns the picture's box for the screenshot. Bounded by the timeout.
+NEXT_CLICK_TIMEOUT_MS = 3000  # the Next button: found and answered within this, else the API (next_round)
+
 SHOW_VIEW_JS = """async ([imgSel, rotSel, n, k, nViews, timeoutMs]) => {
   const img = document.querySelector(imgSel), btn = document.querySelector(rotSel);
   const want = `/rounds/${n}/views/${k}`;
@@ -387,11 +389,14 @@ class ArenaSite:
         me = next(p for p in st["players"] if p.get("is_you"))
         if st["status"] != "active" or st["current_round"] != round_n or me["ready_round"] >= round_n:
             return  # the game moved on (duel intermission over) or we are already ready
+        # short bounds: the round may start on its own meanwhile (a duel's intermission ends, a blind game
+        # advances), taking the button away; the API call below is the same request and harmless then (409)
+        quick = min(self.timeout_ms, NEXT_CLICK_TIMEOUT_MS)
         try:
-            btn, _ = SELECTORS.find(self.page, "close_round_result", self.timeout_ms)
+            btn, _ = SELECTORS.find(self.page, "close_round_result", quick)
             with self.page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/next"),
-                                           timeout=self.timeout_ms):
-                btn.click()
+                                           timeout=quick):
+                btn.click(timeout=quick)
         except (PlaywrightError, LookupError) as e:
             log.warning("Next button failed (%s); using the API", str(e).splitlines()[0])
             self._api("POST", f"/api/games/{self.game_id}/next", ok=(200, 409))
