@@ -6,7 +6,6 @@ the screenshots of docs/screenshots/ (PIGEON_SCREENSHOT_DIR; a temporary folder 
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
