@@ -92,7 +92,7 @@ def time_text_cue(run: Path, rounds: list, plain_median_ms: float) -> dict:
     t = time.perf_counter()
     pred = Predictor.load(run, device="cpu", text_cue=TextCueConfig())
     load_s = time.perf_counter() - t
-    per_round, text_ms, sizes = [], [], set()
+    per_round, text_ms = [], []
     for views in rounds:
         t = time.perf_counter()
         p = pred.predict(views)

@@ -131,17 +131,13 @@ class Predictor:
             log.info("%s has no retrieval index: guesses are unrefined (build one with `pigeon index`)", run_dir)
         if text_cue is not None and text_cue is not False and text_cue.enabled:
             from model.text.cue import load_text_cue
-            from model.text.engines import make_engine
+            from model.text.engines import engine_for
 
             kwargs["text_cue"] = load_text_cue(text_cue)
             # one single-threaded engine per core, reading views side by side: onnxruntime's own threads barely
             # help on these small models (4 views: 0.96 s vs 1.68 s per round, alternating, same load)
             n = max(1, min(text_cue.ocr_workers or (os.cpu_count() or 1), 4))
-            kwargs["ocr"] = [make_engine(text_cue.engine, **({"det_limit_side_len": text_cue.det_limit_side_len,
-                                                              "min_confidence": text_cue.min_confidence,
-                                                              "threads": 1 if n > 1 else 0}
-                                                             if text_cue.engine == "rapidocr" else {}))
-                             for _ in range(n)]
+            kwargs["ocr"] = [engine_for(text_cue, threads=1 if n > 1 else 0) for _ in range(n)]
         pred = cls(model, info, index, device, **kwargs)
         if warmup:
             pred.warmup()

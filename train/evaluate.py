@@ -337,9 +337,8 @@ def _text_cue_metrics(cfg, limit: int, info: RunInfo, ds, table: LocationTable, 
     if limit and limit < len(idx):
         pick = np.sort(np.random.default_rng(2024).choice(len(idx), limit, replace=False))
     cells = info.geocells()
-    table_cells = getattr(cells, "table", None)
-    cell_country = (table_cells["country"].fillna("").astype(str).tolist()
-                    if table_cells is not None and "country" in table_cells else [""] * len(cells.centroids_deg))
+    cell_country = (list(preds.cell_country) if preds.cell_country is not None
+                    else [""] * len(cells.centroids_deg))  # set by evaluate_run from the geocell table
     refined = preds.guesses.get("refined")
     res = evaluate_text_cue(cfg, ds, [table.ids[i] for i in idx[pick]], views, softmax(logits[pick]),
                             preds.true_latlon[pick], preds.true_country[pick] if preds.true_country is not None else None,

@@ -41,18 +41,16 @@ def read_locations(ds: Dataset, ids: list[str], views: list[int], cfg: TextCueCo
 
     from PIL import Image
 
-    from model.text.engines import make_engine
+    from model.text.engines import engine_for
 
     path = Path(cache_dir) / "text" / f"reads-{_reads_key(fingerprint, cfg, ids)}.json"
     if path.is_file():
         raw = json.loads(path.read_text(encoding="utf-8"))
         return {k: [TextRead(r["text"], r["confidence"], tuple(map(tuple, r["box"])), r["view"]) for r in v]
                 for k, v in raw.items()}, 0.0
-    engine = make_engine(cfg.engine, **({"det_limit_side_len": cfg.det_limit_side_len,
-                                         "min_confidence": cfg.min_confidence} if cfg.engine == "rapidocr" else {}))
+    engine = engine_for(cfg)
     out: dict[str, list[TextRead]] = {}
     t0, n = time.perf_counter(), 0
-    task = progress.add_task("text cue: reading signs", total=len(ids)) if progress is not None else None
     for lid in ids:
         reads = []
         for v, heading in enumerate(views):
@@ -61,8 +59,8 @@ def read_locations(ds: Dataset, ids: list[str], views: list[int], cfg: TextCueCo
             reads += [replace(r, view=v) for r in engine.read(arr)]
             n += 1
         out[lid] = reads
-        if task is not None:
-            progress.advance(task)
+        if progress is not None:  # the project's progress(stage, done, total) callback
+            progress("text cue: reading signs", len(out), len(ids))
     per_view = (time.perf_counter() - t0) / max(n, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({k: [r.to_dict() for r in v] for k, v in out.items()}), encoding="utf-8")

@@ -97,3 +97,13 @@ def make_engine(name: str, **kwargs) -> OcrEngine:
     except KeyError:
         raise ValueError(f"unknown OCR engine {name!r}; known: {', '.join(sorted(ENGINES))}") from None
     return factory(**kwargs) if name != "none" else factory()
+
+
+def engine_for(cfg, threads: int = 0) -> OcrEngine:
+    """The engine a ``model.text.cue.TextCueConfig`` names, with its detector size and confidence floor
+    (``threads``: onnxruntime intra-op threads, 0 = its default)."""
+    if cfg.engine != "rapidocr":
+        return make_engine(cfg.engine)
+    return make_engine(cfg.engine, det_limit_side_len=cfg.det_limit_side_len, min_confidence=cfg.min_confidence,
+                       threads=threads)
+
