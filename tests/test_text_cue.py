@@ -223,3 +223,20 @@ def test_predictor_reads_views_side_by_side_in_view_order(cue):
         pred.ocr = engines
         ev = pred.read_text(views)
         assert [(r.view, r.text) for r in ev.reads] == [(k, f"v{10 * (k + 1)}") for k in range(4)]
+
+
+def test_eval_reads_report_progress_through_the_projects_callback_and_are_cached(tmp_path):
+    """``pigeon eval --text-cue`` passes its ``progress(stage, done, total)`` callback to the OCR pass."""
+    from trainkit import make_dataset
+
+    from model.formats.dataset import load_dataset
+    from train.textcue import read_locations
+
+    ds = load_dataset(make_dataset(tmp_path / "ds", n=6, size=32))
+    ids = [loc.id for loc in ds.locations]
+    calls = []
+    reads, _ = read_locations(ds, ids, ds.views, TextCueConfig(engine="none"), tmp_path / "cache", "fp",
+                              lambda stage, done, total: calls.append((stage, done, total)))
+    assert set(reads) == set(ids) and calls[-1] == ("text cue: reading signs", 6, 6)
+    again, per_view = read_locations(ds, ids, ds.views, TextCueConfig(engine="none"), tmp_path / "cache", "fp")
+    assert again == reads and per_view == 0.0  # from the cache
