@@ -283,15 +283,9 @@ def _expected_score_guess(probs: np.ndarray, centroids_deg: np.ndarray, candidat
     """argmax over candidates (the top-M cell centroids and ``extra`` points) of sum_c p(c) score(d(x, c))."""
     if score_matrix is None:
         score_matrix = cell_score_matrix(centroids_deg, decay_km)
-    pts, vals = expected_score_guesses(probs, centroids_deg, candidates, score_matrix, decay_km=decay_km)
-    point, value = tuple(float(x) for x in pts[0]), float(vals[0])
-    if extra:
-        pts = np.asarray(extra, dtype=np.float64)
-        exp_extra = geoguessr_score(pairwise_haversine_km(pts, centroids_deg), decay_km) @ probs
-        j = int(np.argmax(exp_extra))
-        if exp_extra[j] > value:
-            point, value = tuple(float(x) for x in pts[j]), float(exp_extra[j])
-    return point, value
+    pts, vals = expected_score_guesses(probs, centroids_deg, candidates, score_matrix, decay_km=decay_km,
+                                       extra=np.asarray(extra, dtype=np.float64)[None] if extra else None)
+    return tuple(float(x) for x in pts[0]), float(vals[0])
 
 
 SCORE_MATRIX_MAX_CELLS = 8000  # above this the C x C score matrix (float32) is not kept; rows are computed per use
@@ -307,11 +301,13 @@ def cell_score_matrix(centroids_deg: np.ndarray, decay_km: float = GEOGUESSR_DEC
 
 def expected_score_guesses(probs: np.ndarray, centroids_deg: np.ndarray, candidates: int = 256,
                            score_matrix: np.ndarray | None = None, batch: int = 1024,
-                           decay_km: float = GEOGUESSR_DECAY_KM) -> tuple[np.ndarray, np.ndarray]:
+                           decay_km: float = GEOGUESSR_DECAY_KM,
+                           extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Batched expected-score guesses: probs (N, C) over cells with centroids (C, 2) -> points (N, 2), the
     candidate cell centroid maximising sum_c p(c) score(d(x, c)) among the ``candidates`` most probable cells,
     and those expected scores (N,). ``score_matrix``: :func:`cell_score_matrix` of the centroids when the caller
-    keeps one. Memory stays O(batch x C). (``Predictor`` also tries the refined point and the head's centroid.)"""
+    keeps one. Memory stays O(batch x C). ``extra`` (N, K, 2): more candidate points per row (the refined point,
+    matched places), played where their expected score is higher, as :func:`play` does."""
     probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
     cent = np.asarray(centroids_deg, dtype=np.float64)
     if score_matrix is None:
@@ -330,4 +326,16 @@ def expected_score_guesses(probs: np.ndarray, centroids_deg: np.ndarray, candida
             values[s:s + step] = np.take_along_axis(exp_rows, inv.reshape(cd.shape), 1)
     best = values.argmax(1)
     r = np.arange(len(probs))
-    return cent[cand[r, best]], values[r, best]
+    points, best_values = cent[cand[r, best]], values[r, best]
+    if extra is not None and np.size(extra):
+        ext = np.asarray(extra, dtype=np.float64).reshape(len(probs), -1, 2)
+        for s in range(0, len(probs), batch):
+            e = ext[s:s + batch]
+            d = pairwise_haversine_km(e.reshape(-1, 2), cent).reshape(len(e), e.shape[1], -1)   # (B, K, C)
+            exp_e = np.einsum("bkc,bc->bk", geoguessr_score(d, decay_km), probs[s:s + batch])
+            j = exp_e.argmax(1)
+            v = exp_e[np.arange(len(e)), j]
+            better = v > best_values[s:s + batch]
+            points[s:s + batch][better] = e[np.arange(len(e)), j][better]
+            best_values[s:s + batch] = np.where(better, v, best_values[s:s + batch])
+    return points, best_values

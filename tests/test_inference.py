@@ -182,6 +182,39 @@ def test_batched_expected_score_guesses_match_a_brute_force_search(monkeypatch):
     np.testing.assert_allclose(vals_rows, v5, rtol=0, atol=tol)
 
 
+def test_the_evals_expected_score_guess_is_the_point_play_picks_with_the_refined_point():
+    """``pigeon eval`` reports the expected-score guess batched; the bot plays model.inference.play per round,
+    which also tries the refined point: both must pick the same point (within float rounding)."""
+    from model.geo.geography import geoguessr_score, pairwise_haversine_km
+    from model.inference import expected_score_guesses, play
+
+    rng = np.random.default_rng(5)
+    # 10 clusters of 4 cells on a square around a centre: with the mass spread over a cluster, its centre scores
+    # higher than any of its cells (the score is convex in distance, so it takes 3+ cells around a point)
+    centres = np.c_[rng.uniform(-50, 60, 10), rng.uniform(-170, 170, 10)]
+    square = np.array([[1.5, 1.5], [1.5, -1.5], [-1.5, 1.5], [-1.5, -1.5]])
+    cent = (centres[:, None, :] + square[None]).reshape(-1, 2)
+    probs = (rng.dirichlet(np.full(10, 0.3), size=40)[:, :, None] * rng.dirichlet(np.full(4, 3.0), size=(40, 10))
+             ).reshape(40, -1)
+    # refined points: the centre of the most probable cluster on even rows, a random point on odd rows
+    top = centres[probs.reshape(40, 10, 4).sum(2).argmax(1)]
+    refined = np.where(np.arange(40)[:, None] % 2 == 0, top,
+                       np.c_[rng.uniform(-60, 70, 40), rng.uniform(-180, 180, 40)])
+    tol = len(cent) * np.finfo(np.float32).eps * 5000
+    plain, plain_v = expected_score_guesses(probs, cent, batch=7)
+    pts, vals = expected_score_guesses(probs, cent, batch=7, extra=refined[:, None, :])
+    assert (vals >= plain_v - tol).all()
+    took_refined = (np.abs(pts - refined).max(1) < 1e-9)
+    assert 0 < took_refined.sum() < len(pts)      # the extra point wins on some rows, not on all
+    exp_refined = (geoguessr_score(pairwise_haversine_km(refined, cent)) * probs).sum(1)
+    np.testing.assert_allclose(vals[took_refined], exp_refined[took_refined], rtol=1e-9)
+    for i in range(len(probs)):
+        p = play(probs[i], cent, ["XX"] * len(cent), "expected_score", refined=tuple(refined[i]))
+        assert abs(p.es_value - vals[i]) <= tol
+        if took_refined[i] or abs(vals[i] - plain_v[i]) > tol:   # a clear choice: the same point
+            np.testing.assert_allclose(p.guess, pts[i], atol=1e-6)
+
+
 def test_training_writes_the_index_from_its_own_embeddings_and_a_stale_index_is_refused(tmp_path):
     from model.inference import Predictor
     from model.retrieval import RefinementIndex

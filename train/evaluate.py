@@ -187,15 +187,18 @@ def guess_mode_guesses(run_dir: Path, emb: torch.Tensor, logits: np.ndarray,
                        centroids_deg: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Point guesses (N, 2) of the Predictor's guess modes for the same head outputs -> ({mode: guesses},
     expected scores (N,) of the expected_score guess): ``head`` (argmax centroid), ``expected_score`` (the candidate
-    cell centroid maximising the expected GeoGuessr score) and ``refined`` (retrieval refinement, when the run has an
-    index; ``pigeon index``)."""
+    point maximising the expected GeoGuessr score among the top cells' centroids and the refined point: the point
+    ``model.inference.play`` and so the bot plays without the text cue) and ``refined`` (retrieval refinement, when
+    the run has an index; ``pigeon index``)."""
     from model.index import INDEX_DIR, refine_predictions
     from model.inference import expected_score_guesses
 
-    es, es_value = expected_score_guesses(softmax(logits), centroids_deg)
-    guesses = {"head": centroids_deg[logits.argmax(1)], "expected_score": es}
+    guesses = {"head": centroids_deg[logits.argmax(1)]}
     if (Path(run_dir) / INDEX_DIR / "manifest.json").is_file():
         guesses["refined"] = refine_predictions(run_dir, fuse_views(emb, RETRIEVAL_FUSION).float().numpy(), logits)
+    # the candidates model.inference.play searches (the head's centroid is among the top cells already)
+    extra = guesses["refined"][:, None, :] if "refined" in guesses else None
+    guesses["expected_score"], es_value = expected_score_guesses(softmax(logits), centroids_deg, extra=extra)
     return guesses, es_value
 
 
