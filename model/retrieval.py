@@ -67,7 +67,7 @@ class RefinementIndex:
 
     proto_emb (P, D) float32, proto_cell (P,), proto_latlon (P, 2) cluster centroid, proto_fallback (P,) bool,
     member_offsets (P+1,) into member_rows, member_rows (M,) rows of the member arrays,
-    train_emb (M, D) float32 (float16 values), train_latlon (M, 2) of the cluster members, cell_offsets (C+1,) into the cell-sorted prototype order.
+    train_emb (M, D) float32 (int8 values times a per-row scale), train_latlon (M, 2) of the cluster members, cell_offsets (C+1,) into the cell-sorted prototype order.
     """
 
     cfg: RetrievalConfig
@@ -118,13 +118,14 @@ class RefinementIndex:
             if progress is not None:
                 progress(c + 1, num_cells)
         # Only cluster members are ever searched (``_member_point``): keep their rows, in prototype order, and
-        # round their embeddings to float16 (what the file stores; halves the index), so a built index and its
-        # reloaded copy answer identically. Noise points of OPTICS are not members and are dropped.
+        # round their embeddings to int8 with a per-row scale (what the file stores; a quarter of float32), so a
+        # built index and its reloaded copy answer identically. Noise points of OPTICS are not members and are
+        # dropped.
         members = np.concatenate(rows).astype(np.int64)
         obj = cls(cfg, num_cells, np.stack(p_emb).astype(np.float32), np.array(p_cell, np.int64),
                   np.array(p_ll, np.float64), np.array(p_fb, bool), np.array(offsets, np.int64),
                   np.arange(len(members), dtype=np.int64),
-                  emb[members].astype(np.float16).astype(np.float32), latlon_deg[members])
+                  _dequantize_rows(*_quantize_rows(emb[members])), latlon_deg[members])
         obj.num_locations = len(emb)
         return obj
 
@@ -223,8 +224,8 @@ class RefinementIndex:
         faiss.write_index(self._index(), str(out / "prototypes.faiss"))
         np.savez(out / "arrays.npz", proto_cell=self.proto_cell, proto_latlon=self.proto_latlon,
                  proto_fallback=self.proto_fallback, member_offsets=self.member_offsets,
-                 member_rows=self.member_rows, train_emb=self.train_emb.astype(np.float16),
-                 train_latlon=self.train_latlon)
+                 member_rows=self.member_rows, train_latlon=self.train_latlon,
+                 **dict(zip(("train_emb", "train_emb_scale"), _quantize_rows(self.train_emb))))
         manifest = {"config": asdict(self.cfg), "num_cells": self.num_cells,
                     "num_prototypes": int(len(self.proto_emb)), "num_fallback": int(self.proto_fallback.sum()),
                     "num_locations": int(self.num_locations or len(self.train_emb)),
@@ -248,11 +249,32 @@ class RefinementIndex:
         cfg = cfg or RetrievalConfig(**manifest["config"])
         obj = cls(cfg, int(manifest["num_cells"]), proto_emb, arrays["proto_cell"], arrays["proto_latlon"],
                   arrays["proto_fallback"], arrays["member_offsets"], arrays["member_rows"],
-                  arrays["train_emb"].astype(np.float32), arrays["train_latlon"],
+                  _member_embeddings(arrays), arrays["train_latlon"],
                   num_locations=int(manifest.get("num_locations", len(arrays["train_emb"]))))
         faiss.cvar.distance_compute_blas_threshold = 20
         obj._faiss = index
         return obj
+
+
+def _quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 quantisation with one scale per row: x (M, D) -> (int8 (M, D), scale (M,) float32), x ~
+    q * scale. Quantising a dequantised array gives the same int8 values back, so saving is idempotent."""
+    x = np.asarray(x, dtype=np.float32)
+    scale = (np.abs(x).max(1) / 127.0 if x.size else np.zeros(len(x))).astype(np.float32)
+    scale[scale == 0] = 1.0
+    q = np.clip(np.rint(x / scale[:, None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def _dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return q.astype(np.float32) * np.asarray(scale, dtype=np.float32)[:, None]
+
+
+def _member_embeddings(arrays: dict) -> np.ndarray:
+    """The members' embeddings as float32: int8 + per-row scale, or float16 in indexes written before that."""
+    if "train_emb_scale" in arrays:
+        return _dequantize_rows(arrays["train_emb"], arrays["train_emb_scale"])
+    return arrays["train_emb"].astype(np.float32)
 
 
 def _mean_latlon(latlon_deg: np.ndarray) -> tuple[float, float]:

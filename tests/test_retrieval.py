@@ -75,6 +75,45 @@ def test_save_load_round_trip_and_corruption(tmp_path):
         RefinementIndex.load(tmp_path / "nothing")
 
 
+def test_members_are_stored_as_int8_rows_and_older_float16_indexes_still_load(tmp_path):
+    import model.formats.manifest as mf
+    from model.retrieval import SCHEMA_VERSION, _quantize_rows
+
+    emb, latlon, cells, centres, proj = _world(300)
+    idx = RefinementIndex.build(emb, latlon, cells, num_cells=6)
+    # the member embeddings are what the file stores: within half an int8 step of the float32 ones
+    rows = idx.member_rows
+    step = np.abs(idx.train_emb).max(1) / 127
+    q, scale = _quantize_rows(idx.train_emb)
+    assert q.dtype == np.int8 and np.allclose(scale, step, rtol=1e-6)
+    np.testing.assert_array_equal(q, _quantize_rows(q.astype(np.float32) * scale[:, None])[0])  # idempotent
+    idx.save(tmp_path / "new")
+    with np.load(tmp_path / "new" / "arrays.npz") as z:
+        assert z["train_emb"].dtype == np.int8 and z["train_emb_scale"].shape == (len(rows),)
+    back = RefinementIndex.load(tmp_path / "new")
+    np.testing.assert_array_equal(back.train_emb, idx.train_emb)
+    # every member's nearest stored member is itself (int8 keeps the neighbours apart)
+    d = ((back.train_emb[:, None, :] - idx.train_emb[None]) ** 2).sum(2)
+    assert (d.argmin(1) == np.arange(len(d))).all()
+    # an index written before int8 (float16 members, no scale) loads and answers like the int8 one
+    with np.load(tmp_path / "new" / "arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files if k != "train_emb_scale"}
+    arrays["train_emb"] = idx.train_emb.astype(np.float16)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "prototypes.faiss").write_bytes((tmp_path / "new" / "prototypes.faiss").read_bytes())
+    np.savez(old / "arrays.npz", **arrays)
+    manifest = mf.read_manifest(tmp_path / "new", "index", SCHEMA_VERSION)
+    mf.write_manifest(old, "index", SCHEMA_VERSION, {k: v for k, v in manifest.items()
+                                                     if k not in ("format", "version", "files")},
+                      ("prototypes.faiss", "arrays.npz"))
+    legacy = RefinementIndex.load(old)
+    np.testing.assert_allclose(legacy.train_emb, idx.train_emb, rtol=2 ** -10, atol=1e-6)
+    probs = np.random.default_rng(2).dirichlet(np.ones(6), 8)
+    np.testing.assert_allclose(legacy.refine(emb[:8], probs, centres)["latlon"],
+                               back.refine(emb[:8], probs, centres)["latlon"])
+
+
 def test_bad_shapes_are_rejected():
     emb, latlon, cells, centres, _ = _world(100)
     with pytest.raises(FormatError):
