@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Rebuild the shipped demo checkpoint `checkpoints/demo/` from nothing, seeded (at most 60 min on 2 CPU cores):
+# Rebuild the shipped demo checkpoint `checkpoints/demo/` from nothing, seeded (about an hour on 2 CPU cores;
+# docs/training.md has the measured stages):
 # the synthetic world, PIGEON training (configs/demo.toml; it also writes the retrieval index), the test-split report with the
 # ablation table, then the export (run files without training state) and the 40-location held-out sample the
 # demo plays (512 px, from a seed never trained on). Run from the project root after `make setup`.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
-WORLD=${WORLD:-data/worlds/demo}
+WORLD=${WORLD:-data/worlds/demo36k}
 RUN=${RUN:-runs/demo}
 OUT=${OUT:-checkpoints/demo}
-[ -f "$WORLD/manifest.json" ] || $PY -m pigeon world render --seed 1 --locations 12000 --size 128 --out "$WORLD" \
+[ -f "$WORLD/manifest.json" ] || $PY -m pigeon world render --seed 1 --locations 36000 --size 128 --out "$WORLD" \
     --set split.test_fraction=0.2 --set split.val_fraction=0.08
 start=$(date +%s)
-$PY -m pigeon train --config configs/demo.toml --data "$WORLD" --out "$RUN"
+# --no-eval: the next command evaluates the same split (with the ablation); the train's own eval would repeat it
+$PY -m pigeon train --config configs/demo.toml --data "$WORLD" --out "$RUN" --no-eval
 echo "make_demo_checkpoint: pigeon train took $(( $(date +%s) - start )) s"
 $PY -m pigeon eval --run "$RUN" --data "$WORLD" --out "$RUN-report" --split test --ablation
 echo "make_demo_checkpoint: train + eval took $(( $(date +%s) - start )) s"
