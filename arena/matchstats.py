@@ -16,13 +16,13 @@ self-contained page with PNG plots.
 """
 from __future__ import annotations
 
-import base64
-import io
 import json
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+from model.formats.display import format_cell, png_base64, pyplot
 
 MAX_SCORE = 5000
 HIST_BIN_POINTS = 500
@@ -358,27 +358,14 @@ def to_json(stats: Mapping[str, Any]) -> str:
 
 
 # ---- the HTML page ----------------------------------------------------------------------------------------------
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    _plt().close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+PNG_DPI = 100
 
 
 def plot_histogram(hist: Mapping[str, Any]) -> str | None:
     """Bars of round scores per player (points, fraction of the player's rounds)."""
     if not hist["counts"]:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.5))
     edges, k = hist["edges"], len(hist["counts"])
     width = hist["bin_points"] / (k + 0.5)
@@ -389,20 +376,20 @@ def plot_histogram(hist: Mapping[str, Any]) -> str | None:
     ax.set(xlabel=f"round score (points, bins of {hist['bin_points']})", ylabel="fraction of rounds",
            xlim=(0, MAX_SCORE))
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png_base64(fig, PNG_DPI)
 
 
 def plot_ratings(history: list[Mapping[str, Any]]) -> str | None:
     """Elo after each rated match, one line per player."""
     if not history:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for h in history:
         ax.plot([p["n"] for p in h["points"]], [p["rating"] for p in h["points"]], "-o", ms=3, label=h["player"])
     ax.set(xlabel="rated matches played", ylabel="Elo rating")
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png_base64(fig, PNG_DPI)
 
 
 def plot_hp_curves(curves: list[Mapping[str, Any]], max_panels: int = 12) -> str | None:
@@ -418,7 +405,7 @@ def plot_hp_curves(curves: list[Mapping[str, Any]], max_panels: int = 12) -> str
     if not picked:
         return None
     picked.reverse()
-    plt = _plt()
+    plt = pyplot()
     cols = min(4, len(picked))
     rows = (len(picked) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False, sharey=True)
@@ -435,7 +422,7 @@ def plot_hp_curves(curves: list[Mapping[str, Any]], max_panels: int = 12) -> str
     for ax in axes[:, 0]:
         ax.set_ylabel("HP")
     fig.tight_layout()
-    return _png(fig)
+    return png_base64(fig, PNG_DPI)
 
 
 PAGE = """<!doctype html>
@@ -466,23 +453,13 @@ great-circle km, hit rate = the guess landed in the true country (offline border
 """
 
 
-def _cell(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:,.1f}"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
-    return str(v)
-
-
 def render_html(stats: Mapping[str, Any], extra: Mapping[str, list[dict]] | None = None) -> str:
     """A self-contained page (tables, PNG plots as data URIs) of :func:`compute`'s result; ``extra``: more tables
     by title (e.g. the arena's leaderboard), shown last."""
     from jinja2 import Environment, select_autoescape
 
     env = Environment(autoescape=select_autoescape(default_for_string=True, default=True))
-    env.filters["cell"] = _cell
+    env.filters["cell"] = format_cell
     pct = lambda rows, key: [{**r, key: None if r.get(key) is None else round(100 * r[key], 1)} for r in rows]
     plots = {"hist": plot_histogram(stats["score_histogram"]), "ratings": plot_ratings(stats["rating_history"]),
              "hp": plot_hp_curves(stats["hp_curves"])}

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from model.geo.geodata import load_or_none
+from model.formats.display import png_base64, pyplot
 from model.geo.geography import ACCURACY_THRESHOLDS_KM, GEOGUESSR_MAX_SCORE, geoguessr_score, haversine_km
 from model.guess import DEFAULT_GUESS_MODE, GUESS_MODES, softmax
 from train.evaluate import Predictions
@@ -159,26 +160,13 @@ def error_colour(km: float) -> str:
 
 
 # ---- plots ----------------------------------------------------------------------------------------------------
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _plt().close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+PNG_DPI = 110
 
 
 def plot_error_cdf(dist_km: dict[str, np.ndarray] | np.ndarray, baselines: dict[str, np.ndarray]) -> str:
     """Fraction of locations within x km (log axis) per guess mode (``dist_km``: name -> (N,) km; the first is
     drawn thick) and per baseline (thin, dashed)."""
-    plt = _plt()
+    plt = pyplot()
     if not isinstance(dist_km, dict):
         dist_km = {"model": dist_km}
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -192,12 +180,12 @@ def plot_error_cdf(dist_km: dict[str, np.ndarray] | np.ndarray, baselines: dict[
     ax.set(xscale="log", xlabel="great-circle error (km, log scale)", ylabel="fraction of locations within",
            xlim=(0.1, 20100), ylim=(0, 1))
     ax.legend(loc="upper left", fontsize=8)
-    return _png(fig)
+    return png_base64(fig, PNG_DPI)
 
 
 def plot_score_histogram(scores: dict[str, np.ndarray], bin_points: int = 250) -> str:
     """Histogram of GeoGuessr scores (points, 0..5000) per series, as a fraction of locations per bin."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     bins = np.arange(0, GEOGUESSR_MAX_SCORE + bin_points, bin_points)
     for i, (name, s) in enumerate(scores.items()):
@@ -207,7 +195,7 @@ def plot_score_histogram(scores: dict[str, np.ndarray], bin_points: int = 250) -
     ax.set(xlabel=f"GeoGuessr score per location (points, bins of {bin_points})",
            ylabel="fraction of locations", xlim=(0, GEOGUESSR_MAX_SCORE))
     ax.legend(loc="upper center", fontsize=8)
-    return _png(fig)
+    return png_base64(fig, PNG_DPI)
 
 
 def _country_outlines(ax) -> None:
@@ -220,7 +208,7 @@ def _country_outlines(ax) -> None:
 
 def plot_world_map(true_latlon: np.ndarray, guess_latlon: np.ndarray, max_lines: int = 600) -> str:
     """Equirectangular map: truths (blue dots), guesses (red crosses) and a line between each pair."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 5))
     _country_outlines(ax)
     n = min(len(true_latlon), max_lines)
@@ -231,7 +219,7 @@ def plot_world_map(true_latlon: np.ndarray, guess_latlon: np.ndarray, max_lines:
     ax.scatter(guess_latlon[:, 1], guess_latlon[:, 0], s=6, c="#d62728", marker="x", label="guess")
     ax.set(xlim=(-180, 180), ylim=(-90, 90), xlabel="longitude (°)", ylabel="latitude (°)", aspect="equal")
     ax.legend(loc="lower left", fontsize=8)
-    return _png(fig)
+    return png_base64(fig, PNG_DPI)
 
 
 def plot_country_confusion(names: list[str], counts: np.ndarray) -> str | None:
@@ -240,7 +228,7 @@ def plot_country_confusion(names: list[str], counts: np.ndarray) -> str | None:
     colour scale."""
     if not names:
         return None
-    plt = _plt()
+    plt = pyplot()
     k = len(names)
     frac = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
     fig, ax = plt.subplots(figsize=(2.2 + 0.42 * (k + 1), 1.4 + 0.42 * k))
@@ -260,7 +248,7 @@ def plot_country_confusion(names: list[str], counts: np.ndarray) -> str | None:
     ax.set(xlabel="guessed country (other = outside these countries or at sea)", ylabel="true country")
     bar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
     bar.set_label("fraction of the true country's locations")
-    return _png(fig)
+    return png_base64(fig, PNG_DPI)
 
 
 def plot_calibration(reliability: dict[str, list[dict]], score_bins: list[dict] | None) -> str | None:
@@ -268,7 +256,7 @@ def plot_calibration(reliability: dict[str, list[dict]], score_bins: list[dict] 
     calibrated). Right: the model's expected score of its guess vs the score it got (binned means, points)."""
     if not any(reliability.values()) and not score_bins:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     ax = axes[0]
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
@@ -297,7 +285,7 @@ def plot_calibration(reliability: dict[str, list[dict]], score_bins: list[dict] 
         ax.legend(loc="upper left", fontsize=8)
     else:
         ax.axis("off")
-    return _png(fig)
+    return png_base64(fig, PNG_DPI)
 
 
 def score_calibration_bins(expected: np.ndarray, actual: np.ndarray, n_bins: int = 10) -> list[dict[str, float]]:

@@ -11,18 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from model.formats.display import format_cell  # noqa: F401 (part of this module's interface)
+
 Row = Mapping[str, Any] | Sequence[Any]
-
-
-def format_cell(v: Any) -> str:
-    """``None`` -> an en dash, floats with one decimal and thousands separators, ints with separators."""
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:,.1f}"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
-    return str(v)
 
 
 def _keys(rows: Iterable[Mapping[str, Any]]) -> list[str]:
