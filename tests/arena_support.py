@@ -1,4 +1,5 @@
-"""Helpers shared by the arena tests: a tiny world with leaky image metadata, an HTTP client, a fake clock."""
+"""Helpers shared by the arena tests: a tiny world with leaky image metadata, an HTTP client, a fake clock, and
+starting a solo game in a browser page."""
 
 from __future__ import annotations
 
@@ -121,3 +122,13 @@ def truth_patterns(
 
 def find_leaks(body: bytes, patterns: list[tuple[str, re.Pattern]]) -> list[str]:
     return [what for what, p in patterns if p.search(body)]
+
+
+def start_solo_game(page, url: str, name: str) -> str:
+    """In a Playwright page: the arena's home page, a new player ``name``, a solo game; returns the game's id."""
+    page.goto(url + "/")
+    page.fill("[data-qa=player-name]", name)
+    page.click("[data-qa=create-player]")
+    page.click("[data-qa=start-game-button]")
+    page.wait_for_url(re.compile(r"/play/[0-9a-f]{16}$"))
+    return page.url.rsplit("/", 1)[1]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from arena_support import FakeClock
+from arena_support import FakeClock, start_solo_game
 from botkit import fixed_guesses
 from arena import make_server
 from arena.db import Database
@@ -208,11 +208,7 @@ def test_map_labels_and_phone_layout(browser, arena):
     phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True,
                                 has_touch=True)
     page = phone.new_page()
-    page.goto(arena.url + "/")
-    page.fill("[data-qa=player-name]", "Mo")
-    page.click("[data-qa=create-player]")
-    page.click("[data-qa=start-game-button]")
-    page.wait_for_url(re.compile(r"/play/[0-9a-f]{16}$"))
+    start_solo_game(page, arena.url, "Mo")
     page.wait_for_function("() => [...document.querySelectorAll('.pano-tile')].every((i) => i.complete)")
     page.wait_for_timeout(500)
     boxes = {q: page.locator(f"[data-qa={q}]").bounding_box() for q in

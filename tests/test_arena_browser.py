@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from arena_support import Client, make_leaky_world
+from arena_support import Client, make_leaky_world, start_solo_game
 from arena import make_server, rules
 
 pytestmark = pytest.mark.browser
@@ -82,12 +82,7 @@ def test_human_plays_a_classic_game(browser, arena):
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(arena.url + "/")
-    page.fill("[data-qa=player-name]", "Ada")
-    page.click("[data-qa=create-player]")
-    page.click("[data-qa=start-game-button]")
-    page.wait_for_url(re.compile(r"/play/[0-9a-f]{16}$"))
-    gid = page.url.rsplit("/", 1)[1]
+    gid = start_solo_game(page, arena.url, "Ada")
     pano = page.locator("[data-qa=panorama]")
     wait_panorama(page)
     first = pano.get_attribute("src")

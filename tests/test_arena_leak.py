@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from arena_support import Client, find_leaks, make_leaky_world, truth_patterns
+from arena_support import Client, find_leaks, make_leaky_world, start_solo_game, truth_patterns
 from arena import make_server
 
 VENDOR = "/static/vendor/"
@@ -91,12 +91,7 @@ def test_browser_game_leaks_nothing_before_each_guess(browser, arena):
 
     ctx.on("response", on_response)
     page = ctx.new_page()
-    page.goto(arena.url + "/")
-    page.fill("[data-qa=player-name]", "Curious")
-    page.click("[data-qa=create-player]")
-    page.click("[data-qa=start-game-button]")
-    page.wait_for_url(re.compile(r"/play/[0-9a-f]{16}$"))
-    gid = page.url.rsplit("/", 1)[1]
+    gid = start_solo_game(page, arena.url, "Curious")
     token = page.evaluate("() => JSON.parse(localStorage.getItem('pigeon.arena.player')).token")
     me, spectator = Client(arena.url, token), Client(arena.url)
     checked = 0
