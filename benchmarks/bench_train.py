@@ -75,9 +75,11 @@ def bench_loading(size: int, n: int) -> dict:
     return {**t, "samples": n, "source_image_px": 256, "images_per_s": n / t["median_s"]}
 
 
-def bench_encoder(backbone: str, size: int, locations: int, views: int, fusion: str, repeat: int) -> dict:
+def bench_encoder(backbone: str, size: int, locations: int, views: int, fusion: str, repeat: int,
+                  channels_last: bool = True) -> dict:
     """One step of the supervised encoder stage (train/encoder.py) as the demo config runs it: uint8 views held in
-    memory -> normalise -> tower -> fused embedding -> geocell, aux, country and driving-side heads -> AdamW."""
+    memory -> normalise -> tower -> fused embedding -> geocell, aux, country and driving-side heads -> AdamW.
+    ``channels_last``: encoder.channels_last (the weights' and inputs' memory layout)."""
     from model.network import AuxSpec, build_clip, normalize_uint8
     from train.config import EncoderConfig
     from train.encoder import EncoderNet
@@ -85,7 +87,7 @@ def bench_encoder(backbone: str, size: int, locations: int, views: int, fusion: 
 
     clip, _ = build_clip(backbone, image_size=size, seed=0)
     aux = AuxSpec(("elevation",) * 6, (0.0,) * 6, (1.0,) * 6, tuple(f"k{i}" for i in range(30)), True)
-    net = EncoderNet(clip.visual, views, fusion, 300, aux, 98, 0.1).train()
+    net = EncoderNet(clip.visual, views, fusion, 300, aux, 98, 0.1).train().to_layout(channels_last)
     opt = make_optimizer(net, EncoderConfig())
     pixels = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (locations, views, size, size, 3),
                                                                   dtype=np.uint8))
@@ -99,7 +101,7 @@ def bench_encoder(backbone: str, size: int, locations: int, views: int, fusion: 
 
     t = timeit(step, repeat=repeat, warmup=1)
     return {**t, "backbone": backbone, "image_size": size, "locations_per_step": locations, "views": views,
-            "fusion": fusion, "images_per_s": locations * views / t["median_s"]}
+            "fusion": fusion, "channels_last": channels_last, "images_per_s": locations * views / t["median_s"]}
 
 
 def bench_embed(size: int, batch: int, repeat: int) -> dict:
@@ -150,7 +152,13 @@ def demo_epoch() -> dict:
     return {"dataset": source, "train_locations": n, "views": views, "pretrain_views": cfg.pretrain.views,
             "pretrain_images_per_epoch": n * (views if cfg.pretrain.views == "all" else 1),
             "backbone": cfg.backbone.name, "image_size": cfg.backbone.image_size, "fusion": cfg.head.fusion,
-            "encoder_batch": cfg.encoder.batch_size, "encoder_epochs": cfg.encoder.epochs}
+            "encoder_batch": cfg.encoder.batch_size, "encoder_epochs": cfg.encoder.epochs,
+            "channels_last": cfg.encoder.channels_last}
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median images/s."""
+    return sorted(runs, key=lambda r: r["images_per_s"])[len(runs) // 2]
 
 
 def add_epoch_estimates(results: dict, epoch: dict) -> None:
@@ -187,8 +195,17 @@ def main() -> None:
         "head": bench_head(8000, 200, 5 if args.quick else 10),
     }
     epoch = demo_epoch()
-    results["encoder_step"] = bench_encoder(epoch["backbone"], epoch["image_size"], epoch["encoder_batch"],
-                                            epoch["views"], epoch["fusion"], rep)
+    args_enc = (epoch["backbone"], epoch["image_size"], epoch["encoder_batch"], epoch["views"], epoch["fusion"], rep)
+    # the configured layout, and the other one for the A/B (alternated so load drift hits both alike)
+    nchw, nhwc = [], []
+    for _ in range(1 if args.quick else 3):
+        nchw.append(bench_encoder(*args_enc, channels_last=False))
+        nhwc.append(bench_encoder(*args_enc, channels_last=True))
+    pick = {True: nhwc, False: nchw}
+    results["encoder_step"] = _median_run(pick[epoch["channels_last"]])
+    results["encoder_step_other_layout"] = _median_run(pick[not epoch["channels_last"]])
+    results["encoder_channels_last_speedup"] = (_median_run(nhwc)["images_per_s"]
+                                                / _median_run(nchw)["images_per_s"])
     add_epoch_estimates(results, epoch)
     results["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     write("train", results)

@@ -12,7 +12,7 @@ from trainkit import TINY_OVERRIDES, make_dataset
 
 RESNET_OVERRIDES = [o for o in TINY_OVERRIDES if not o.startswith("backbone.image_size")] + [
     "backbone.name=tiny-resnet", "backbone.image_size=64", "pretrain.enabled=false", "encoder.epochs=2",
-    "encoder.batch_size=8", "head.fusion=concat"]
+    "encoder.batch_size=8", "head.fusion=concat", "head.source=encoder"]
 
 
 def test_fusion_modes_keep_heading_order_and_refuse_unknown_names():
@@ -24,6 +24,37 @@ def test_fusion_modes_keep_heading_order_and_refuse_unknown_names():
     np.testing.assert_allclose(fuse_views(emb), emb.mean(1))
     with pytest.raises(ValueError, match="unknown view fusion 'max'"):
         fuse_views(emb, "max")
+
+
+def test_channels_last_training_layout_matches_the_default_one():
+    """encoder.channels_last changes the memory layout of the weights and inputs, not the function: the same
+    weights give the same outputs up to float rounding, and the layout is undone before export."""
+    from model.network import AuxSpec, build_visual
+    from train.encoder import EncoderNet
+
+    torch.manual_seed(0)
+    net = EncoderNet(build_visual("tiny-resnet", 64), 4, "concat", 7, AuxSpec(), 3, 0.0).eval()
+    x = torch.randn(2, 4, 3, 64, 64)
+    with torch.no_grad():
+        ref = net(x)
+        net.to_layout(True)
+        assert net.visual.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+        out = net(x)
+        net.to_layout(False)
+    assert net.visual.conv1.weight.is_contiguous()
+    for key in ("cell", "country", "side"):
+        torch.testing.assert_close(out[key], ref[key], rtol=1e-4, atol=1e-4)
+
+
+def test_head_source_encoder_needs_the_encoder_stage():
+    from model.config import ConfigError, load_config
+    from train.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="set encoder.epochs > 0"):
+        load_config(TrainConfig, None, ["head.source=encoder"])
+    with pytest.raises(ConfigError, match="head.source.*'frozen' is not one of"):
+        load_config(TrainConfig, None, ["head.source=frozen", "encoder.epochs=1"])
+    assert load_config(TrainConfig, None, ["head.source=encoder", "encoder.epochs=1"]).head.source == "encoder"
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +85,14 @@ def test_encoder_stage_trains_the_tower_and_the_run_records_its_fusion(resnet_ru
     init, _ = build_clip("tiny-resnet", image_size=64, seed=42)
     trained = load_file(str(run / "model.safetensors"))
     assert not torch.equal(trained["visual.conv1.weight"], init.visual.conv1.weight)
+    # head.source = "encoder": the run's head is the one the stage trained with the tower, at its best epoch
+    assert manifest["training"]["head_source"] == "encoder"
+    state = load_file(str(run / "state" / "encoder" / "model.safetensors"))
+    heads = [k for k in trained if k.startswith("head.")]
+    assert "head.cell.weight" in heads and len(heads) >= 4
+    for k in heads:
+        torch.testing.assert_close(trained[k], state[f"best.{k}"], rtol=0, atol=0)
+    assert (run / "state").is_dir() and not list((run / "state").glob("head-*"))  # no head was refitted
     pred = Predictor.load(run, device="cpu")
     views = [data / "images" / f"loc0000_{v}.jpg" for v in (0, 90, 180, 270)]
     p = pred.predict(views)
@@ -62,14 +101,15 @@ def test_encoder_stage_trains_the_tower_and_the_run_records_its_fusion(resnet_ru
         pred.predict(views[:1])
 
 
-def test_ablation_has_an_order_fusion_row_for_a_concat_run(resnet_run, tmp_path):
+def test_ablation_has_encoder_head_and_order_fusion_rows_for_such_a_run(resnet_run, tmp_path):
     from pigeon.cli import main
 
     run, data = resnet_run
     report = tmp_path / "report"
     assert main(["eval", "--run", str(run), "--data", str(data), "--out", str(report), "--ablation"]) == 0
     rows = {r["key"]: r for r in json.loads((report / "ablation.json").read_text())["rows"]}
-    assert rows["no_order_fusion"]["metrics"] is not None and rows["no_pretraining"]["metrics"] is not None
+    for key in ("no_encoder_head", "no_order_fusion", "no_pretraining"):
+        assert rows[key]["metrics"] is not None and rows[key]["metrics"]["n"] > 0, key
 
 
 def test_a_place_seen_at_128_256_and_512_px_gives_close_predictions(resnet_run, tmp_path):

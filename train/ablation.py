@@ -2,11 +2,12 @@
 component.
 
 Rows: + text cue (the played guess with the signs read, from ``metrics["text_cue"]`` when ``pigeon eval
---text-cue`` computed it) -> full (with hierarchical refinement) -> minus refinement (the run as trained) -> minus order-aware fusion
-(the head retrained on the view mean of the same tower; 'n/a' for a run that averages its views) -> minus tower
-training (contrastive pretraining and the supervised encoder stage: the backbone as initialised / as loaded
-from its pretrained tag) -> minus semantic geocells
-(naive rectangles) -> minus multi-task heads -> minus four-view panorama (view 0 only) -> minus haversine
+--text-cue`` computed it) -> full (with hierarchical refinement) -> minus refinement (the run as trained) -> minus
+the head trained with the tower (a head refitted on the tower's frozen embeddings, PIGEON's stage; 'n/a' for a run
+whose head was fitted that way) -> minus order-aware fusion (the head retrained on the view mean of the same tower;
+'n/a' for a run that averages its views) -> minus tower training (contrastive pretraining and the supervised
+encoder stage: the backbone as initialised / as loaded from its pretrained tag) -> minus semantic geocells (naive
+rectangles) -> minus multi-task heads -> minus four-view panorama (view 0 only) -> minus haversine
 smoothing (one-hot labels). Rows 3+ retrain heads on cached embeddings with the run's own config and seed.
 
 The full row refines the run's geocell guesses with ``model.index.refine_predictions`` (the run's
@@ -39,6 +40,7 @@ from train.pipeline import Stage, backbone_clip, embeddings, ensure_geocells, fi
 
 log = logging.getLogger(__name__)
 ROWS = (("text_cue", "+ text cue (played expected-score guess, signs read)"), ("full", "PIGEON (full)"), ("no_refinement", "- hierarchical guess refinement"),
+        ("no_encoder_head", "- head trained with the tower (refitted on its frozen embeddings)"),
         ("no_order_fusion", "- views concatenated in heading order (mean)"),
         ("no_pretraining", "- tower training (pretraining, supervised encoder)"),
         ("no_semantic_cells", "- semantic geocells"),
@@ -93,8 +95,13 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     emb0 = embeddings(st, backbone_clip(st, pretrained=False).visual)
     naive = dataclasses.replace(cfg.geocells, method="naive")
     naive_dir = ensure_geocells(st, naive, st.out / "naive-geocells")
-    h = dataclasses.replace(cfg.head, fusion="mean")
+    h = dataclasses.replace(cfg.head, fusion="mean", source="train")
     variants = []
+    if cfg.head.source == "encoder":
+        variants.append(("no_encoder_head", info.geocells_dir, dataclasses.replace(cfg.head, source="train"),
+                         emb_views))
+    else:
+        notes["no_encoder_head"] = "n/a: the run's head was fitted on frozen embeddings (head.source = \"train\")"
     if cfg.head.fusion != "mean" and not cfg.head.single_view:
         variants.append(("no_order_fusion", info.geocells_dir, h, emb_views))
     else:

@@ -75,6 +75,9 @@ class EncoderConfig:
     country_weight: float = 1.0
     driving_side_weight: float = 0.5
     decode_threads: int = 2
+    # convolution weights and inputs in channels-last (NHWC) layout: 1.4x the images/s of a ModifiedResNet on
+    # 2 AVX2 cores (benchmarks/bench_train.py); results differ from NCHW only by float rounding
+    channels_last: bool = True
     max_steps: int = 0  # stop after this many optimiser steps (0 = all epochs); for smoke tests
 
     def __post_init__(self) -> None:
@@ -98,6 +101,11 @@ class HeadConfig:
     single_view: bool = False  # use view 0 only instead of fusing all views
     fusion: str = "mean"  # model.views.fuse_views: "mean" (PIGEON) or "concat" (views in heading order)
     standardize: bool = True  # z-score embeddings with train statistics (stored in the head's buffers)
+    # "train": a head fitted on the cached embeddings (PIGEON's stage, the only choice for a frozen tower);
+    # "encoder": the geocell + auxiliary head the encoder stage trained together with the tower (needs
+    # encoder.epochs > 0). A head refitted on a trained tower's embeddings of its own training places sees them
+    # better separated than any new place and overfits within a few epochs (docs/training.md)
+    source: Literal["train", "encoder"] = "train"
     max_steps: int = 0  # stop after this many optimiser steps (0 = no cap); for smoke tests
 
     def __post_init__(self) -> None:
@@ -105,6 +113,8 @@ class HeadConfig:
             raise ValueError("head: need epochs >= 1, batch_size >= 1, lr > 0, tau_km > 0, patience >= 0")
         if self.fusion not in FUSIONS:
             raise ValueError(f"head.fusion: {self.fusion!r} is not one of {', '.join(FUSIONS)}")
+        if self.source not in ("train", "encoder"):
+            raise ValueError(f"head.source: {self.source!r} is not one of train, encoder")
 
 
 @dataclass(frozen=True)
@@ -144,6 +154,14 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)  # model.retrieval: OPTICS, K, T, cap
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def __post_init__(self) -> None:
+        if self.head.source == "encoder" and self.encoder.epochs == 0:
+            raise ValueError("head.source = \"encoder\" takes the head the encoder stage trains: set encoder.epochs "
+                             "> 0, or head.source = \"train\"")
+        if self.head.source == "encoder" and self.head.single_view:
+            raise ValueError("head.source = \"encoder\": the encoder stage trains on all views; head.single_view "
+                             "needs head.source = \"train\"")
 
 
 def load_run_config(path: str | Path) -> TrainConfig:

@@ -72,6 +72,7 @@ class EncoderNet(nn.Module):
                  n_countries: int, dropout: float):
         super().__init__()
         self.visual, self.fusion = visual, fusion
+        self.channels_last = False  # set by to_layout
         dim = fused_dim(tower_width(visual), fusion, n_views)
         self.drop = nn.Dropout(dropout)
         self.head = GeoHead(dim, num_cells, aux)
@@ -81,14 +82,20 @@ class EncoderNet(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x (B, V, 3, S, S) normalised -> head outputs + country and driving-side logits."""
         b, v = x.shape[:2]
-        emb = fuse_views(token_mean(self.visual, x.flatten(0, 1)).reshape(b, v, -1), self.fusion)
+        emb = fuse_views(token_mean(self.visual, _layout(x, self.channels_last)).reshape(b, v, -1), self.fusion)
         emb = self.drop(emb)
         return {**self.head(emb), "country": self.country(emb), "side": self.side(emb)}
+
+    def to_layout(self, channels_last: bool) -> EncoderNet:
+        """Put the weights (in place) and the inputs of forward in channels-last or the default layout."""
+        self.channels_last = channels_last
+        return self.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 @dataclass
 class EncoderResult:
     visual: nn.Module
+    head: GeoHead  # the geocell + auxiliary head trained with the tower (best epoch), for head.source = "encoder"
     best_epoch: int
     best_val_acc: float
     history: list[dict[str, Any]]
@@ -122,6 +129,12 @@ class _Data:
     def images(self, k: np.ndarray, shift: int = 0, rng: np.random.Generator | None = None) -> torch.Tensor:
         px = self.pixels[k] if shift <= 0 else _shifted(self.pixels[k], shift, rng)
         return normalize_uint8(torch.from_numpy(np.ascontiguousarray(px)), self.mean, self.std)
+
+
+def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """(B, V, 3, S, S) images -> (B * V, 3, S, S) in the tower's memory layout."""
+    x = x.flatten(0, 1)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 def _loss(out: dict, data: _Data, k: torch.Tensor, cfg, aux_weights) -> torch.Tensor:
@@ -192,6 +205,7 @@ def train_encoder(visual: nn.Module, ds: Dataset, table: LocationTable, targets:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = EncoderNet(visual, len(views), head_cfg.fusion, len(centroids_deg), aux, len(countries), cfg.dropout)
+    net.to_layout(cfg.channels_last)
     opt = make_optimizer(net, cfg)
     steps_per_epoch = max(1, len(train_idx) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs if not cfg.max_steps else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
@@ -233,7 +247,8 @@ def train_encoder(visual: nn.Module, ds: Dataset, table: LocationTable, targets:
                                        "best_acc": best["acc"]})
     if best["state"] is not None:
         net.load_state_dict(best["state"])
-    return EncoderResult(net.visual.eval(), best["epoch"], best["acc"], history)
+    net.to_layout(False)  # the exported tower and everything downstream use the default layout
+    return EncoderResult(net.visual.eval(), net.head.eval(), best["epoch"], best["acc"], history)
 
 
 class _StateHolder(nn.Module):

@@ -102,14 +102,16 @@ def backbone_clip(st: Stage, pretrained: bool) -> torch.nn.Module:
     return clip.to(st.d.device).eval()
 
 
-def supervised_encoder(st: Stage, visual: torch.nn.Module, cells_dir: Path) -> tuple[torch.nn.Module, dict]:
+def supervised_encoder(st: Stage, visual: torch.nn.Module, cells_dir: Path
+                       ) -> tuple[torch.nn.Module, dict, HeadResult | None]:
     """The encoder stage (``train/encoder.py``) when ``encoder.epochs`` > 0: the tower trained on pixels with the
-    geocell, auxiliary, country and driving-side targets; resumable from ``RUN/state/encoder``."""
+    geocell, auxiliary, country and driving-side targets; resumable from ``RUN/state/encoder``. Returns the tower,
+    the stage's record for the manifest and the geocell head trained with it (None when the stage is off)."""
     from train.encoder import train_encoder
 
     cfg = st.cfg
     if cfg.encoder.epochs == 0:
-        return visual, {}
+        return visual, {}, None
     if st.d.world > 1:
         raise ValueError("the encoder stage (encoder.epochs > 0) runs in one process: start it without torchrun")
     cells = load_geocells(cells_dir)
@@ -121,8 +123,11 @@ def supervised_encoder(st: Stage, visual: torch.nn.Module, cells_dir: Path) -> t
                         cfg.head, cfg.seed, pp["mean"], pp["std"], st.state / "encoder", st.config_toml, identity,
                         st.progress)
     res.visual.preprocess_cfg = pp
+    head = HeadResult(res.head.cpu(), res.best_epoch, res.best_val_acc, len(res.history),
+                      [{"epoch": h["epoch"], "loss": h["loss"], "val_acc": h.get("val_cell_top1", 0.0)}
+                       for h in res.history])
     return res.visual, {"best_epoch": res.best_epoch, "best_val_cell_top1": res.best_val_acc,
-                        "history": res.history}
+                        "history": res.history}, head
 
 
 def embeddings(st: Stage, visual: torch.nn.Module) -> torch.Tensor:
@@ -281,12 +286,17 @@ def run_training(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: torch.
     d, out_dir = st.d, st.out
     cells_dir = ensure_geocells(st, cfg.geocells, out_dir / "state" / "geocells")
     visual = backbone_clip(st, pretrained=True).visual
-    visual, encoder_info = supervised_encoder(st, visual, cells_dir)
+    visual, encoder_info, encoder_head = supervised_encoder(st, visual, cells_dir)
     emb = embeddings(st, visual)
-    res, _, _ = fit_head(st, emb, cells_dir, cfg.head, st.state)
+    if cfg.head.source == "encoder":
+        res = encoder_head  # TrainConfig checks that the encoder stage ran
+        log.info("head: the encoder stage's (epoch %d, val geocell top-1 %.3f)", res.best_epoch, res.best_val_acc)
+    else:
+        res, _, _ = fit_head(st, emb, cells_dir, cfg.head, st.state)
     manifest = None
     if d.main:
-        extra = {"seed": cfg.seed, **({"encoder": encoder_info} if encoder_info else {})}
+        extra = {"seed": cfg.seed, "head_source": cfg.head.source,
+                 **({"encoder": encoder_info} if encoder_info else {})}
         manifest = export_run(st, visual.cpu(), res, cells_dir, extra)
         if cfg.eval.build_index:
             write_index(st, emb)
