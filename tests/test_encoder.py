@@ -44,6 +44,15 @@ def test_channels_last_training_layout_matches_the_default_one():
     assert net.visual.conv1.weight.is_contiguous()
     for key in ("cell", "country", "side"):
         torch.testing.assert_close(out[key], ref[key], rtol=1e-4, atol=1e-4)
+    # token_mean feeds a convolutional tower channels-last input on CPU: the same embedding as plain NCHW
+    from model.network import token_mean
+
+    visual, img = net.visual, x[0]
+    with torch.no_grad():
+        h = visual.stem(img.contiguous())
+        for layer in (visual.layer1, visual.layer2, visual.layer3, visual.layer4):
+            h = layer(h)
+        torch.testing.assert_close(token_mean(visual, img), h.mean(dim=(2, 3)), rtol=1e-4, atol=1e-4)
 
 
 def test_head_source_encoder_needs_the_encoder_stage():

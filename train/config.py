@@ -75,8 +75,9 @@ class EncoderConfig:
     country_weight: float = 1.0
     driving_side_weight: float = 0.5
     decode_threads: int = 2
-    # convolution weights and inputs in channels-last (NHWC) layout: 1.4x the images/s of a ModifiedResNet on
-    # 2 AVX2 cores (benchmarks/bench_train.py); results differ from NCHW only by float rounding
+    # convolution weights in channels-last (NHWC) layout during this stage, like the inputs model.network.token_mean
+    # gives a convolutional tower on CPU; results differ from NCHW only by float rounding. Together 1.4x the
+    # images/s of NCHW on 2 AVX2 cores (benchmarks/bench_train.py), most of it from the inputs
     channels_last: bool = True
     max_steps: int = 0  # stop after this many optimiser steps (0 = all epochs); for smoke tests
 
