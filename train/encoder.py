@@ -72,7 +72,6 @@ class EncoderNet(nn.Module):
                  n_countries: int, dropout: float):
         super().__init__()
         self.visual, self.fusion = visual, fusion
-        self.channels_last = False  # set by to_layout
         dim = fused_dim(tower_width(visual), fusion, n_views)
         self.drop = nn.Dropout(dropout)
         self.head = GeoHead(dim, num_cells, aux)
@@ -82,13 +81,13 @@ class EncoderNet(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x (B, V, 3, S, S) normalised -> head outputs + country and driving-side logits."""
         b, v = x.shape[:2]
-        emb = fuse_views(token_mean(self.visual, _layout(x, self.channels_last)).reshape(b, v, -1), self.fusion)
+        emb = fuse_views(token_mean(self.visual, x.flatten(0, 1)).reshape(b, v, -1), self.fusion)
         emb = self.drop(emb)
         return {**self.head(emb), "country": self.country(emb), "side": self.side(emb)}
 
     def to_layout(self, channels_last: bool) -> EncoderNet:
-        """Put the weights (in place) and the inputs of forward in channels-last or the default layout."""
-        self.channels_last = channels_last
+        """Put the weights (in place) in channels-last or the default layout; the inputs follow in
+        ``model.network.token_mean`` on CPU, and a convolution with channels-last weights runs channels-last."""
         return self.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
@@ -129,12 +128,6 @@ class _Data:
     def images(self, k: np.ndarray, shift: int = 0, rng: np.random.Generator | None = None) -> torch.Tensor:
         px = self.pixels[k] if shift <= 0 else _shifted(self.pixels[k], shift, rng)
         return normalize_uint8(torch.from_numpy(np.ascontiguousarray(px)), self.mean, self.std)
-
-
-def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    """(B, V, 3, S, S) images -> (B * V, 3, S, S) in the tower's memory layout."""
-    x = x.flatten(0, 1)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 def _loss(out: dict, data: _Data, k: torch.Tensor, cfg, aux_weights) -> torch.Tensor:
