@@ -154,3 +154,73 @@ def test_a_place_seen_at_128_256_and_512_px_gives_close_predictions(resnet_run, 
         probs = {s: pred.predict(paths[s]).cell_probs for s in folders}
         for s in (128, 256):
             assert 0.5 * np.abs(probs[s] - probs[512]).sum() < 0.25, (loc, s)  # total variation distance
+
+
+def test_weight_average_follows_the_ramped_decay_and_copies_integer_buffers():
+    from train.encoder import WeightAverage
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    ema = WeightAverage(net, 0.9)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    net.train()(torch.randn(5, 3))  # moves the BatchNorm statistics and its integer batch counter
+    ema.update(net, step=0)  # decay min(0.9, 1/10) = 0.1: mostly the new weights
+    live = net.state_dict()
+    for k, v in ema.net.state_dict().items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, 0.1 * start[k] + 0.9 * live[k])
+        else:
+            assert torch.equal(v, live[k])
+    assert not any(p.requires_grad for p in ema.net.parameters())
+    before = {k: v.clone() for k, v in ema.net.state_dict().items()}
+    ema.update(net, step=1000)  # the full decay
+    torch.testing.assert_close(ema.net[0].weight, 0.9 * before["0.weight"] + 0.1 * net[0].weight)
+
+
+def test_encoder_ema_is_validated_exported_and_resumes_to_the_straight_runs_weights(tmp_path):
+    """encoder.ema_decay > 0: the averaged weights are the ones kept and exported, they ride in the checkpoint,
+    and a run stopped in its second epoch resumes to exactly the straight run's weights (same process, same
+    thread count)."""
+    from model.config import ConfigError, load_config
+    from safetensors.torch import load_file
+    from train import pipeline
+    from train.config import TrainConfig
+
+    with pytest.raises(ConfigError, match=r"encoder.ema_decay must be in \[0, 1\)"):
+        load_config(TrainConfig, None, ["encoder.ema_decay=1.0"])
+    data = make_dataset(tmp_path / "ds", n=40, size=48)
+    cfg = load_config(TrainConfig, None, RESNET_OVERRIDES + [
+        "encoder.ema_decay=0.9", f"runtime.cache_dir={tmp_path / 'cache'}"])
+
+    def encoder(out, progress=None):
+        st = pipeline._setup(cfg, data, out, torch.device("cpu"), False, progress)
+        cells = pipeline.ensure_geocells(st, cfg.geocells, out / "state" / "geocells")
+        return pipeline.supervised_encoder(st, pipeline.backbone_clip(st, pretrained=True).visual, cells)
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_epoch_two(name, step, total, **_):
+        if name == "encoder" and step > total // 2:
+            raise Stop
+
+    straight, info, head, _ = encoder(tmp_path / "a")
+    with pytest.raises(Stop):
+        encoder(tmp_path / "b", stop_in_epoch_two)
+    resumed, info_b, head_b, _ = encoder(tmp_path / "b")
+    learned = lambda hist: [{k: v for k, v in row.items() if k not in ("images_per_s", "minutes")} for row in hist]
+    assert learned(info_b["history"]) == learned(info["history"]) and len(info["history"]) == 2
+    for a, b in ((straight, resumed), (head.head, head_b.head)):
+        for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(x, y), k
+    state = load_file(str(tmp_path / "a" / "state" / "encoder" / "model.safetensors"))
+    ema = {k[4:]: v for k, v in state.items() if k.startswith("ema.")}
+    assert ema and any(not torch.equal(v, state[f"net.{k}"]) for k, v in ema.items() if v.is_floating_point())
+    best = {k[5:]: v for k, v in state.items() if k.startswith("best.")}
+    for k, v in straight.state_dict().items():  # the exported tower is the averaged one of the best epoch
+        torch.testing.assert_close(v, best[f"visual.{k}"], rtol=0, atol=0)
+    if info["best_epoch"] == 2:
+        for k, v in best.items():
+            torch.testing.assert_close(v, ema[k], rtol=0, atol=0)

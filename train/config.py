@@ -79,11 +79,16 @@ class EncoderConfig:
     # gives a convolutional tower on CPU; results differ from NCHW only by float rounding. Together 1.4x the
     # images/s of NCHW on 2 AVX2 cores (benchmarks/bench_train.py), most of it from the inputs
     channels_last: bool = True
+    # exponential moving average of the weights (and BatchNorm statistics) after every step, the averaged
+    # model being the one validated, kept and exported; 0 = off. The decay ramps up as (1 + t) / (10 + t)
+    ema_decay: float = 0.0
     max_steps: int = 0  # stop after this many optimiser steps (0 = all epochs); for smoke tests
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.batch_size < 2 or self.lr <= 0 or self.shift_px < 0:
             raise ValueError("encoder: need epochs >= 0, batch_size >= 2, lr > 0, shift_px >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"encoder.ema_decay must be in [0, 1) (0 = off), got {self.ema_decay!r}")
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,8 @@ class RuntimeConfig:
 
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps (model.device.resolve_device)
     batch_size: int = 64  # images per forward pass when embedding / evaluating
-    workers: int = 0  # DataLoader worker processes decoding images
+    workers: int = 0  # DataLoader worker processes decoding images for contrastive pretraining
+    decode_threads: int = 2  # threads decoding views a chunk ahead of the embedding pass (train.embed)
     threads: int = 0  # torch CPU threads (0 = torch's default)
     cache_dir: str = ""  # embedding cache; "" = model.paths.cache_dir() ($PIGEON_CACHE or data/cache)
 

@@ -1,10 +1,11 @@
-"""Torch datasets over a pigeon dataset folder: per-location view stacks and captioned single views.
+"""A pigeon dataset folder as arrays: the location table, views decoded to uint8, captioned single views.
 
 Images are decoded with PIL and preprocessed by ``model.network.image_tensor`` (resize shortest side, centre
 crop, CLIP normalisation), the same function inference uses.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 
 from model.formats.dataset import Dataset
 from model.network import image_tensor
+from model.views import resize_view
 from train.captions import CaptionInfo, sample_caption
 
 
@@ -59,21 +61,24 @@ def load_image(ds: Dataset, loc_id: str, view: int, size: int, mean, std) -> tor
         return image_tensor(img, size, mean, std)
 
 
-class ViewStacks(torch.utils.data.Dataset):
-    """Item k -> (V, 3, S, S): the chosen views of location ``indices[k]``."""
+def decode_views(ds: Dataset, table: LocationTable, indices: np.ndarray, views: list[int], size: int,
+                 threads: int = 2) -> np.ndarray:
+    """uint8 pixels (N, V, size, size, 3) of the given locations' views, resized by ``model.views.resize_view``
+    (the rule inference uses); :func:`model.network.normalize_uint8` turns them into the model's input."""
+    out = np.empty((len(indices), len(views), size, size, 3), dtype=np.uint8)
 
-    def __init__(self, ds: Dataset, table: LocationTable, indices, views: list[int], size: int, mean, std):
-        self.ds, self.table, self.indices, self.views = ds, table, np.asarray(indices), list(views)
-        self.size, self.mean, self.std = size, mean, std
+    def one(k: int) -> None:
+        loc = table.ids[int(indices[k])]
+        for j, v in enumerate(views):
+            path = ds.image_path(loc, v)
+            if not path.is_file():
+                raise FileNotFoundError(f"image {path} is missing (location {loc}, view {v})")
+            with Image.open(path) as img:
+                out[k, j] = np.asarray(resize_view(img, size))
 
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, k: int) -> torch.Tensor:
-        loc_id = self.table.ids[int(self.indices[k])]
-        return torch.stack(
-            [load_image(self.ds, loc_id, v, self.size, self.mean, self.std) for v in self.views]
-        )
+    with ThreadPoolExecutor(max(1, threads)) as pool:  # PIL releases the GIL while decoding and resizing
+        list(pool.map(one, range(len(indices))))
+    return out
 
 
 class CaptionedViews(torch.utils.data.Dataset):

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,8 @@ from torch import nn
 
 from model.formats.dataset import Dataset
 from model.formats.manifest import sha256_file
-from model.network import autocast, state_fingerprint, token_mean, tower_width
-from train.data import LocationTable, ViewStacks
+from model.network import autocast, normalize_uint8, state_fingerprint, token_mean, tower_width
+from train.data import LocationTable, decode_views
 from train.distributed import Dist
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,13 @@ EMBED_VERSION = "token-mean-v1"
 _FINGERPRINTS: dict[str, str] = {}
 
 
-def _dataset_files(ds: Dataset) -> list[Path]:
-    files = [ds.root / "manifest.json", ds.root / "locations.csv"]
-    for loc in ds.locations:
-        for path in ds.image_paths(loc.id):
-            if not path.is_file():
-                raise FileNotFoundError(f"image {path} is missing (dataset {ds.root})")
-            files.append(path)
+def _dataset_files(ds: Dataset) -> list[str]:
+    """manifest.json, locations.csv and every (location, view) image, as strings under the resolved root
+    (pathlib objects and ``resolve`` per file cost seconds per 100,000 images)."""
+    root = str(ds.root.resolve())
+    images = f"{root}{os.sep}images{os.sep}"
+    files = [f"{root}{os.sep}manifest.json", f"{root}{os.sep}locations.csv"]
+    files += [f"{images}{loc.id}_{int(v)}.jpg" for loc in ds.locations for v in ds.views]
     return files
 
 
@@ -49,15 +50,21 @@ def dataset_fingerprint(ds: Dataset) -> str:
     files = _dataset_files(ds)
     stat_key = hashlib.sha256()
     for p in files:
-        st = p.stat()
-        stat_key.update(f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"image {p} is missing (dataset {ds.root})") from None
+        stat_key.update(f"{p}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     key = stat_key.hexdigest()
     if key not in _FINGERPRINTS:
         h = hashlib.sha256()
         for p in files:
-            h.update(f"{p.name}:{sha256_file(p)}\n".encode())
+            h.update(f"{os.path.basename(p)}:{sha256_file(p)}\n".encode())
         _FINGERPRINTS[key] = h.hexdigest()
     return _FINGERPRINTS[key]
+
+
+DECODE_CHUNK = 1024  # locations decoded at a time (uint8 at 64 px: 50 MB) while the previous chunk is embedded
 
 
 @torch.no_grad()
@@ -72,24 +79,47 @@ def embed_locations(
     std,
     d: Dist,
     batch_size: int,
-    workers: int = 0,
+    threads: int = 2,
     progress: Callable[..., None] | None = None,
+    decoded: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> torch.Tensor:
-    """Token-mean embeddings (len(indices), V, D) float32 on CPU; ranks share the work round-robin."""
+    """Token-mean embeddings (len(indices), V, D) float32 on CPU; ranks share the work round-robin.
+
+    Views are decoded by :func:`train.data.decode_views` (``threads`` threads, a chunk ahead of the forward
+    pass) into uint8 and normalised by :func:`model.network.normalize_uint8`, the input inference computes.
+    ``decoded``: (table rows (M,), uint8 pixels (M, V, size, size, 3)) already in memory (the encoder stage's),
+    used for those rows instead of decoding them again."""
     visual.eval()
     mine = np.asarray(indices)[d.rank::d.world]
     per_batch = max(1, batch_size // max(1, len(views)))  # batch_size counts images, a location has V
-    loader = torch.utils.data.DataLoader(ViewStacks(ds, table, mine, views, size, mean, std),
-                                         batch_size=per_batch, num_workers=workers)
+    known = {} if decoded is None else {int(r): k for k, r in enumerate(decoded[0])}
+
+    def pixels(rows: np.ndarray) -> np.ndarray:
+        have = np.array([int(r) in known for r in rows], dtype=bool)
+        if not have.any():
+            return decode_views(ds, table, rows, views, size, threads)
+        out = np.empty((len(rows), len(views), size, size, 3), dtype=np.uint8)
+        out[have] = decoded[1][[known[int(r)] for r in rows[have]]]
+        if not have.all():
+            out[~have] = decode_views(ds, table, rows[~have], views, size, threads)
+        return out
+
     out, done = [], 0
-    for stacks in loader:
-        b, v = stacks.shape[:2]
-        with autocast(d.device):
-            emb = token_mean(visual, stacks.flatten(0, 1).to(d.device, non_blocking=True))
-        out.append(emb.float().reshape(b, v, -1).cpu())
-        done += b
-        if progress:
-            progress("embed", done * d.world, len(indices))
+    chunks = [mine[s:s + DECODE_CHUNK] for s in range(0, len(mine), DECODE_CHUNK)]
+    with ThreadPoolExecutor(1) as ahead:
+        nxt = ahead.submit(pixels, chunks[0]) if chunks else None
+        for c in range(len(chunks)):
+            px = nxt.result()
+            nxt = ahead.submit(pixels, chunks[c + 1]) if c + 1 < len(chunks) else None
+            for s in range(0, len(px), per_batch):
+                stacks = normalize_uint8(torch.from_numpy(px[s:s + per_batch]), mean, std)
+                b, v = stacks.shape[:2]
+                with autocast(d.device):
+                    emb = token_mean(visual, stacks.flatten(0, 1).to(d.device, non_blocking=True))
+                out.append(emb.float().reshape(b, v, -1).cpu())
+                done += b
+                if progress:
+                    progress("embed", done * d.world, len(indices))
     width = tower_width(visual)
     local = torch.cat(out) if out else torch.zeros((0, len(views), width))
     return d.gather_rows(local.to(d.device), len(indices))
@@ -126,10 +156,11 @@ def _read_cache(path: Path, key: str, ids: list[str], shape: tuple[int, int]) ->
 
 
 def cached_embeddings(visual: nn.Module, backbone: str, ds: Dataset, table: LocationTable, views: list[int],
-                      size: int, mean, std, cache_dir: Path, d: Dist, batch_size: int, workers: int = 0,
-                      progress: Callable[..., None] | None = None) -> torch.Tensor:
+                      size: int, mean, std, cache_dir: Path, d: Dist, batch_size: int, threads: int = 2,
+                      progress: Callable[..., None] | None = None,
+                      decoded: tuple[np.ndarray, np.ndarray] | None = None) -> torch.Tensor:
     """Embeddings (N, V, D) of every location of ``ds`` (CSV order), from the cache when it provably
-    matches."""
+    matches; ``decoded``: see :func:`embed_locations`."""
     from safetensors.torch import save_file
 
     key = cache_key(ds, visual, backbone, views, size, mean, std)
@@ -141,7 +172,7 @@ def cached_embeddings(visual: nn.Module, backbone: str, ds: Dataset, table: Loca
         log.info("embeddings: cache hit %s", path)
         return emb
     emb = embed_locations(visual, ds, table, np.arange(len(table)), views, size, mean, std, d, batch_size,
-                          workers, progress)
+                          threads, progress, decoded)
     if d.main:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")

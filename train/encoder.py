@@ -13,49 +13,32 @@ the targets the head uses, before embeddings are cached and the head is trained 
   through :func:`model.views.resize_view`, normalised per batch with :func:`model.network.normalize_uint8`:
   the same pixels inference computes, and no loader process competing with the two torch threads;
 * augmentation by random translation only (a horizontal flip would swap the driving side);
-* AdamW with warm-up and linear decay, the best epoch on validation geocell top-1 kept, a resumable checkpoint
-  after every epoch (``RUN/state/encoder``).
+* AdamW with warm-up and linear decay, optionally an exponential moving average of the weights
+  (``encoder.ema_decay``, :class:`WeightAverage`) as the model validated and kept; the best epoch on validation
+  geocell top-1 kept, a resumable checkpoint after every epoch (``RUN/state/encoder``).
 """
 from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from model.formats.dataset import Dataset
 from model.network import AuxSpec, GeoHead, normalize_uint8, token_mean, tower_image_size, tower_width
-from model.views import fuse_views, fused_dim, resize_view
-from train.data import LocationTable
+from model.views import fuse_views, fused_dim
+from train.data import LocationTable, decode_views
 from train.head import aux_loss, masked_cross_entropy, smoothed_targets, soft_cross_entropy
 from train.pretrain import lr_at, make_optimizer
 from train.state import load_checkpoint, module_weights, save_checkpoint
 from train.targets import Targets
 
 log = logging.getLogger(__name__)
-
-
-def decode_views(ds: Dataset, table: LocationTable, indices: np.ndarray, views: list[int], size: int,
-                 threads: int = 2) -> np.ndarray:
-    """uint8 pixels (N, V, size, size, 3) of the given locations' views, resized by ``resize_view``."""
-    out = np.empty((len(indices), len(views), size, size, 3), dtype=np.uint8)
-
-    def one(k: int) -> None:
-        loc = table.ids[indices[k]]
-        for j, v in enumerate(views):
-            with Image.open(ds.image_path(loc, v)) as img:
-                out[k, j] = np.asarray(resize_view(img, size))
-
-    with ThreadPoolExecutor(max(1, threads)) as pool:  # PIL releases the GIL while decoding and resizing
-        list(pool.map(one, range(len(indices))))
-    return out
 
 
 def label_ids(values: np.ndarray, train_idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -98,6 +81,9 @@ class EncoderResult:
     best_epoch: int
     best_val_acc: float
     history: list[dict[str, Any]]
+    # (table rows, uint8 pixels) of the train and val views decoded for this stage, so the embedding pass after
+    # it reuses them instead of decoding every image again (train.embed.embed_locations' ``decoded``)
+    decoded: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _shifted(batch: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndarray:
@@ -138,8 +124,33 @@ def _loss(out: dict, data: _Data, k: torch.Tensor, cfg, aux_weights) -> torch.Te
     return loss + aux_loss(out, data.reg[k], data.koppen[k], data.month[k], aux_weights)
 
 
+class WeightAverage:
+    """Exponential moving average of a module's parameters and floating-point buffers (BatchNorm statistics),
+    updated after every optimiser step; integer buffers are copied. Decay min(decay, (1 + t) / (10 + t)) at
+    step t, so the first steps are not dominated by the random initialisation."""
+
+    def __init__(self, net: nn.Module, decay: float):
+        import copy
+
+        self.decay = decay
+        self.net = copy.deepcopy(net).eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, net: nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        mine = list(self.net.parameters()) + [b for b in self.net.buffers() if b.is_floating_point()]
+        live = list(net.parameters()) + [b for b in net.buffers() if b.is_floating_point()]
+        torch._foreach_lerp_(mine, live, 1.0 - d)
+        for a, b in zip(self.net.buffers(), net.buffers()):
+            if not a.is_floating_point():
+                a.copy_(b)
+
+
 def _epoch(net: EncoderNet, opt: torch.optim.Optimizer, tr: _Data, rng: np.random.Generator, step: int,
-           total: int, steps_per_epoch: int, cfg, aux_weights, progress) -> tuple[list[float], int]:
+           total: int, steps_per_epoch: int, cfg, aux_weights, progress,
+           ema: WeightAverage | None = None) -> tuple[list[float], int]:
     """One pass over the train rows in ``rng``'s order (stopping at ``total`` steps) -> (losses, step)."""
     order = rng.permutation(len(tr.rows))
     losses = []
@@ -155,6 +166,8 @@ def _epoch(net: EncoderNet, opt: torch.optim.Optimizer, tr: _Data, rng: np.rando
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
+        if ema is not None:
+            ema.update(net, step)
         losses.append(float(loss.detach()))
         step += 1
         if progress:
@@ -200,12 +213,16 @@ def train_encoder(visual: nn.Module, ds: Dataset, table: LocationTable, targets:
         net = EncoderNet(visual, len(views), head_cfg.fusion, len(centroids_deg), aux, len(countries), cfg.dropout)
     net.to_layout(cfg.channels_last)
     opt = make_optimizer(net, cfg)
+    ema = WeightAverage(net, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    judged = ema.net if ema else net  # the model validated, kept as the best epoch and exported
     steps_per_epoch = max(1, len(train_idx) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs if not cfg.max_steps else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
     start_epoch, history, best = 0, [], {"epoch": -1, "acc": -1.0, "state": None}
     ck = load_checkpoint(state_dir, identity) if state_dir else None
     if ck is not None:
         net.load_state_dict(module_weights(ck["weights"], "net"))
+        if ema is not None:
+            ema.net.load_state_dict(module_weights(ck["weights"], "ema"))
         best_state = module_weights(ck["weights"], "best")
         opt.load_state_dict(ck["optimizer"])
         start_epoch, history = ck["progress"]["epoch"], ck["progress"]["history"]
@@ -221,9 +238,10 @@ def train_encoder(visual: nn.Module, ds: Dataset, table: LocationTable, targets:
         t_ep = time.perf_counter()
         with torch.random.fork_rng(devices=[]):  # dropout draws from the seed and the epoch, so a resumed
             torch.manual_seed(seed * 10_007 + epoch)  # run and a straight one see the same ones
-            losses, step = _epoch(net, opt, tr, rng, step, total, steps_per_epoch, cfg, aux_weights, progress)
+            losses, step = _epoch(net, opt, tr, rng, step, total, steps_per_epoch, cfg, aux_weights, progress,
+                                  ema)
         seconds = time.perf_counter() - t_ep
-        val = _evaluate(net, va, 4 * cfg.batch_size) if len(val_idx) else {"val_cell_top1": 0.0}
+        val = _evaluate(judged, va, 4 * cfg.batch_size) if len(val_idx) else {"val_cell_top1": 0.0}
         row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
                "images_per_s": len(losses) * cfg.batch_size * len(views) / max(seconds, 1e-9),
                "minutes": seconds / 60, **val}
@@ -233,15 +251,19 @@ def train_encoder(visual: nn.Module, ds: Dataset, table: LocationTable, targets:
                  val.get("val_cell_top1", 0), val.get("val_country", 0), val.get("val_side", 0))
         if val["val_cell_top1"] > best["acc"]:
             best = {"epoch": epoch + 1, "acc": val["val_cell_top1"],
-                    "state": {k: v.detach().clone() for k, v in net.state_dict().items()}}
+                    "state": {k: v.detach().clone() for k, v in judged.state_dict().items()}}
         if state_dir:
-            save_checkpoint(state_dir, {"net": net, "best": _StateHolder(best["state"])}, opt, config_toml,
+            save_checkpoint(state_dir, {"net": net, "best": _StateHolder(best["state"]),
+                                        **({"ema": ema.net} if ema else {})}, opt, config_toml,
                             identity, {"epoch": epoch + 1, "history": history, "best_epoch": best["epoch"],
                                        "best_acc": best["acc"]})
     if best["state"] is not None:
         net.load_state_dict(best["state"])
+    elif ema is not None:
+        net.load_state_dict(ema.net.state_dict())
     net.to_layout(False)  # the exported tower and everything downstream use the default layout
-    return EncoderResult(net.visual.eval(), net.head.eval(), best["epoch"], best["acc"], history)
+    return EncoderResult(net.visual.eval(), net.head.eval(), best["epoch"], best["acc"], history,
+                         (np.r_[train_idx, val_idx], pixels))
 
 
 class _StateHolder(nn.Module):

@@ -15,6 +15,7 @@ learned nothing; ``notes`` says why a check was skipped; ``sanity_seconds`` time
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def run_embeddings(
         cache,
         Dist(device=torch.device(device)),
         int(runtime.get("batch_size", 64)),
-        0,
+        int(runtime.get("decode_threads", 2)),
         progress,
     )
     return emb, views
@@ -231,9 +232,27 @@ def sanity_metrics(info: RunInfo, ds, table: LocationTable, idx: np.ndarray, tra
     cells = info.geocells()
     head_cfg = info.config().get("head", {})
     tr = table.latlon_deg[train]
-    logits, secs["raw_pixels"] = probes.timed(
-        probes.raw_pixel_logits, pixels[train], tr, cells.assign(tr[:, 0], tr[:, 1]), pixels[idx],
-        cells.centroids_deg, float(head_cfg.get("tau_km", 75.0)), bool(head_cfg.get("smoothing", True)))
+    labels = probes.probe_labels(ds, table.column)
+    # the three fits run two at a time, each on one thread (probes.fit_linear): the same weights as one after
+    # the other, in about half the time on two cores. torch's thread count is process-wide, so it is set to 1
+    # here for both (fit_linear's own set-and-restore must not hand one fit's finishing count to the other)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with ThreadPoolExecutor(2) as pool:
+        jobs = {"raw_pixels": pool.submit(
+                    probes.timed, probes.raw_pixel_logits, pixels[train], tr, cells.assign(tr[:, 0], tr[:, 1]),
+                    pixels[idx], cells.centroids_deg, float(head_cfg.get("tau_km", 75.0)),
+                    bool(head_cfg.get("smoothing", True))),
+                "probes": pool.submit(probes.timed, probes.run_probes, fused[train], fused[idx], labels, train, idx),
+                "probes_raw_pixels": pool.submit(probes.timed, probes.run_probes, pixels[train], pixels[idx], labels,
+                                                 train, idx)}
+        try:
+            done = {name: job.result() for name, job in jobs.items()}
+        finally:
+            torch.set_num_threads(threads)
+    for name, (_, seconds) in done.items():
+        secs[name] = seconds
+    logits = done["raw_pixels"][0]
     guess = cells.centroids_deg[logits.argmax(1)]
     expected = expected_score_guesses(softmax(logits), cells.centroids_deg)[0]
 
@@ -245,11 +264,7 @@ def sanity_metrics(info: RunInfo, ds, table: LocationTable, idx: np.ndarray, tra
     res["raw_pixels"] = {**geo(guess, True), "guess_modes": {"expected_score": geo(expected)},
                          "features": int(pixels.shape[1]), "views": sorted(int(v) for v in views),
                          "train_locations": len(train)}
-    labels = probes.probe_labels(ds, table.column)
-    res["probes"], secs["probes"] = probes.timed(
-        probes.run_probes, fused[train], fused[idx], labels, train, idx)
-    res["probes_raw_pixels"], secs["probes_raw_pixels"] = probes.timed(
-        probes.run_probes, pixels[train], pixels[idx], labels, train, idx)
+    res["probes"], res["probes_raw_pixels"] = done["probes"][0], done["probes_raw_pixels"][0]
     if np.array_equal(np.sort(idx), np.sort(train)):
         res["notes"]["raw_pixels"] = ("in-sample: the evaluated split is the train split the baseline and the "
                                       "probes were fitted on")

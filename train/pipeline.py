@@ -103,15 +103,16 @@ def backbone_clip(st: Stage, pretrained: bool) -> torch.nn.Module:
 
 
 def supervised_encoder(st: Stage, visual: torch.nn.Module, cells_dir: Path
-                       ) -> tuple[torch.nn.Module, dict, HeadResult | None]:
+                       ) -> tuple[torch.nn.Module, dict, HeadResult | None, tuple | None]:
     """The encoder stage (``train/encoder.py``) when ``encoder.epochs`` > 0: the tower trained on pixels with the
     geocell, auxiliary, country and driving-side targets; resumable from ``RUN/state/encoder``. Returns the tower,
-    the stage's record for the manifest and the geocell head trained with it (None when the stage is off)."""
+    the stage's record for the manifest, the geocell head trained with it and the (rows, pixels) it decoded
+    (both None when the stage is off)."""
     from train.encoder import train_encoder
 
     cfg = st.cfg
     if cfg.encoder.epochs == 0:
-        return visual, {}, None
+        return visual, {}, None, None
     if st.d.world > 1:
         raise ValueError("the encoder stage (encoder.epochs > 0) runs in one process: start it without torchrun")
     cells = load_geocells(cells_dir)
@@ -127,15 +128,16 @@ def supervised_encoder(st: Stage, visual: torch.nn.Module, cells_dir: Path
                       [{"epoch": h["epoch"], "loss": h["loss"], "val_acc": h.get("val_cell_top1", 0.0)}
                        for h in res.history])
     return res.visual, {"best_epoch": res.best_epoch, "best_val_cell_top1": res.best_val_acc,
-                        "history": res.history}, head
+                        "history": res.history}, head, res.decoded
 
 
-def embeddings(st: Stage, visual: torch.nn.Module) -> torch.Tensor:
-    """(N, V, D) token-mean embeddings of all locations, all views (cached)."""
+def embeddings(st: Stage, visual: torch.nn.Module, decoded: tuple | None = None) -> torch.Tensor:
+    """(N, V, D) token-mean embeddings of all locations, all views (cached); ``decoded``: (rows, uint8 pixels)
+    already in memory at the tower's input size (the encoder stage's), not decoded again."""
     pp = visual.preprocess_cfg
     return cached_embeddings(visual, st.cfg.backbone.name, st.ds, st.table, st.ds.views, tower_image_size(visual),
                              pp["mean"], pp["std"], st.cache_dir, st.d, st.cfg.runtime.batch_size,
-                             st.cfg.runtime.workers, st.progress)
+                             st.cfg.runtime.decode_threads, st.progress, decoded)
 
 
 def location_embeddings(emb: torch.Tensor, single_view: bool, fusion: str = "mean") -> torch.Tensor:
@@ -286,8 +288,9 @@ def run_training(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: torch.
     d, out_dir = st.d, st.out
     cells_dir = ensure_geocells(st, cfg.geocells, out_dir / "state" / "geocells")
     visual = backbone_clip(st, pretrained=True).visual
-    visual, encoder_info, encoder_head = supervised_encoder(st, visual, cells_dir)
-    emb = embeddings(st, visual)
+    visual, encoder_info, encoder_head, decoded = supervised_encoder(st, visual, cells_dir)
+    emb = embeddings(st, visual, decoded)
+    del decoded
     if cfg.head.source == "encoder":
         res = encoder_head  # TrainConfig checks that the encoder stage ran
         log.info("head: the encoder stage's (epoch %d, val geocell top-1 %.3f)", res.best_epoch, res.best_val_acc)
