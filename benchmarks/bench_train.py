@@ -93,7 +93,8 @@ def bench_encoder(backbone: str, size: int, locations: int, views: int, fusion: 
                                                                   dtype=np.uint8))
 
     def step():
-        out = net(normalize_uint8(pixels))
+        x = normalize_uint8(pixels)  # NHWC memory order
+        out = net(x if channels_last else x.contiguous())
         loss = out["cell"].logsumexp(1).mean() + out["country"].logsumexp(1).mean() + out["side"].sum() * 0
         opt.zero_grad()
         loss.backward()
@@ -112,6 +113,27 @@ def bench_embed(size: int, batch: int, repeat: int, backbone: str = "tiny-vit") 
     with torch.no_grad():
         t = timeit(lambda: token_mean(visual, x), repeat=repeat, warmup=1)
     return {**t, "backbone": backbone, "batch": batch, "image_size": size, "images_per_s": batch / t["median_s"]}
+
+
+def bench_embed_pass(backbone: str, size: int, n: int, repeat: int) -> dict:
+    """The whole embedding pass of ``train.embed.embed_locations`` (as `pigeon train` and `pigeon eval` run it):
+    JPEGs decoded and resized in threads a chunk ahead, normalised, embedded; ``n`` locations of 4 views
+    rendered at 128 px."""
+    from model.formats.dataset import load_dataset
+    from model.network import build_visual
+    from train.data import LocationTable
+    from train.distributed import Dist
+    from train.embed import embed_locations
+    from trainkit import make_dataset
+
+    visual = build_visual(backbone, size).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = load_dataset(make_dataset(Path(tmp) / "ds", n=n, size=128))
+        table = LocationTable.from_dataset(ds)
+        t = timeit(lambda: embed_locations(visual, ds, table, np.arange(n), ds.views, size, (0.5,) * 3, (0.25,) * 3,
+                                           Dist(), 256, 2), repeat=repeat, warmup=1)
+    return {**t, "backbone": backbone, "image_size": size, "source_image_px": 128, "locations": n,
+            "images_per_s": n * len(ds.views) / t["median_s"]}
 
 
 def bench_head(n: int, cells: int, epochs: int) -> dict:
@@ -214,6 +236,8 @@ def main() -> None:
     results["encoder_speedup_over_nchw"] = results["encoder_step"]["images_per_s"] / results["encoder_step_nchw"][
         "images_per_s"]
     results["embed_demo"] = bench_embed(epoch["image_size"], 256, rep, epoch["backbone"])  # channels-last input
+    results["embed_pass"] = bench_embed_pass(epoch["backbone"], epoch["image_size"], 128 if args.quick else 512,
+                                             2 if args.quick else 3)
     add_epoch_estimates(results, epoch)
     results["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     write("train", results)

@@ -12,7 +12,7 @@ from trainkit import TINY_OVERRIDES, make_dataset
 
 RESNET_OVERRIDES = [o for o in TINY_OVERRIDES if not o.startswith("backbone.image_size")] + [
     "backbone.name=tiny-resnet", "backbone.image_size=64", "pretrain.enabled=false", "encoder.epochs=2",
-    "encoder.batch_size=8", "head.fusion=concat", "head.source=encoder"]
+    "encoder.batch_size=8", "head.fusion=concat", "head.source=encoder", "encoder.ema_decay=0.9"]
 
 
 def test_fusion_modes_keep_heading_order_and_refuse_unknown_names():
@@ -116,8 +116,17 @@ def test_ablation_has_encoder_head_and_order_fusion_rows_for_such_a_run(resnet_r
     report = tmp_path / "report"
     assert main(["eval", "--run", str(run), "--data", str(data), "--out", str(report), "--ablation"]) == 0
     rows = {r["key"]: r for r in json.loads((report / "ablation.json").read_text())["rows"]}
-    for key in ("no_encoder_head", "no_order_fusion", "no_pretraining"):
+    for key in ("no_weight_average", "no_encoder_head", "no_order_fusion", "no_pretraining"):
         assert rows[key]["metrics"] is not None and rows[key]["metrics"]["n"] > 0, key
+    # the live weights are not the averaged ones, so the row is a different model; without the stage's
+    # checkpoint (an exported run) the row says why it is missing
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(run, bare, ignore=shutil.ignore_patterns("state"))
+    assert main(["eval", "--run", str(bare), "--data", str(data), "--out", str(tmp_path / "r2"), "--ablation"]) == 0
+    rows = {r["key"]: r for r in json.loads((tmp_path / "r2" / "ablation.json").read_text())["rows"]}
+    assert rows["no_weight_average"]["note"].startswith("n/a: the run folder has no encoder-stage checkpoint")
 
 
 def test_a_place_seen_at_128_256_and_512_px_gives_close_predictions(resnet_run, tmp_path):

@@ -275,14 +275,15 @@ def test_pigeon_train_and_eval_end_to_end(tiny, tmp_path):
     assert html.count("data:image/png;base64,") >= 2 and "Error CDF" in html
     assert "baseline: raw_pixels (expected_score guess)" in html and "Linear probes" in html
     table = json.loads((report / "ablation.json").read_text())
-    assert [r["key"] for r in table["rows"]][:6] == ["text_cue", "full", "no_refinement", "no_encoder_head",
-                                                     "no_order_fusion", "no_pretraining"]
+    assert [r["key"] for r in table["rows"]][:7] == ["text_cue", "full", "no_refinement", "no_weight_average",
+                                                     "no_encoder_head", "no_order_fusion", "no_pretraining"]
     by_key = {r["key"]: r for r in table["rows"]}
     assert by_key["no_order_fusion"]["note"] == "n/a: the run averages its views"  # this run uses the mean
     assert by_key["no_encoder_head"]["note"].startswith("n/a: the run's head was fitted on frozen embeddings")
     assert by_key["text_cue"]["note"].startswith("n/a: evaluate with `pigeon eval --text-cue`")  # not asked for
+    assert by_key["no_weight_average"]["note"].startswith("n/a: the run keeps no weight average")
     assert all(r["metrics"] is not None for r in table["rows"][2:]
-               if r["key"] not in ("no_order_fusion", "no_encoder_head"))
+               if r["key"] not in ("no_order_fusion", "no_encoder_head", "no_weight_average"))
     full = by_key["full"]  # refinement needs model.inference and a retrieval index in the run
     assert full["metrics"] is not None or (full["note"].startswith("n/a") and full["note"] in
                                            (report / "ablation.md").read_text())

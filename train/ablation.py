@@ -2,8 +2,10 @@
 component.
 
 Rows: + text cue (the played guess with the signs read, from ``metrics["text_cue"]`` when ``pigeon eval
---text-cue`` computed it) -> full (with hierarchical refinement) -> minus refinement (the run as trained) -> minus
-the head trained with the tower (a head refitted on the tower's frozen embeddings, PIGEON's stage; 'n/a' for a run
+--text-cue`` computed it) -> full (with hierarchical refinement) -> minus refinement (the run as trained) -> [minus
+the weight average: the run as trained with the encoder stage's live weights of its last step, tower and head, a
+side row that the rows below do not inherit; 'n/a' without ``encoder.ema_decay``] -> minus the head trained with
+the tower (a head refitted on the tower's frozen embeddings, PIGEON's stage; 'n/a' for a run
 whose head was fitted that way) -> minus order-aware fusion (the head retrained on the view mean of the same tower;
 'n/a' for a run that averages its views) -> minus tower training (contrastive pretraining and the supervised
 encoder stage: the backbone as initialised / as loaded from its pretrained tag) -> minus semantic geocells (naive
@@ -40,6 +42,7 @@ from train.pipeline import Stage, backbone_clip, embeddings, ensure_geocells, fi
 
 log = logging.getLogger(__name__)
 ROWS = (("text_cue", "+ text cue (played expected-score guess, signs read)"), ("full", "PIGEON (full)"), ("no_refinement", "- hierarchical guess refinement"),
+        ("no_weight_average", "- weight average (the tower and head at their last step; this row only)"),
         ("no_encoder_head", "- head trained with the tower (refitted on its frozen embeddings)"),
         ("no_order_fusion", "- views concatenated in heading order (mean)"),
         ("no_pretraining", "- tower training (pretraining, supervised encoder)"),
@@ -92,6 +95,9 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     except FileNotFoundError as e:  # the run has no retrieval index yet (`pigeon index`)
         log.warning("ablation: no refinement row: %s", e)
         notes["full"] = f"n/a: {e}"
+    rows["no_weight_average"], why = _live_weights_row(model, info, cfg, st, idx, true, true_country)
+    if why:
+        notes["no_weight_average"] = why
     emb0 = embeddings(st, backbone_clip(st, pretrained=False).visual)
     naive = dataclasses.replace(cfg.geocells, method="naive")
     naive_dir = ensure_geocells(st, naive, st.out / "naive-geocells")
@@ -128,6 +134,41 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     (out_dir / "ablation.json").write_text(json.dumps(table_out, indent=2) + "\n", encoding="utf-8")
     (out_dir / "ablation.md").write_text(ablation_markdown(table_out), encoding="utf-8")
     return table_out
+
+
+def _live_weights_row(model, info, cfg, st: Stage, idx: np.ndarray, true: np.ndarray, true_country
+                      ) -> tuple[dict | None, str]:
+    """The run as trained, but with the encoder stage's live weights of its last step instead of their moving
+    average (``encoder.ema_decay``), read from the stage's checkpoint (``RUN/state/encoder``): tower and head
+    swapped, evaluated on ``idx`` only (no head is fitted). -> (metrics, '') or (None, why not)."""
+    import copy
+
+    from model.formats.manifest import sha256_file
+    from train.config import section_hash
+    from train.embed import dataset_fingerprint, embed_locations
+    from train.state import StateMismatchError, load_checkpoint, module_weights
+
+    if cfg.encoder.epochs == 0 or cfg.encoder.ema_decay == 0 or cfg.head.source != "encoder":
+        return None, "n/a: the run keeps no weight average (encoder.ema_decay = 0 or no encoder head)"
+    cells = info.geocells()
+    identity = {"config": section_hash(cfg, "backbone", "pretrain", "encoder", "head"),
+                "dataset": dataset_fingerprint(st.ds), "geocells": sha256_file(Path(info.geocells_dir) / "geocells.csv")}
+    try:
+        ck = load_checkpoint(Path(info.run_dir) / "state" / "encoder", identity)
+    except (StateMismatchError, ValueError) as e:
+        return None, f"n/a: the encoder stage's checkpoint does not match this run ({e})"
+    if ck is None:
+        return None, "n/a: the run folder has no encoder-stage checkpoint (state/encoder); exports drop it"
+    live = module_weights(ck["weights"], "net")
+    visual, head = copy.deepcopy(model.visual).cpu(), copy.deepcopy(model.head).cpu()
+    visual.load_state_dict(module_weights(live, "visual"))
+    head.load_state_dict(module_weights(live, "head"))
+    views = [v for v in st.ds.views if v in info.views]
+    emb = embed_locations(visual, st.ds, st.table, idx, views, info.image_size, info.mean, info.std, Dist(),
+                          cfg.runtime.batch_size, cfg.runtime.decode_threads, st.progress)
+    logits = predict_logits(head, fuse_views(emb, info.fusion)).numpy()
+    return _metrics(cells.centroids_deg[logits.argmax(1)], true, true_country, logits,
+                    cells.assign(true[:, 0], true[:, 1])), ""
 
 
 def ablation_markdown(t: dict[str, Any]) -> str:
