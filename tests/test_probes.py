@@ -83,6 +83,19 @@ def test_fit_linear_is_deterministic_whatever_the_thread_count():
     assert torch.get_num_threads() == threads
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
+    # fits side by side (as pigeon eval runs them) each stay on one thread, and the caller's count comes back
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        torch.set_num_threads(2)
+        with ThreadPoolExecutor(2) as pool:
+            both = list(pool.map(lambda _: probes.fit_linear(x, t, max_iter=30), range(4)))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    for w, bias in both:
+        np.testing.assert_array_equal(w, a[0])
+        np.testing.assert_array_equal(bias, a[1])
 
 
 def test_pixel_probe_reads_driving_side_off_the_tint(tiny):

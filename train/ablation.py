@@ -36,9 +36,10 @@ from model.views import RETRIEVAL_FUSION, fuse_views
 from train.config import load_run_config
 from train.data import LocationTable
 from train.distributed import Dist
-from train.evaluate import countries_at, geolocation_metrics, run_embeddings, true_countries
+from train.evaluate import countries_at, geolocation_metrics, run_embeddings, run_views, true_countries
 from train.head import predict_logits
-from train.pipeline import Stage, backbone_clip, embeddings, ensure_geocells, fit_head, location_embeddings
+from train.pipeline import (Stage, backbone_clip, embeddings, encoder_identity, ensure_geocells, fit_head,
+                            location_embeddings)
 
 log = logging.getLogger(__name__)
 ROWS = (("text_cue", "+ text cue (played expected-score guess, signs read)"), ("full", "PIGEON (full)"), ("no_refinement", "- hierarchical guess refinement"),
@@ -143,18 +144,14 @@ def _live_weights_row(model, info, cfg, st: Stage, idx: np.ndarray, true: np.nda
     swapped, evaluated on ``idx`` only (no head is fitted). -> (metrics, '') or (None, why not)."""
     import copy
 
-    from model.formats.manifest import sha256_file
-    from train.config import section_hash
-    from train.embed import dataset_fingerprint, embed_locations
+    from train.embed import embed_locations
     from train.state import StateMismatchError, load_checkpoint, module_weights
 
     if cfg.encoder.epochs == 0 or cfg.encoder.ema_decay == 0 or cfg.head.source != "encoder":
         return None, "n/a: the run keeps no weight average (encoder.ema_decay = 0 or no encoder head)"
     cells = info.geocells()
-    identity = {"config": section_hash(cfg, "backbone", "pretrain", "encoder", "head"),
-                "dataset": dataset_fingerprint(st.ds), "geocells": sha256_file(Path(info.geocells_dir) / "geocells.csv")}
     try:
-        ck = load_checkpoint(Path(info.run_dir) / "state" / "encoder", identity)
+        ck = load_checkpoint(Path(info.run_dir) / "state" / "encoder", encoder_identity(st, info.geocells_dir))
     except (StateMismatchError, ValueError) as e:
         return None, f"n/a: the encoder stage's checkpoint does not match this run ({e})"
     if ck is None:
@@ -163,8 +160,7 @@ def _live_weights_row(model, info, cfg, st: Stage, idx: np.ndarray, true: np.nda
     visual, head = copy.deepcopy(model.visual).cpu(), copy.deepcopy(model.head).cpu()
     visual.load_state_dict(module_weights(live, "visual"))
     head.load_state_dict(module_weights(live, "head"))
-    views = [v for v in st.ds.views if v in info.views]
-    emb = embed_locations(visual, st.ds, st.table, idx, views, info.image_size, info.mean, info.std, Dist(),
+    emb = embed_locations(visual, st.ds, st.table, idx, run_views(info, st.ds), info.image_size, info.mean, info.std, Dist(),
                           cfg.runtime.batch_size, cfg.runtime.decode_threads, st.progress)
     logits = predict_logits(head, fuse_views(emb, info.fusion)).numpy()
     return _metrics(cells.centroids_deg[logits.argmax(1)], true, true_country, logits,

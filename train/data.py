@@ -53,11 +53,15 @@ class LocationTable:
         return np.array([(a.get(name) or "").strip() for a in self.aux], dtype=object)
 
 
-def load_image(ds: Dataset, loc_id: str, view: int, size: int, mean, std) -> torch.Tensor:
+def _image_path(ds: Dataset, loc_id: str, view: int):
     path = ds.image_path(loc_id, view)
     if not path.is_file():
         raise FileNotFoundError(f"image {path} is missing (location {loc_id}, view {view})")
-    with Image.open(path) as img:
+    return path
+
+
+def load_image(ds: Dataset, loc_id: str, view: int, size: int, mean, std) -> torch.Tensor:
+    with Image.open(_image_path(ds, loc_id, view)) as img:
         return image_tensor(img, size, mean, std)
 
 
@@ -70,10 +74,7 @@ def decode_views(ds: Dataset, table: LocationTable, indices: np.ndarray, views: 
     def one(k: int) -> None:
         loc = table.ids[int(indices[k])]
         for j, v in enumerate(views):
-            path = ds.image_path(loc, v)
-            if not path.is_file():
-                raise FileNotFoundError(f"image {path} is missing (location {loc}, view {v})")
-            with Image.open(path) as img:
+            with Image.open(_image_path(ds, loc, v)) as img:
                 out[k, j] = np.asarray(resize_view(img, size))
 
     with ThreadPoolExecutor(max(1, threads)) as pool:  # PIL releases the GIL while decoding and resizing

@@ -152,6 +152,11 @@ def eval_cache_dir(info: RunInfo, cache_dir: Path | None = None) -> Path:
     return paths.cache_dir(cache_dir or info.config().get("runtime", {}).get("cache_dir"))
 
 
+def run_views(info: RunInfo, ds) -> list[int]:
+    """The dataset's views the run was trained on, in the dataset's (heading) order; view 0 alone if none."""
+    return [v for v in ds.views if v in info.views] or ds.views[:1]
+
+
 def run_embeddings(
     model: GeoModel,
     info: RunInfo,
@@ -163,7 +168,7 @@ def run_embeddings(
 ) -> tuple[torch.Tensor, list[int]]:
     """Token-mean embeddings (N, V, D) of every location with the run's backbone (cached), and the views
     used."""
-    views = [v for v in ds.views if v in info.views] or ds.views[:1]
+    views = run_views(info, ds)
     runtime = info.config().get("runtime", {})
     cache = eval_cache_dir(info, cache_dir)
     emb = cached_embeddings(
@@ -234,10 +239,7 @@ def sanity_metrics(info: RunInfo, ds, table: LocationTable, idx: np.ndarray, tra
     tr = table.latlon_deg[train]
     labels = probes.probe_labels(ds, table.column)
     # the three fits run two at a time, each on one thread (probes.fit_linear): the same weights as one after
-    # the other, in about half the time on two cores. torch's thread count is process-wide, so it is set to 1
-    # here for both (fit_linear's own set-and-restore must not hand one fit's finishing count to the other)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    # the other, in about half the time on two cores
     with ThreadPoolExecutor(2) as pool:
         jobs = {"raw_pixels": pool.submit(
                     probes.timed, probes.raw_pixel_logits, pixels[train], tr, cells.assign(tr[:, 0], tr[:, 1]),
@@ -246,10 +248,7 @@ def sanity_metrics(info: RunInfo, ds, table: LocationTable, idx: np.ndarray, tra
                 "probes": pool.submit(probes.timed, probes.run_probes, fused[train], fused[idx], labels, train, idx),
                 "probes_raw_pixels": pool.submit(probes.timed, probes.run_probes, pixels[train], pixels[idx], labels,
                                                  train, idx)}
-        try:
-            done = {name: job.result() for name, job in jobs.items()}
-        finally:
-            torch.set_num_threads(threads)
+        done = {name: job.result() for name, job in jobs.items()}
     for name, (_, seconds) in done.items():
         secs[name] = seconds
     logits = done["raw_pixels"][0]

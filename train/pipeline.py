@@ -102,6 +102,14 @@ def backbone_clip(st: Stage, pretrained: bool) -> torch.nn.Module:
     return clip.to(st.d.device).eval()
 
 
+def encoder_identity(st: Stage, cells_dir: Path) -> dict[str, str]:
+    """What the encoder stage's checkpoint (``RUN/state/encoder``) was made from: the sections of the config that
+    shape it, the dataset and the geocells. A checkpoint of other inputs is not resumed (nor read back by the
+    ablation)."""
+    return {"config": section_hash(st.cfg, "backbone", "pretrain", "encoder", "head"),
+            "dataset": dataset_fingerprint(st.ds), "geocells": sha256_file(Path(cells_dir) / "geocells.csv")}
+
+
 def supervised_encoder(st: Stage, visual: torch.nn.Module, cells_dir: Path
                        ) -> tuple[torch.nn.Module, dict, HeadResult | None, tuple | None]:
     """The encoder stage (``train/encoder.py``) when ``encoder.epochs`` > 0: the tower trained on pixels with the
@@ -117,8 +125,7 @@ def supervised_encoder(st: Stage, visual: torch.nn.Module, cells_dir: Path
         raise ValueError("the encoder stage (encoder.epochs > 0) runs in one process: start it without torchrun")
     cells = load_geocells(cells_dir)
     targets = build_targets(st.table, cells.assign(st.table.latlon_deg[:, 0], st.table.latlon_deg[:, 1]), True)
-    identity = {"config": section_hash(cfg, "backbone", "pretrain", "encoder", "head"),
-                "dataset": dataset_fingerprint(st.ds), "geocells": sha256_file(cells_dir / "geocells.csv")}
+    identity = encoder_identity(st, cells_dir)
     pp = visual.preprocess_cfg
     res = train_encoder(visual.to(st.d.device), st.ds, st.table, targets, cells.centroids_deg, cfg.encoder,
                         cfg.head, cfg.seed, pp["mean"], pp["std"], st.state / "encoder", st.config_toml, identity,

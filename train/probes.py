@@ -17,9 +17,11 @@ features x 250 cells on 2 cores).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -135,13 +137,31 @@ def fit_linear(x: np.ndarray, targets: np.ndarray, n_classes: int | None = None,
         loss.backward()
         return loss
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # same result whatever the caller's thread count; and on a busy CPU, 1 thread is
-    try:                      # far faster than OpenMP regions that wait for a second core
-        opt.step(closure)
-    finally:
-        torch.set_num_threads(threads)
+    with _one_thread():  # same result whatever the caller's thread count; and on a busy CPU, 1 thread is far
+        opt.step(closure)  # faster than OpenMP regions that wait for a second core
     return w.detach().numpy(), b.detach().numpy()
+
+
+_ONE_THREAD = {"lock": threading.Lock(), "inside": 0, "saved": 0}
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """torch on one thread while any fit runs. torch's thread count is process-wide, so fits running side by side
+    (``pigeon eval`` runs two) share one section: the first in saves the count, the last out restores it."""
+    s = _ONE_THREAD
+    with s["lock"]:
+        if s["inside"] == 0:
+            s["saved"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        s["inside"] += 1
+    try:
+        yield
+    finally:
+        with s["lock"]:
+            s["inside"] -= 1
+            if s["inside"] == 0:
+                torch.set_num_threads(s["saved"])
 
 
 def linear_logits(x: np.ndarray, wb: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
