@@ -12,7 +12,10 @@ Query: top-K cells of the head's softmax -> nearest prototype (L2) in each -> q 
 p_k * q_k -> winner -> nearest member of the winning cluster. If the refined point is more than
 ``max_refinement_km`` from the head's guess (centroid of the argmax cell), rank by p_k alone instead.
 
-Files (``save``/``load``): prototypes.faiss (faiss IndexFlatL2 over the prototype embeddings), arrays.npz
+Files (``save``/``load``): prototypes.faiss (the prototype embeddings as a faiss index: an 8-bit
+``IndexScalarQuantizer``, one trained range per dimension, for an index made by ``build``, which searches the
+decoded values so that a built index and its reloaded copy answer identically; a float32 ``IndexFlatL2`` in
+indexes written before, which still load), arrays.npz
 (plain arrays, loaded with allow_pickle=False), manifest.json (format "pigeon-index", version, config, counts,
 sha256 + size of both files; see :mod:`model.formats.manifest`, which also reads the older shape).
 """
@@ -67,7 +70,9 @@ class RefinementIndex:
 
     proto_emb (P, D) float32, proto_cell (P,), proto_latlon (P, 2) cluster centroid, proto_fallback (P,) bool,
     member_offsets (P+1,) into member_rows, member_rows (M,) rows of the member arrays,
-    train_emb (M, D) float32 (int8 values times a per-row scale), train_latlon (M, 2) of the cluster members, cell_offsets (C+1,) into the cell-sorted prototype order.
+    train_emb (M, D) float32 (int8 values times a per-row scale), train_latlon (M, 2) of the cluster members,
+    cell_offsets (C+1,) into the cell-sorted prototype order. ``_codec``: the faiss index prototypes.faiss stores
+    (8-bit after ``build``; whatever the file held after ``load``), ``proto_emb`` being its decoded values.
     """
 
     cfg: RetrievalConfig
@@ -80,8 +85,9 @@ class RefinementIndex:
     member_rows: np.ndarray
     train_emb: np.ndarray
     train_latlon: np.ndarray
-    _faiss: object = None
+    _faiss: object = None  # the search index: IndexFlatL2 over proto_emb, made on first use
     num_locations: int = 0  # training locations the index was built from (members and OPTICS noise)
+    _codec: object = None
 
     # ---------------------------------------------------------------- build
     @classmethod
@@ -121,12 +127,15 @@ class RefinementIndex:
         # round their embeddings to int8 with a per-row scale (what the file stores; a quarter of float32), so a
         # built index and its reloaded copy answer identically. Noise points of OPTICS are not members and are
         # dropped.
+        # The prototypes likewise: 8-bit codes with a range per dimension (a quarter of float32; 10.6 -> 2.6 MB
+        # for the demo's 5,171 prototypes), searched as their decoded values.
         members = np.concatenate(rows).astype(np.int64)
-        obj = cls(cfg, num_cells, np.stack(p_emb).astype(np.float32), np.array(p_cell, np.int64),
+        codec = _prototype_codec(np.stack(p_emb).astype(np.float32))
+        obj = cls(cfg, num_cells, codec.reconstruct_n(0, codec.ntotal), np.array(p_cell, np.int64),
                   np.array(p_ll, np.float64), np.array(p_fb, bool), np.array(offsets, np.int64),
                   np.arange(len(members), dtype=np.int64),
                   _dequantize_rows(*_quantize_rows(emb[members])), latlon_deg[members])
-        obj.num_locations = len(emb)
+        obj.num_locations, obj._codec = len(emb), codec
         return obj
 
     # ---------------------------------------------------------------- search
@@ -221,7 +230,9 @@ class RefinementIndex:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(self._index(), str(out / "prototypes.faiss"))
+        # an index assembled by hand (no codec) keeps its float32 prototypes as they are
+        codec = self._codec if self._codec is not None else self._index()
+        faiss.write_index(codec, str(out / "prototypes.faiss"))
         np.savez(out / "arrays.npz", proto_cell=self.proto_cell, proto_latlon=self.proto_latlon,
                  proto_fallback=self.proto_fallback, member_offsets=self.member_offsets,
                  member_rows=self.member_rows, train_latlon=self.train_latlon,
@@ -251,9 +262,18 @@ class RefinementIndex:
                   arrays["proto_fallback"], arrays["member_offsets"], arrays["member_rows"],
                   _member_embeddings(arrays), arrays["train_latlon"],
                   num_locations=int(manifest.get("num_locations", len(arrays["train_emb"]))))
-        faiss.cvar.distance_compute_blas_threshold = 20
-        obj._faiss = index
+        obj._codec = index
         return obj
+
+
+def _prototype_codec(proto_emb: np.ndarray):
+    """An 8-bit faiss ``IndexScalarQuantizer`` (L2, one trained range per dimension) holding ``proto_emb``."""
+    import faiss
+
+    codec = faiss.IndexScalarQuantizer(proto_emb.shape[1], faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_L2)
+    codec.train(proto_emb)
+    codec.add(proto_emb)
+    return codec
 
 
 def _quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

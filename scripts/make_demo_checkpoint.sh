@@ -6,10 +6,10 @@
 # demo plays (512 px, from a seed never trained on). Run from the project root after `make setup`.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
-WORLD=${WORLD:-data/worlds/demo36k}
+WORLD=${WORLD:-data/worlds/demo48k}
 RUN=${RUN:-runs/demo}
 OUT=${OUT:-checkpoints/demo}
-[ -f "$WORLD/manifest.json" ] || $PY -m pigeon world render --seed 1 --locations 36000 --size 128 --out "$WORLD" \
+[ -f "$WORLD/manifest.json" ] || $PY -m pigeon world render --seed 1 --locations 48000 --size 128 --out "$WORLD" \
     --set split.test_fraction=0.2 --set split.val_fraction=0.08
 start=$(date +%s)
 # --no-eval: the next command evaluates the same split (with the ablation); the train's own eval would repeat it

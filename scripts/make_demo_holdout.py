@@ -1,7 +1,7 @@
 """Copy a random sample of a dataset into a small dataset folder (the demo's held-out world).
 
     python scripts/make_demo_holdout.py data/worlds/holdout512 checkpoints/demo/holdout --n 40 --seed 7 \
-        --all-splits --exclude-near data/worlds/demo36k --min-km 10
+        --all-splits --exclude-near data/worlds/demo48k --min-km 10
 
 The demo checkpoint never saw these locations. The shipped sample comes from a 512 px render of a seed the
 training never used (seed 7; the bot and the arena show 512 px views, the model resizes them), every location at

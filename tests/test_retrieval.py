@@ -114,6 +114,51 @@ def test_members_are_stored_as_int8_rows_and_older_float16_indexes_still_load(tm
                                back.refine(emb[:8], probs, centres)["latlon"])
 
 
+def test_prototypes_are_stored_as_8_bit_codes_and_older_float32_files_still_load(tmp_path):
+    import faiss
+
+    import model.formats.manifest as mf
+    from model.retrieval import SCHEMA_VERSION
+
+    emb, latlon, cells, centres, _ = _world(300)
+    idx = RefinementIndex.build(emb, latlon, cells, num_cells=6)
+    # the built index searches the decoded 8-bit prototypes: within one code step of the cluster means (here
+    # of the int8-rounded members, so plus half their step)
+    means = np.stack([idx.train_emb[idx.member_rows[a:b]].mean(0)
+                      for a, b in zip(idx.member_offsets[:-1], idx.member_offsets[1:])])
+    step = (means.max(0) - means.min(0)) / 255 + np.abs(idx.train_emb).max() / 254
+    assert idx.proto_emb.dtype == np.float32
+    assert (np.abs(idx.proto_emb - means) <= step + 1e-4).all()
+    assert np.abs(idx.proto_emb - means).max() > 0  # really rounded
+    idx.save(tmp_path / "new")
+    stored = faiss.read_index(str(tmp_path / "new" / "prototypes.faiss"))
+    assert isinstance(stored, faiss.IndexScalarQuantizer) and stored.code_size == emb.shape[1]
+    back = RefinementIndex.load(tmp_path / "new")
+    np.testing.assert_array_equal(back.proto_emb, idx.proto_emb)  # what was searched is what comes back
+    probs = np.random.default_rng(3).dirichlet(np.ones(6), 16)
+    for key in ("latlon", "cell", "candidate_scores"):
+        np.testing.assert_allclose(back.refine(emb[:16], probs, centres)[key],
+                                   idx.refine(emb[:16], probs, centres)[key])
+    back.save(tmp_path / "again")  # saving a loaded index writes the same codes again
+    assert (tmp_path / "again" / "prototypes.faiss").read_bytes() == (
+        tmp_path / "new" / "prototypes.faiss").read_bytes()
+    # an index written before (float32 IndexFlatL2 prototypes) loads with those values and answers the same
+    old = tmp_path / "old"
+    old.mkdir()
+    flat = faiss.IndexFlatL2(emb.shape[1])
+    flat.add(idx.proto_emb)
+    faiss.write_index(flat, str(old / "prototypes.faiss"))
+    (old / "arrays.npz").write_bytes((tmp_path / "new" / "arrays.npz").read_bytes())
+    manifest = mf.read_manifest(tmp_path / "new", "index", SCHEMA_VERSION)
+    mf.write_manifest(old, "index", SCHEMA_VERSION, {k: v for k, v in manifest.items()
+                                                     if k not in ("format", "version", "files")},
+                      ("prototypes.faiss", "arrays.npz"))
+    legacy = RefinementIndex.load(old)
+    np.testing.assert_array_equal(legacy.proto_emb, idx.proto_emb)
+    np.testing.assert_allclose(legacy.refine(emb[:16], probs, centres)["latlon"],
+                               idx.refine(emb[:16], probs, centres)["latlon"])
+
+
 def test_bad_shapes_are_rejected():
     emb, latlon, cells, centres, _ = _world(100)
     with pytest.raises(FormatError):

@@ -11,7 +11,7 @@ from pigeon.cli._common import add_db, default_db
 log = logging.getLogger(__name__)
 
 # The default human world: rendered by the world renderer with a seed the bot never trained on (the demo bot
-# trains on data/worlds/demo36k, seed 1), thousands of places, 512 px views, every row playable.
+# trains on data/worlds/demo48k, seed 1), thousands of places, 512 px views, every row playable.
 HOLDOUT_SEED = 7
 HOLDOUT_LOCATIONS = 3000
 HOLDOUT_SIZE = 512
