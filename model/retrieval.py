@@ -127,7 +127,7 @@ class RefinementIndex:
         # round their embeddings to int8 with a per-row scale (what the file stores; a quarter of float32), so a
         # built index and its reloaded copy answer identically. Noise points of OPTICS are not members and are
         # dropped.
-        # The prototypes likewise: 8-bit codes with a range per dimension (a quarter of float32; 10.6 -> 2.6 MB
+        # The prototypes likewise: 8-bit codes with a range per dimension (a quarter of float32; 10.6 -> 2.7 MB
         # for the demo's 5,171 prototypes), searched as their decoded values.
         members = np.concatenate(rows).astype(np.int64)
         codec = _prototype_codec(np.stack(p_emb).astype(np.float32))

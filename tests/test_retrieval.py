@@ -1,6 +1,8 @@
 """Retrieval refinement on synthetic embeddings whose geometry mirrors the locations."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -75,9 +77,26 @@ def test_save_load_round_trip_and_corruption(tmp_path):
         RefinementIndex.load(tmp_path / "nothing")
 
 
-def test_members_are_stored_as_int8_rows_and_older_float16_indexes_still_load(tmp_path):
+def _older_index(new: Path, old: Path, prototypes: bytes, arrays_npz: bytes) -> Path:
+    """An index folder as an older version wrote it: ``new``'s manifest (counts, config) over the given
+    prototypes.faiss and arrays.npz bytes, with their hashes."""
     import model.formats.manifest as mf
-    from model.retrieval import SCHEMA_VERSION, _quantize_rows
+    from model.retrieval import SCHEMA_VERSION
+
+    old.mkdir()
+    (old / "prototypes.faiss").write_bytes(prototypes)
+    (old / "arrays.npz").write_bytes(arrays_npz)
+    manifest = mf.read_manifest(new, "index", SCHEMA_VERSION)
+    mf.write_manifest(old, "index", SCHEMA_VERSION, {k: v for k, v in manifest.items()
+                                                     if k not in ("format", "version", "files")},
+                      ("prototypes.faiss", "arrays.npz"))
+    return old
+
+
+def test_members_are_stored_as_int8_rows_and_older_float16_indexes_still_load(tmp_path):
+    import io
+
+    from model.retrieval import _quantize_rows
 
     emb, latlon, cells, centres, proj = _world(300)
     idx = RefinementIndex.build(emb, latlon, cells, num_cells=6)
@@ -99,14 +118,10 @@ def test_members_are_stored_as_int8_rows_and_older_float16_indexes_still_load(tm
     with np.load(tmp_path / "new" / "arrays.npz") as z:
         arrays = {k: z[k] for k in z.files if k != "train_emb_scale"}
     arrays["train_emb"] = idx.train_emb.astype(np.float16)
-    old = tmp_path / "old"
-    old.mkdir()
-    (old / "prototypes.faiss").write_bytes((tmp_path / "new" / "prototypes.faiss").read_bytes())
-    np.savez(old / "arrays.npz", **arrays)
-    manifest = mf.read_manifest(tmp_path / "new", "index", SCHEMA_VERSION)
-    mf.write_manifest(old, "index", SCHEMA_VERSION, {k: v for k, v in manifest.items()
-                                                     if k not in ("format", "version", "files")},
-                      ("prototypes.faiss", "arrays.npz"))
+    npz = io.BytesIO()
+    np.savez(npz, **arrays)
+    old = _older_index(tmp_path / "new", tmp_path / "old",
+                       (tmp_path / "new" / "prototypes.faiss").read_bytes(), npz.getvalue())
     legacy = RefinementIndex.load(old)
     np.testing.assert_allclose(legacy.train_emb, idx.train_emb, rtol=2 ** -10, atol=1e-6)
     probs = np.random.default_rng(2).dirichlet(np.ones(6), 8)
@@ -116,9 +131,6 @@ def test_members_are_stored_as_int8_rows_and_older_float16_indexes_still_load(tm
 
 def test_prototypes_are_stored_as_8_bit_codes_and_older_float32_files_still_load(tmp_path):
     import faiss
-
-    import model.formats.manifest as mf
-    from model.retrieval import SCHEMA_VERSION
 
     emb, latlon, cells, centres, _ = _world(300)
     idx = RefinementIndex.build(emb, latlon, cells, num_cells=6)
@@ -136,27 +148,20 @@ def test_prototypes_are_stored_as_8_bit_codes_and_older_float32_files_still_load
     back = RefinementIndex.load(tmp_path / "new")
     np.testing.assert_array_equal(back.proto_emb, idx.proto_emb)  # what was searched is what comes back
     probs = np.random.default_rng(3).dirichlet(np.ones(6), 16)
+    built, reloaded = idx.refine(emb[:16], probs, centres), back.refine(emb[:16], probs, centres)
     for key in ("latlon", "cell", "candidate_scores"):
-        np.testing.assert_allclose(back.refine(emb[:16], probs, centres)[key],
-                                   idx.refine(emb[:16], probs, centres)[key])
+        np.testing.assert_allclose(reloaded[key], built[key])
     back.save(tmp_path / "again")  # saving a loaded index writes the same codes again
     assert (tmp_path / "again" / "prototypes.faiss").read_bytes() == (
         tmp_path / "new" / "prototypes.faiss").read_bytes()
     # an index written before (float32 IndexFlatL2 prototypes) loads with those values and answers the same
-    old = tmp_path / "old"
-    old.mkdir()
     flat = faiss.IndexFlatL2(emb.shape[1])
     flat.add(idx.proto_emb)
-    faiss.write_index(flat, str(old / "prototypes.faiss"))
-    (old / "arrays.npz").write_bytes((tmp_path / "new" / "arrays.npz").read_bytes())
-    manifest = mf.read_manifest(tmp_path / "new", "index", SCHEMA_VERSION)
-    mf.write_manifest(old, "index", SCHEMA_VERSION, {k: v for k, v in manifest.items()
-                                                     if k not in ("format", "version", "files")},
-                      ("prototypes.faiss", "arrays.npz"))
+    old = _older_index(tmp_path / "new", tmp_path / "old", faiss.serialize_index(flat).tobytes(),
+                       (tmp_path / "new" / "arrays.npz").read_bytes())
     legacy = RefinementIndex.load(old)
     np.testing.assert_array_equal(legacy.proto_emb, idx.proto_emb)
-    np.testing.assert_allclose(legacy.refine(emb[:16], probs, centres)["latlon"],
-                               idx.refine(emb[:16], probs, centres)["latlon"])
+    np.testing.assert_allclose(legacy.refine(emb[:16], probs, centres)["latlon"], built["latlon"])
 
 
 def test_bad_shapes_are_rejected():
