@@ -125,6 +125,53 @@ def embed_locations(
     return d.gather_rows(local.to(d.device), len(indices))
 
 
+VIEWS_VERSION = "resize-view-v1"  # train.data.decode_views' rule (model.views.resize_view); bump when it changes
+
+
+def views_cache_path(ds: Dataset, table: LocationTable, views: list[int], size: int, cache_dir: Path) -> Path:
+    """``CACHE/views-<key>.npy``: the uint8 views of every location of ``ds`` at ``size`` px. The key hashes the
+    dataset fingerprint (every image's sha256), the location ids in table order, the views, the size and the
+    resize rule's version."""
+    payload = {"dataset": dataset_fingerprint(ds), "ids": ids_hash(table.ids), "views": [int(v) for v in views],
+               "size": int(size), "version": VIEWS_VERSION}
+    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return Path(cache_dir) / f"views-{key[:24]}.npy"
+
+
+def cached_views(ds: Dataset, table: LocationTable, views: list[int], size: int, cache_dir: Path | None,
+                 threads: int = 2, create: bool = True, mmap: bool = False) -> np.ndarray | None:
+    """uint8 pixels (N, V, size, size, 3) of every location (table order), as :func:`train.data.decode_views`
+    gives them, from ``CACHE/views-<key>.npy`` when it is there and whole; otherwise decoded and written there
+    (``create``) or None (not ``create``). The encoder stage decodes every view once per dataset and size
+    (1.9-2.3 GB for 40,000-48,000 locations at 64 px), so the embedding passes after it, here and in later
+    commands (``pigeon eval --ablation``'s untrained tower), read pixels instead of decoding 190,000 JPEGs
+    again. ``mmap``: map the file read-only instead of reading it into memory."""
+    shape = (len(table), len(views), int(size), int(size), 3)
+    path = views_cache_path(ds, table, views, size, cache_dir) if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            arr = np.load(path, mmap_mode="r" if mmap else None)
+            if arr.shape == shape and arr.dtype == np.uint8:
+                return arr
+            log.warning("views cache %s holds %s %s, not %s uint8; decoding again", path, arr.shape, arr.dtype,
+                        shape)
+        except (OSError, ValueError) as e:
+            log.warning("views cache %s unreadable (%s); decoding again", path, e)
+    if not create:
+        return None
+    arr = decode_views(ds, table, np.arange(len(table)), list(views), size, threads)
+    if path is not None:
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npy")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(tmp, arr)
+            os.replace(tmp, path)
+        except OSError as e:  # a full or read-only cache is not an error: the pixels are in memory
+            log.warning("could not write views cache %s: %s", path, e)
+            tmp.unlink(missing_ok=True)
+    return arr
+
+
 def cache_key(ds: Dataset, visual: nn.Module, backbone: str, views: list[int], size: int, mean, std) -> str:
     payload = {"dataset": dataset_fingerprint(ds), "weights": state_fingerprint(visual), "backbone": backbone,
                "views": list(views), "size": int(size), "mean": [float(x) for x in mean],
@@ -171,6 +218,11 @@ def cached_embeddings(visual: nn.Module, backbone: str, ds: Dataset, table: Loca
             emb = _read_cache(path, key, table.ids, (len(table), len(views)))
         log.info("embeddings: cache hit %s", path)
         return emb
+    if decoded is None:  # the views the encoder stage decoded for this dataset and size, if cached
+        px = cached_views(ds, table, views, size, cache_dir, create=False, mmap=True)
+        if px is not None:
+            log.info("embeddings: pixels from %s", views_cache_path(ds, table, views, size, cache_dir))
+            decoded = (np.arange(len(table)), px)
     emb = embed_locations(visual, ds, table, np.arange(len(table)), views, size, mean, std, d, batch_size,
                           threads, progress, decoded)
     if d.main:
