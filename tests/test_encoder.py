@@ -233,3 +233,73 @@ def test_encoder_ema_is_validated_exported_and_resumes_to_the_straight_runs_weig
     if info["best_epoch"] == 2:
         for k, v in best.items():
             torch.testing.assert_close(v, ema[k], rtol=0, atol=0)
+
+
+def test_views_cache_is_decoded_once_and_read_by_the_encoder_and_later_embedding_passes(tmp_path, caplog):
+    """The pipeline decodes every location's views once into CACHE/views-<key>.npy: the encoder trains from it
+    to the weights it reaches from its own decode, a later embedding pass (another command: the ablation's
+    untrained tower) reads it instead of the JPEGs, and a damaged, stale or foreign file is decoded again, never
+    trusted."""
+    import logging
+
+    from model.config import load_config
+    from model.formats.dataset import load_dataset
+    from model.geocells.cells import load_geocells
+    from PIL import Image
+    from train import pipeline
+    from train.config import TrainConfig
+    from train.data import LocationTable, decode_views
+    from train.distributed import Dist
+    from train.embed import cached_embeddings, cached_views, embed_locations, views_cache_path
+    from train.encoder import train_encoder
+    from train.targets import build_targets
+
+    data, cache = make_dataset(tmp_path / "ds", n=40, size=48), tmp_path / "cache"
+    cfg = load_config(TrainConfig, None, RESNET_OVERRIDES + ["encoder.epochs=1", f"runtime.cache_dir={cache}"])
+    ds = load_dataset(data)
+    table, views = LocationTable.from_dataset(ds), list(ds.views)
+    st = pipeline._setup(cfg, data, tmp_path / "run", torch.device("cpu"), False, None)
+    cells_dir = pipeline.ensure_geocells(st, cfg.geocells, tmp_path / "run" / "state" / "geocells")
+    _, _, _, decoded = pipeline.supervised_encoder(st, pipeline.backbone_clip(st, pretrained=True).visual,
+                                                   cells_dir)
+    path = views_cache_path(ds, table, views, 64, cache)
+    assert sorted(cache.glob("views-*")) == [path]
+    px = decode_views(ds, table, np.arange(len(table)), views, 64)
+    np.testing.assert_array_equal(np.load(path), px)
+    assert list(decoded[0]) == list(range(len(table)))
+    np.testing.assert_array_equal(decoded[1], px)
+
+    cells = load_geocells(cells_dir)
+    targets = build_targets(table, cells.assign(table.latlon_deg[:, 0], table.latlon_deg[:, 1]), True)
+
+    def encoder(pixels):
+        visual = pipeline.backbone_clip(st, pretrained=True).visual
+        pp = visual.preprocess_cfg
+        return train_encoder(visual, ds, table, targets, cells.centroids_deg, cfg.encoder, cfg.head, cfg.seed,
+                             pp["mean"], pp["std"], None, "", {}, None, pixels)
+
+    own, given = encoder(None), encoder(np.load(path, mmap_mode="r"))
+    for (k, a), b in zip(own.visual.state_dict().items(), given.visual.state_dict().values()):
+        assert torch.equal(a, b), k
+    with pytest.raises(ValueError, match=r"expected \(40, 4, 64, 64, 3\) uint8"):
+        encoder(px[:5])
+
+    caplog.set_level(logging.INFO, logger="train.embed")
+    visual = pipeline.backbone_clip(st, pretrained=False).visual
+    pp = visual.preprocess_cfg
+    emb = cached_embeddings(visual, "tiny-resnet", ds, table, views, 64, pp["mean"], pp["std"], cache, Dist(), 16)
+    assert f"pixels from {path}" in caplog.text
+    ref = embed_locations(visual, ds, table, np.arange(len(table)), views, 64, pp["mean"], pp["std"], Dist(), 16)
+    torch.testing.assert_close(emb, ref)
+
+    caplog.clear()
+    path.write_bytes(b"not an npy file")
+    assert cached_views(ds, table, views, 64, cache, create=False) is None and "unreadable" in caplog.text
+    np.testing.assert_array_equal(cached_views(ds, table, views, 64, cache), px)  # decoded again, rewritten
+    np.testing.assert_array_equal(np.load(path), px)
+    np.save(path, px[:, :, :32, :32])  # another size under this key
+    assert cached_views(ds, table, views, 64, cache, create=False) is None and "decoding again" in caplog.text
+    assert views_cache_path(ds, table, views, 32, cache) != path
+    img = ds.image_path(table.ids[0], views[0])
+    Image.new("RGB", (48, 48), (255, 0, 0)).save(img, format="JPEG")  # another image: another key
+    assert views_cache_path(load_dataset(data), table, views, 64, cache) != path

@@ -144,7 +144,7 @@ def _live_weights_row(model, info, cfg, st: Stage, idx: np.ndarray, true: np.nda
     swapped, evaluated on ``idx`` only (no head is fitted). -> (metrics, '') or (None, why not)."""
     import copy
 
-    from train.embed import embed_locations
+    from train.embed import cached_views, embed_locations
     from train.state import StateMismatchError, load_checkpoint, module_weights
 
     if cfg.encoder.epochs == 0 or cfg.encoder.ema_decay == 0 or cfg.head.source != "encoder":
@@ -160,8 +160,11 @@ def _live_weights_row(model, info, cfg, st: Stage, idx: np.ndarray, true: np.nda
     visual, head = copy.deepcopy(model.visual).cpu(), copy.deepcopy(model.head).cpu()
     visual.load_state_dict(module_weights(live, "visual"))
     head.load_state_dict(module_weights(live, "head"))
-    emb = embed_locations(visual, st.ds, st.table, idx, run_views(info, st.ds), info.image_size, info.mean, info.std, Dist(),
-                          cfg.runtime.batch_size, cfg.runtime.decode_threads, st.progress)
+    views = run_views(info, st.ds)
+    px = cached_views(st.ds, st.table, views, info.image_size, st.cache_dir, create=False, mmap=True)
+    emb = embed_locations(visual, st.ds, st.table, idx, views, info.image_size, info.mean, info.std, Dist(),
+                          cfg.runtime.batch_size, cfg.runtime.decode_threads, st.progress,
+                          None if px is None else (np.arange(len(st.table)), px))  # the encoder stage's views
     logits = predict_logits(head, fuse_views(emb, info.fusion)).numpy()
     return _metrics(cells.centroids_deg[logits.argmax(1)], true, true_country, logits,
                     cells.assign(true[:, 0], true[:, 1])), ""
