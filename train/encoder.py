@@ -83,7 +83,8 @@ class EncoderResult:
     best_val_acc: float
     history: list[dict[str, Any]]
     # (table rows, uint8 pixels) of the views this stage held (train and val, or every location when the pipeline
-    # passed them), so the embedding pass after it reuses them instead of decoding every image again (train.embed.embed_locations' ``decoded``)
+    # passed them), so the embedding pass after it reuses them instead of decoding every image again
+    # (train.embed.embed_locations' ``decoded``)
     decoded: tuple[np.ndarray, np.ndarray] | None = None
 
 
