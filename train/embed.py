@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -152,6 +153,7 @@ def cached_views(ds: Dataset, table: LocationTable, views: list[int], size: int,
         try:
             arr = np.load(path, mmap_mode="r" if mmap else None)
             if arr.shape == shape and arr.dtype == np.uint8:
+                log.info("views: pixels from %s", path)
                 return arr
             log.warning("views cache %s holds %s %s, not %s uint8; decoding again", path, arr.shape, arr.dtype,
                         shape)
@@ -159,7 +161,10 @@ def cached_views(ds: Dataset, table: LocationTable, views: list[int], size: int,
             log.warning("views cache %s unreadable (%s); decoding again", path, e)
     if not create:
         return None
+    t0 = time.perf_counter()
     arr = decode_views(ds, table, np.arange(len(table)), list(views), size, threads)
+    log.info("views: decoded %d locations x %d views at %d px (%.0f MB) in %.1f s%s", len(arr), len(views), size,
+             arr.nbytes / 2**20, time.perf_counter() - t0, f", cached as {path}" if path is not None else "")
     if path is not None:
         tmp = path.with_name(path.name + f".tmp{os.getpid()}.npy")
         try:
@@ -221,7 +226,6 @@ def cached_embeddings(visual: nn.Module, backbone: str, ds: Dataset, table: Loca
     if decoded is None:  # the views the encoder stage decoded for this dataset and size, if cached
         px = cached_views(ds, table, views, size, cache_dir, create=False, mmap=True)
         if px is not None:
-            log.info("embeddings: pixels from %s", views_cache_path(ds, table, views, size, cache_dir))
             decoded = (np.arange(len(table)), px)
     emb = embed_locations(visual, ds, table, np.arange(len(table)), views, size, mean, std, d, batch_size,
                           threads, progress, decoded)

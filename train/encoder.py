@@ -9,8 +9,8 @@ the targets the head uses, before embeddings are cached and the head is trained 
   Köppen, month) and two more classification targets the synthetic world labels: country and driving side;
 * the views of a location embedded by the shared tower, fused by :func:`model.views.fuse_views` with
   ``head.fusion`` (concatenated in heading order tells the model which view faces along the road);
-* every image decoded once into a uint8 array held in memory (:func:`decode_views`; the pipeline passes the
-  dataset's views cache, ``train.embed.cached_views``, so later commands reuse it), at the tower's input size
+* every image decoded once into a uint8 array held in memory (``train.embed.cached_views``; the pipeline keeps it
+  in the cache folder, so later commands reuse it), at the tower's input size
   through :func:`model.views.resize_view`, normalised per batch with :func:`model.network.normalize_uint8`:
   the same pixels inference computes, and no loader process competing with the two torch threads;
 * augmentation by random translation only (a horizontal flip would swap the driving side);
@@ -33,7 +33,8 @@ from torch import nn
 from model.formats.dataset import Dataset
 from model.network import AuxSpec, GeoHead, normalize_uint8, token_mean, tower_image_size, tower_width
 from model.views import fuse_views, fused_dim
-from train.data import LocationTable, decode_views
+from train.data import LocationTable
+from train.embed import cached_views
 from train.head import aux_loss, masked_cross_entropy, smoothed_targets, soft_cross_entropy
 from train.pretrain import lr_at, make_optimizer
 from train.state import load_checkpoint, module_weights, save_checkpoint
@@ -82,9 +83,8 @@ class EncoderResult:
     best_epoch: int
     best_val_acc: float
     history: list[dict[str, Any]]
-    # (table rows, uint8 pixels) of the views this stage held (train and val, or every location when the pipeline
-    # passed them), so the embedding pass after it reuses them instead of decoding every image again
-    # (train.embed.embed_locations' ``decoded``)
+    # (table rows, uint8 pixels) of every location's views, which this stage held, so the embedding pass after it
+    # reuses them instead of decoding every image again (train.embed.embed_locations' ``decoded``)
     decoded: tuple[np.ndarray, np.ndarray] | None = None
 
 
@@ -101,9 +101,9 @@ def _shifted(batch: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndar
 class _Data:
     """Everything one epoch reads, as tensors: pixels, soft and hard labels."""
 
-    def __init__(self, pixels: np.ndarray, at: np.ndarray, rows: np.ndarray, targets: Targets, soft: torch.Tensor,
+    def __init__(self, pixels: np.ndarray, rows: np.ndarray, targets: Targets, soft: torch.Tensor,
                  country: np.ndarray, side: np.ndarray, mean, std):
-        self.pixels, self.at, self.rows = pixels, at, rows  # pixels[at[k]] belongs to table row rows[k]
+        self.pixels, self.rows = pixels, rows  # pixels of every table row; this split's rows
         self.soft = soft
         self.cells = torch.as_tensor(targets.cells[rows])
         self.reg = torch.as_tensor(targets.regression[rows])
@@ -114,7 +114,7 @@ class _Data:
         self.mean, self.std = mean, std
 
     def images(self, k: np.ndarray, shift: int = 0, rng: np.random.Generator | None = None) -> torch.Tensor:
-        px = self.pixels[self.at[k]]
+        px = self.pixels[self.rows[k]]
         px = px if shift <= 0 else _shifted(px, shift, rng)
         return normalize_uint8(torch.from_numpy(np.ascontiguousarray(px)), self.mean, self.std)
 
@@ -199,27 +199,20 @@ def train_encoder(visual: nn.Module, ds: Dataset, table: LocationTable, targets:
     """Train ``visual`` in place on the dataset's train split (validation: val split) and return it with the
     best epoch's weights. ``cfg``: :class:`train.config.EncoderConfig`; ``head_cfg`` gives tau_km, the fusion and
     the auxiliary weights. ``pixels``: uint8 (len(table), V, size, size, 3) of every location, already decoded
-    (``train.embed.cached_views``); without them the train and val views are decoded here."""
+    (``train.embed.cached_views``); without them they are decoded here (and not cached)."""
     train_idx, val_idx = table.indices("train"), table.indices("val")
     size, views = tower_image_size(visual), list(ds.views)
     if pixels is None:
-        t0 = time.perf_counter()
-        rows = np.r_[train_idx, val_idx]
-        pixels = decode_views(ds, table, rows, views, size, cfg.decode_threads)
-        log.info("encoder: decoded %d x %d views at %d px into memory (%.0f MB) in %.1f s", len(pixels),
-                 len(views), size, pixels.nbytes / 2**20, time.perf_counter() - t0)
-        at_train, at_val = np.arange(len(train_idx)), np.arange(len(train_idx), len(rows))
-    else:
-        want = (len(table), len(views), size, size, 3)
-        if pixels.shape != want or pixels.dtype != np.uint8:
-            raise ValueError(f"encoder: pixels are {pixels.shape} {pixels.dtype}, expected {want} uint8")
-        rows, at_train, at_val = np.arange(len(table)), train_idx, val_idx
+        pixels = cached_views(ds, table, views, size, None, cfg.decode_threads)
+    want = (len(table), len(views), size, size, 3)
+    if pixels.shape != want or pixels.dtype != np.uint8:
+        raise ValueError(f"encoder: pixels are {pixels.shape} {pixels.dtype}, expected {want} uint8")
     country, countries = label_ids(table.column("country"), train_idx)
     side, _ = label_ids(table.column("driving_side"), train_idx)  # ["left", "right"]
     cent = torch.as_tensor(centroids_deg, dtype=torch.float64)
     soft = smoothed_targets(torch.as_tensor(table.latlon_deg[train_idx]), cent, head_cfg.tau_km)
-    tr = _Data(pixels, at_train, train_idx, targets, soft, country, side, mean, std)
-    va = _Data(pixels, at_val, val_idx, targets, torch.zeros(0), country, side, mean, std)
+    tr = _Data(pixels, train_idx, targets, soft, country, side, mean, std)
+    va = _Data(pixels, val_idx, targets, torch.zeros(0), country, side, mean, std)
     aux = targets.aux if head_cfg.multitask else AuxSpec()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -275,7 +268,8 @@ def train_encoder(visual: nn.Module, ds: Dataset, table: LocationTable, targets:
     elif ema is not None:
         net.load_state_dict(ema.net.state_dict())
     net.to_layout(False)  # the exported tower and everything downstream use the default layout
-    return EncoderResult(net.visual.eval(), net.head.eval(), best["epoch"], best["acc"], history, (rows, pixels))
+    return EncoderResult(net.visual.eval(), net.head.eval(), best["epoch"], best["acc"], history,
+                         (np.arange(len(table)), pixels))
 
 
 class _StateHolder(nn.Module):

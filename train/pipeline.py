@@ -13,7 +13,6 @@ import json
 import logging
 import platform
 import shutil
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +32,7 @@ from model.views import RETRIEVAL_FUSION, fuse_views
 from train.config import TrainConfig, section_hash
 from train.data import LocationTable
 from train.distributed import Dist, init_distributed, shutdown
-from train.embed import cached_embeddings, cached_views, dataset_fingerprint, views_cache_path
+from train.embed import cached_embeddings, cached_views, dataset_fingerprint
 from train.head import HeadResult, train_head
 from train.pretrain import pretrain
 from train.targets import build_targets
@@ -128,11 +127,8 @@ def supervised_encoder(st: Stage, visual: torch.nn.Module, cells_dir: Path
     targets = build_targets(st.table, cells.assign(st.table.latlon_deg[:, 0], st.table.latlon_deg[:, 1]), True)
     identity = encoder_identity(st, cells_dir)
     pp = visual.preprocess_cfg
-    size, t0 = tower_image_size(visual), time.perf_counter()
-    pixels = cached_views(st.ds, st.table, list(st.ds.views), size, st.cache_dir, cfg.encoder.decode_threads)
-    log.info("encoder: the views of %d locations at %d px in memory (%.0f MB; %s) after %.1f s", len(pixels), size,
-             pixels.nbytes / 2**20, views_cache_path(st.ds, st.table, list(st.ds.views), size, st.cache_dir),
-             time.perf_counter() - t0)
+    pixels = cached_views(st.ds, st.table, list(st.ds.views), tower_image_size(visual), st.cache_dir,
+                          cfg.encoder.decode_threads)
     res = train_encoder(visual.to(st.d.device), st.ds, st.table, targets, cells.centroids_deg, cfg.encoder,
                         cfg.head, cfg.seed, pp["mean"], pp["std"], st.state / "encoder", st.config_toml, identity,
                         st.progress, pixels)
