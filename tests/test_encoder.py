@@ -129,6 +129,33 @@ def test_ablation_has_encoder_head_and_order_fusion_rows_for_such_a_run(resnet_r
     assert rows["no_weight_average"]["note"].startswith("n/a: the run folder has no encoder-stage checkpoint")
 
 
+def test_ablation_heads_fitted_in_worker_processes_give_the_rows_fitted_here(resnet_run, tmp_path, monkeypatch):
+    """On CPU the ablation's heads are fitted two at a time in worker processes on one torch thread each: the
+    rows equal those of the same fits one after the other in this process on one thread."""
+    from train import ablation
+
+    run, data = resnet_run
+    metrics = json.loads((run / "manifest.json").read_text())["metrics"]["test"]  # the run's own row
+    monkeypatch.setattr(ablation.os, "cpu_count", lambda: 2)
+    pools, real = [], ablation.pool_context
+    monkeypatch.setattr(ablation, "pool_context", lambda *a: pools.append(a) or real(*a))
+    pooled = ablation.run_ablation(run, data, tmp_path / "a", "test", torch.device("cpu"), metrics, tmp_path / "c")
+    assert pools == [(["train.ablation"],)] and not list((tmp_path / "a" / "ablation").glob("heads-*"))
+    monkeypatch.setattr(ablation, "HEAD_WORKERS", 1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = ablation.run_ablation(run, data, tmp_path / "b", "test", torch.device("cpu"), metrics, tmp_path / "c")
+    finally:
+        torch.set_num_threads(threads)
+    assert len(pools) == 1
+    fitted = ("no_encoder_head", "no_order_fusion", "no_pretraining", "no_semantic_cells", "no_multitask",
+              "no_panorama", "no_smoothing")
+    rows = {r["key"]: r["metrics"] for r in pooled["rows"]}
+    assert all(rows[k] is not None for k in fitted)
+    assert [rows[k] for k in fitted] == [{r["key"]: r["metrics"] for r in here["rows"]}[k] for k in fitted]
+
+
 def test_a_place_seen_at_128_256_and_512_px_gives_close_predictions(resnet_run, tmp_path):
     """One resize rule (model.views.resize_view) for training, eval, predict and the bot's captures: the same
     place at three resolutions reaches the model as nearly the same input and gets nearly the same answer.

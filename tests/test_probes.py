@@ -34,6 +34,22 @@ def test_thumbnails_are_8x8_rgb_per_view_in_heading_order(tiny):
     assert th.shape == (8, 8, 3) and np.allclose(th.reshape(-1, 3).mean(0), [1.0, 0.0, 0.2], atol=0.03)
 
 
+def test_thumbnails_read_in_worker_processes_equal_the_ones_read_here(tiny, monkeypatch):
+    """Large datasets are read in chunks by two processes (PIL holds the GIL): same rows, same order."""
+    ds = load_dataset(tiny)
+    ids = LocationTable.from_dataset(ds).ids
+    here = probes.pixel_features(ds, ids, [0, 90, 180, 270], workers=1)
+    monkeypatch.setattr(probes, "THUMB_CHUNK", 7)  # 40 locations -> 6 chunks, the last one short
+    monkeypatch.setattr(probes.os, "cpu_count", lambda: 2)
+    pools, real = [], probes.pool_context
+    monkeypatch.setattr(probes, "pool_context", lambda *a: pools.append(a) or real(*a))
+    seen = []
+    pooled = probes.pixel_features(ds, ids, [0, 90, 180, 270], workers=2,
+                                   progress=lambda name, done, total: seen.append((done, total)))
+    np.testing.assert_array_equal(pooled, here)
+    assert seen[-1] == (40, 40) and len(seen) == 6 and pools == [(["train.probes"],)]
+
+
 def test_thumbnail_cache_is_keyed_and_reused(tiny, tmp_path, monkeypatch):
     ds = load_dataset(tiny)
     ids = [loc.id for loc in ds.locations][:5]

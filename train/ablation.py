@@ -20,11 +20,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 from model import paths
 from model.formats import rundir
@@ -33,6 +36,7 @@ from model.geo.geography import ACCURACY_THRESHOLDS_KM
 from model.index import refine_predictions
 from model.network import load_run
 from model.views import RETRIEVAL_FUSION, fuse_views
+from model.workers import pool_context
 from train.config import load_run_config
 from train.data import LocationTable
 from train.distributed import Dist
@@ -119,14 +123,8 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     h = dataclasses.replace(h, single_view=True)
     variants.append(("no_panorama", naive_dir, h, emb0))
     variants.append(("no_smoothing", naive_dir, dataclasses.replace(h, smoothing=False), emb0))
-    for key, cells_dir, head_cfg, e in variants:
-        log.info("ablation: training the head for %s", key)
-        res, targets, cells = fit_head(st, e, cells_dir, head_cfg, None)
-        x = location_embeddings(e, head_cfg.single_view, head_cfg.fusion)
-        logits = predict_logits(res.head, x[idx]).numpy()
-        rows[key] = _metrics(
-            cells.centroids_deg[logits.argmax(1)], true, true_country, logits, targets.cells[idx]
-        )
+    for key, logits, centroids, true_cells in _fit_heads(st, Path(data_dir), variants, idx):
+        rows[key] = _metrics(centroids[logits.argmax(1)], true, true_country, logits, true_cells)
     table_out = {"split": split, "run": str(run_dir), "dataset": str(data_dir),
                  "rows": [{"key": k, "label": label, "metrics": rows.get(k),
                            "note": notes.get(k, "") if rows.get(k) is None else ""} for k, label in ROWS],
@@ -135,6 +133,57 @@ def run_ablation(run_dir: Path, data_dir: Path, out_dir: Path, split: str, devic
     (out_dir / "ablation.json").write_text(json.dumps(table_out, indent=2) + "\n", encoding="utf-8")
     (out_dir / "ablation.md").write_text(ablation_markdown(table_out), encoding="utf-8")
     return table_out
+
+
+HEAD_WORKERS = 2  # processes fitting the rows' heads on CPU, one torch thread each
+
+
+def _fit_heads(st: Stage, data_dir: Path, variants: list, idx: np.ndarray):
+    """Fit the heads of ``variants`` ((key, geocells folder, head config, embeddings), ...) and yield (key,
+    logits on ``idx``, cell centroids, true cells of ``idx``) in their order.
+
+    On CPU the fits run in ``HEAD_WORKERS`` spawned processes on one torch thread each: a head step is many small
+    ops whose Python side holds the GIL, so two fits in one process do not overlap, while two processes take
+    about 0.64x the time of one after the other on two threads. One torch thread gives the same weights as two
+    here (tests/test_ablation.py compares the rows both ways). On a GPU, or with one core, they run here."""
+    workers = min(HEAD_WORKERS, len(variants), os.cpu_count() or 1)
+    if st.d.device.type != "cpu" or workers < 2 or st.d.enabled:
+        for key, cells_dir, head_cfg, e in variants:
+            log.info("ablation: training the head for %s", key)
+            yield _fit_one(st, key, cells_dir, head_cfg, e, idx)
+        return
+    st.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="heads-", dir=st.out) as tmp:
+        files: dict[int, str] = {}  # the embeddings travel as files (no shared-memory limits), dtype kept
+        for _, _, _, e in variants:
+            if id(e) not in files:
+                files[id(e)] = str(Path(tmp) / f"emb{len(files)}.safetensors")
+                save_file({"emb": e.contiguous()}, files[id(e)])
+        jobs = [(key, st.cfg, str(data_dir), str(cells_dir), head_cfg, files[id(e)], idx)
+                for key, cells_dir, head_cfg, e in variants]
+        log.info("ablation: training the heads for %s in %d processes", ", ".join(j[0] for j in jobs), workers)
+        done = {}
+        with pool_context(["train.ablation"]).Pool(workers) as pool:
+            for res in pool.imap_unordered(_fit_in_worker, jobs):
+                log.info("ablation: head for %s done", res[0])
+                done[res[0]] = res
+    yield from (done[j[0]] for j in jobs)
+
+
+def _fit_one(st: Stage, key: str, cells_dir: Path, head_cfg, emb: torch.Tensor, idx: np.ndarray):
+    res, targets, cells = fit_head(st, emb, Path(cells_dir), head_cfg, None)
+    x = location_embeddings(emb, head_cfg.single_view, head_cfg.fusion)
+    return key, predict_logits(res.head, x[idx]).numpy(), cells.centroids_deg, targets.cells[idx]
+
+
+def _fit_in_worker(job: tuple):
+    """One row's head in a worker process (see :func:`_fit_heads`)."""
+    key, cfg, data_dir, cells_dir, head_cfg, emb_file, idx = job
+    torch.set_num_threads(1)
+    emb = load_file(emb_file)["emb"]
+    ds = load_dataset(data_dir)
+    st = Stage(cfg, ds, LocationTable.from_dataset(ds), Dist(device=torch.device("cpu")), Path(data_dir), None)
+    return _fit_one(st, key, Path(cells_dir), head_cfg, emb, idx)
 
 
 def _live_weights_row(model, info, cfg, st: Stage, idx: np.ndarray, true: np.ndarray, true_country

@@ -18,9 +18,11 @@ features x 250 cells on 2 cores).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from PIL import Image
 
 from model.formats.dataset import Dataset
 from model.geo.geography import haversine_smoothed_targets
+from model.workers import pool_context
 from train.embed import ids_hash
 
 log = logging.getLogger(__name__)
@@ -56,16 +59,40 @@ def thumbnail(path: Path, px: int = THUMB_PX) -> np.ndarray:
     return np.asarray(small, dtype=np.float32) / 255.0
 
 
+THUMB_WORKERS = 2  # processes reading thumbnails for large datasets (PIL's Python side holds the GIL)
+THUMB_CHUNK = 1024  # locations per task
+
+
 def pixel_features(ds: Dataset, ids: list[str], views: list[int], px: int = THUMB_PX,
-                   progress: Callable[..., None] | None = None) -> np.ndarray:
-    """(N, V * px * px * 3) float32: each location's views (in heading order) as px x px RGB thumbnails."""
+                   progress: Callable[..., None] | None = None, workers: int | None = None) -> np.ndarray:
+    """(N, V * px * px * 3) float32: each location's views (in heading order) as px x px RGB thumbnails.
+    More than two chunks of locations are read in ``workers`` processes (default ``THUMB_WORKERS``, at most the
+    CPU count): threads do not help, the per-image Python work holds the GIL."""
     views = sorted(int(v) for v in views)
     out = np.empty((len(ids), len(views) * px * px * 3), dtype=np.float32)
-    for i, loc_id in enumerate(ids):
-        out[i] = np.concatenate([thumbnail(ds.image_path(loc_id, v), px).ravel() for v in views])
-        if progress and ((i + 1) % 512 == 0 or i + 1 == len(ids)):
-            progress("thumbnails", i + 1, len(ids))
+    paths = [[str(ds.image_path(loc_id, v)) for v in views] for loc_id in ids]
+    chunks = [(i, paths[i:i + THUMB_CHUNK]) for i in range(0, len(paths), THUMB_CHUNK)]
+    workers = min(THUMB_WORKERS if workers is None else workers, os.cpu_count() or 1)
+    pool = pool_context(["train.probes"]).Pool(workers) if workers > 1 and len(chunks) > 2 else None
+    try:
+        parts = (pool.imap(functools.partial(_thumbs_at, px=px), chunks) if pool else
+                 (_thumbs_at(c, px) for c in chunks))
+        done = 0
+        for i, arr in parts:
+            out[i:i + len(arr)] = arr
+            done += len(arr)
+            if progress:
+                progress("thumbnails", done, len(ids))
+    finally:
+        if pool:
+            pool.terminate()
     return out
+
+
+def _thumbs_at(chunk: tuple[int, list[list[str]]], px: int) -> tuple[int, np.ndarray]:
+    """(first row, thumbnails of the chunk's locations)."""
+    return chunk[0], np.stack([np.concatenate([thumbnail(Path(p), px).ravel() for p in views])
+                               for views in chunk[1]])
 
 
 def cached_pixel_features(ds: Dataset, ids: list[str], views: list[int], cache_dir: Path | None,

@@ -6,10 +6,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import multiprocessing as mp
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -18,6 +16,7 @@ import numpy as np
 
 from model.config import config_to_dict
 from model.formats.dataset import AUX_COLUMNS, FORMAT, write_locations_csv, write_manifest
+from model.workers import pool_context
 from world.config import RenderConfig, WorldConfig
 from world.sampler import assign_splits, sample_locations
 from world.scene import Scene, build_scenes
@@ -90,19 +89,6 @@ def _worker(args: tuple) -> tuple[int, float]:
     return done, time.process_time() - start
 
 
-def _pool_context() -> mp.context.BaseContext:
-    """fork while this process has a single thread (fast: the renderer is already imported); otherwise a
-    fork server, since forking a multi-threaded process can leave the child with a lock held forever."""
-    methods = mp.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return mp.get_context("fork")
-    if "forkserver" in methods:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["world.render"])
-        return ctx
-    return mp.get_context("spawn")
-
-
 def _chunks(items: Sequence, n: int) -> Iterable[Sequence]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
@@ -128,7 +114,7 @@ def _draw_all(
             if progress:
                 progress(done)
         return
-    with _pool_context().Pool(processes=min(workers, len(tasks))) as pool:
+    with pool_context(["world.render"]).Pool(processes=min(workers, len(tasks))) as pool:
         for done, cpu_s in pool.imap_unordered(_worker, tasks):
             stats["draw_cpu_s"] += cpu_s
             if progress:

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# batch verbs that train, embed or render: their processes keep freed memory for the next allocation
+# (model.workers.retain_freed_memory); the servers and the bot keep the C allocator's defaults
+HEAVY_COMMANDS = frozenset({"train", "pretrain", "eval", "index", "geocells", "world"})
 OWN_LOGGERS = ("model", "train", "bot", "pigeon", "world", "arena", "__main__")
 
 
@@ -88,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
         os.environ["COLUMNS"] = "140"  # rich tables in logs and pipes (make, CI) instead of 80 squeezed columns
+    if args.command in HEAVY_COMMANDS:
+        from model.workers import retain_freed_memory
+
+        retain_freed_memory()
     try:
         return int(args.func(args) or 0)
     except (ConfigError, FileNotFoundError, ValueError) as e:

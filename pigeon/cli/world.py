@@ -78,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _progress(what: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    # no auto-refresh thread: the render pool may then fork safely (see world.build._pool_context)
+    # no auto-refresh thread: the render pool may then fork safely (see model.workers.pool_context)
     return Progress(
         TextColumn(what),
         BarColumn(),
