@@ -2,6 +2,8 @@
 
 * encoder_step: one step of the supervised encoder stage of ``configs/demo.toml`` (its tower, size, batch and
   fusion) on in-memory uint8 views, images/s and minutes per epoch of the demo world's train split;
+  encoder_step_allocator: the same step in fresh processes with glibc malloc's defaults against
+  ``model.workers.retain_freed_memory`` (what `pigeon train` applies), images/s and system seconds per step;
 * pretrain: one full contrastive step (both towers, ClipLoss, AdamW) of the demo backbone at the demo size,
   images/s, on in-memory tensors and real PIGEON captions;
 * loading: JPEG decode + preprocess + caption + tokenise of pretraining samples (CaptionedViews), images/s;
@@ -201,10 +203,54 @@ def add_epoch_estimates(results: dict, epoch: dict) -> None:
     results["epoch"] = epoch
 
 
+def bench_allocator(args_enc: tuple, pairs: int) -> dict:
+    """The demo encoder step in fresh processes, glibc malloc's defaults against
+    ``model.workers.retain_freed_memory`` (what the batch verbs of the CLI apply; process-wide, so each side
+    needs its own process), alternated ``pairs`` times: images/s and the system CPU seconds per step."""
+    import json
+    import subprocess
+
+    def child(mode: str) -> dict:
+        out = subprocess.run([sys.executable, __file__, "--encoder-step-child", mode, json.dumps(args_enc)],
+                             check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    runs = {"default": [], "retain_freed_memory": []}
+    for _ in range(pairs):
+        for mode in runs:
+            runs[mode].append(child(mode))
+    out = {mode: {"images_per_s": float(np.median([r["images_per_s"] for r in rs])),
+                  "system_s_per_step": float(np.median([r["system_s_per_step"] for r in rs])),
+                  "runs": rs} for mode, rs in runs.items()}
+    out["speedup"] = float(np.median([b["images_per_s"] / a["images_per_s"]
+                                      for a, b in zip(runs["default"], runs["retain_freed_memory"])]))
+    return out
+
+
+def _encoder_step_child(mode: str, args_json: str) -> None:
+    import json
+    import resource
+
+    from model.workers import retain_freed_memory
+
+    if mode == "retain_freed_memory":
+        retain_freed_memory()
+    backbone, size, locations, views, fusion, repeat = json.loads(args_json)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+    r = bench_encoder(backbone, size, locations, views, fusion, repeat)
+    steps = repeat + 1  # timeit's warm-up step included
+    print(json.dumps({"images_per_s": r["images_per_s"],
+                      "system_s_per_step": (resource.getrusage(resource.RUSAGE_SELF).ru_stime - before) / steps}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
+    ap.add_argument("--encoder-step-child", nargs=2, metavar=("MODE", "ARGS_JSON"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.encoder_step_child:
+        _encoder_step_child(*args.encoder_step_child)
+        return
     rep = 2 if args.quick else 5
     load_before = os.getloadavg()[0]
     results = {
@@ -235,6 +281,8 @@ def main() -> None:
     results["encoder_step_nchw"] = _median_run(nchw)
     results["encoder_speedup_over_nchw"] = results["encoder_step"]["images_per_s"] / results["encoder_step_nchw"][
         "images_per_s"]
+    results["encoder_step_allocator"] = bench_allocator(args_enc[:5] + (10 if args.quick else 30,),
+                                                        1 if args.quick else 3)
     results["embed_demo"] = bench_embed(epoch["image_size"], 256, rep, epoch["backbone"])  # channels-last input
     results["embed_pass"] = bench_embed_pass(epoch["backbone"], epoch["image_size"], 128 if args.quick else 512,
                                              2 if args.quick else 3)

@@ -129,3 +129,21 @@ def test_predict_defaults_to_the_bots_guess_mode_and_sums_countries():
     totals = country_totals([0.2, 0.11, 0.3, 0.39], ["IT", "FR", "IT", ""])
     assert [c for c, _ in totals] == ["IT", "", "FR"]
     assert [p for _, p in totals] == pytest.approx([0.5, 0.39, 0.11])
+
+
+def test_batch_verbs_keep_freed_memory_and_the_servers_do_not(tmp_path, monkeypatch, capsys):
+    """pigeon train/eval/... tell glibc's malloc to keep freed blocks (model.workers.retain_freed_memory); the
+    arena, the bot and the rest keep the allocator's defaults. The call itself succeeds on Linux with glibc."""
+    import model.workers
+    from pigeon.cli import main
+
+    calls = []
+    monkeypatch.setattr(model.workers, "retain_freed_memory", lambda: calls.append(1) or True)
+    assert main(["eval", "--run", str(tmp_path / "none"), "--data", str(tmp_path / "none"), "--out",
+                 str(tmp_path / "r")]) == 2
+    assert calls == [1] and "does not exist" in capsys.readouterr().err
+    assert main(["stats", "--db", str(tmp_path / "none.sqlite")]) in (0, 1, 2)
+    assert calls == [1]
+    monkeypatch.undo()
+    if sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
+        assert model.workers.retain_freed_memory() is True

@@ -27,8 +27,9 @@ MAY_IMPORT = {  # first-party packages each package may import (besides itself)
     "bot": {"model"},
     "pigeon": {"model", "world", "arena", "train", "bot"},
 }
-# world/ and arena/ see only model's folder formats, geography, config loader and default paths
-DATA_ONLY_MODEL = ("model.formats", "model.geo", "model.config", "model.paths")
+# world/ and arena/ see only model's folder formats, geography, config loader, default paths and the worker-process
+# rule (model.workers: standard library only)
+DATA_ONLY_MODEL = ("model.formats", "model.geo", "model.config", "model.paths", "model.workers")
 # bot may use the torch-free model modules at import time; everything else from model only inside functions
 # model.text: the text cue's config and fusion (numpy only; the OCR engine is imported on first use, see
 # tests/test_text_cue.py::test_text_cue_imports_no_ocr_engine_or_torch)
