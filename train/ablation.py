@@ -142,10 +142,12 @@ def _fit_heads(st: Stage, data_dir: Path, variants: list, idx: np.ndarray):
     """Fit the heads of ``variants`` ((key, geocells folder, head config, embeddings), ...) and yield (key,
     logits on ``idx``, cell centroids, true cells of ``idx``) in their order.
 
-    On CPU the fits run in ``HEAD_WORKERS`` spawned processes on one torch thread each: a head step is many small
-    ops whose Python side holds the GIL, so two fits in one process do not overlap, while two processes take
-    about 0.64x the time of one after the other on two threads. One torch thread gives the same weights as two
-    here (tests/test_ablation.py compares the rows both ways). On a GPU, or with one core, they run here."""
+    On CPU the fits run in ``HEAD_WORKERS`` worker processes (``model.workers.pool_context``) on one torch thread
+    each: a head step is many small ops whose Python side holds the GIL, so two fits in threads of one process do
+    not overlap, while two processes take about 0.8x the time of one after the other on two threads (demo world:
+    250-269 s against 327 s). On the demo world one torch thread gave the same weights and rows as two;
+    tests/test_encoder.py compares the rows of the pool with those of one fit after the other here. On a GPU,
+    under DDP, or with one core they run in this process."""
     workers = min(HEAD_WORKERS, len(variants), os.cpu_count() or 1)
     if st.d.device.type != "cpu" or workers < 2 or st.d.enabled:
         for key, cells_dir, head_cfg, e in variants:
