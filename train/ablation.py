@@ -161,11 +161,10 @@ def _fit_heads(st: Stage, data_dir: Path, variants: list, idx: np.ndarray):
             if id(e) not in files:
                 files[id(e)] = str(Path(tmp) / f"emb{len(files)}.safetensors")
                 save_file({"emb": e.contiguous()}, files[id(e)])
-        jobs = [(key, st.cfg, str(data_dir), str(cells_dir), head_cfg, files[id(e)], idx)
-                for key, cells_dir, head_cfg, e in variants]
+        jobs = [(key, str(cells_dir), head_cfg, files[id(e)], idx) for key, cells_dir, head_cfg, e in variants]
         log.info("ablation: training the heads for %s in %d processes", ", ".join(j[0] for j in jobs), workers)
         done = {}
-        with pool_context(["train.ablation"]).Pool(workers) as pool:
+        with pool_context(["train.ablation"]).Pool(workers, _start_worker, (st.cfg, str(data_dir))) as pool:
             for res in pool.imap_unordered(_fit_in_worker, jobs):
                 log.info("ablation: head for %s done", res[0])
                 done[res[0]] = res
@@ -178,14 +177,22 @@ def _fit_one(st: Stage, key: str, cells_dir: Path, head_cfg, emb: torch.Tensor, 
     return key, predict_logits(res.head, x[idx]).numpy(), cells.centroids_deg, targets.cells[idx]
 
 
+_WORKER: dict[str, Stage] = {}  # a head-fitting worker process's stage, read once when the process starts
+
+
+def _start_worker(cfg, data_dir: str) -> None:
+    """Initialise a worker process of :func:`_fit_heads`: one torch thread, the dataset and its table read once
+    for all the heads the process fits."""
+    torch.set_num_threads(1)
+    ds = load_dataset(data_dir)
+    _WORKER["stage"] = Stage(cfg, ds, LocationTable.from_dataset(ds), Dist(device=torch.device("cpu")),
+                             Path(data_dir), None)
+
+
 def _fit_in_worker(job: tuple):
     """One row's head in a worker process (see :func:`_fit_heads`)."""
-    key, cfg, data_dir, cells_dir, head_cfg, emb_file, idx = job
-    torch.set_num_threads(1)
-    emb = load_file(emb_file)["emb"]
-    ds = load_dataset(data_dir)
-    st = Stage(cfg, ds, LocationTable.from_dataset(ds), Dist(device=torch.device("cpu")), Path(data_dir), None)
-    return _fit_one(st, key, Path(cells_dir), head_cfg, emb, idx)
+    key, cells_dir, head_cfg, emb_file, idx = job
+    return _fit_one(_WORKER["stage"], key, Path(cells_dir), head_cfg, load_file(emb_file)["emb"], idx)
 
 
 def _live_weights_row(model, info, cfg, st: Stage, idx: np.ndarray, true: np.ndarray, true_country
