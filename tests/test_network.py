@@ -26,11 +26,11 @@ from model.network import (
     token_mean,
 )
 
-TOY_SIZE = {"tiny-vit": 32, "tiny-resnet": 64, "ViT-B-32": 64}  # toy input sizes (two patches a side at least)
+TOY_SIZE = {"tiny-vit": 32, "tiny-resnet": 64, "tiny-resnet-1conv": 64, "ViT-B-32": 64}  # toy input sizes (two patches a side at least)
 
 
 def test_registry_is_explicit_and_names_unknown_backbones():
-    assert list_backbones() == ["tiny-vit", "tiny-resnet", "ViT-B-32", "ViT-L-14-336"]
+    assert list_backbones() == ["tiny-vit", "tiny-resnet", "tiny-resnet-1conv", "ViT-B-32", "ViT-L-14-336"]
     with pytest.raises(ValueError, match="unknown backbone 'nope'.*tiny-vit"):
         backbone_spec("nope")
 
@@ -47,6 +47,37 @@ def test_each_offline_backbone_trains_forward_and_backward(name):
     grads = [p.grad for p in clip.visual.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
     assert token_mean(clip.visual, images).shape == (2, backbone_spec(name).width)
+
+
+def test_one_conv_stem_keeps_the_tower_s_shapes_and_drops_the_half_width_layers(tmp_path):
+    """tiny-resnet-1conv: the stem is one stride-2 convolution to the full width; everything after it and every
+    output shape are tiny-resnet's. build_clip and build_visual shape it alike (load_run rebuilds the tower with
+    build_visual), the seeded init is reproducible, and a checkpoint of it loads back exactly."""
+    from safetensors.torch import save_file
+
+    clip, _ = build_clip("tiny-resnet-1conv", image_size=64, seed=3)
+    plain, _ = build_clip("tiny-resnet", image_size=64, seed=3)
+    stem = clip.visual
+    assert (stem.conv1.in_channels, stem.conv1.out_channels, stem.conv1.stride) == (3, 16, (2, 2))
+    assert all(isinstance(getattr(stem, k), torch.nn.Identity) for k in ("conv2", "bn2", "conv3", "bn3"))
+    assert (plain.visual.conv1.out_channels, plain.visual.conv3.out_channels) == (8, 16)
+    images = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        assert stem.eval().stem(images).shape == plain.visual.eval().stem(images).shape == (3, 16, 16, 16)
+        assert token_mean(stem, images).shape == token_mean(plain.visual, images).shape == (3, 512)
+    visual = build_visual("tiny-resnet-1conv", 64)
+    assert visual.state_dict().keys() == stem.state_dict().keys()
+    assert visual.load_state_dict(stem.state_dict()) is not None
+    again, _ = build_clip("tiny-resnet-1conv", image_size=64, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), clip.state_dict().values()))
+    path = tmp_path / "clip.safetensors"
+    save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(path))
+    loaded, _ = build_clip("tiny-resnet-1conv", pretrained=str(path), image_size=64, seed=4)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in clip.state_dict().items())
+    with pytest.raises(ValueError, match="does not fit backbone 'tiny-resnet'"):
+        build_clip("tiny-resnet", pretrained=str(path), image_size=64)
+    with pytest.raises(BackboneUnavailableError, match="one-conv stem.*no published weights.*local checkpoint"):
+        build_clip("tiny-resnet-1conv", pretrained="openai")
 
 
 def test_vit_l_resolves_without_being_built():
