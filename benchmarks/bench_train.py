@@ -2,6 +2,9 @@
 
 * encoder_step: one step of the supervised encoder stage of ``configs/demo.toml`` (its tower, size, batch and
   fusion) on in-memory uint8 views, images/s and minutes per epoch of the demo world's train split;
+  encoder_step_nchw: the same step on NCHW inputs and weights; encoder_step_other_stem: the same step with the
+  demo tower's other stem (``STEM_AB``: open_clip's three convolutions or one), both alternated with encoder_step
+  in one run;
   encoder_step_allocator: the same step in fresh processes with glibc malloc's defaults against
   ``model.workers.retain_freed_memory`` (what `pigeon train` applies), images/s and system seconds per step;
 * pretrain: one full contrastive step (both towers, ClipLoss, AdamW) of the demo backbone at the demo size,
@@ -75,6 +78,10 @@ def bench_loading(size: int, n: int) -> dict:
                               (0.5,) * 3, (0.25,) * 3, tok, 0, 0, True)
         t = timeit(lambda: [data[k] for k in range(len(data))], repeat=3, warmup=1)
     return {**t, "samples": n, "source_image_px": 256, "images_per_s": n / t["median_s"]}
+
+
+# the demo tower with open_clip's three-convolution stem and with one convolution (model.network._one_conv_stem)
+STEM_AB = {"tiny-resnet": "tiny-resnet-1conv", "tiny-resnet-1conv": "tiny-resnet"}
 
 
 def bench_encoder(backbone: str, size: int, locations: int, views: int, fusion: str, repeat: int,
@@ -268,19 +275,28 @@ def main() -> None:
     # model.network.CPU_CHANNELS_LAST, and encoder.channels_last weights) against plain NCHW input and weights
     from model import network
 
-    nchw, config = [], []
+    # and against the same tower with its other stem
+    other = STEM_AB.get(epoch["backbone"])
+    other_stem = (other,) + args_enc[1:] if other else None
+    nchw, config, stem = [], [], []
     try:
         for _ in range(1 if args.quick else 3):
             network.CPU_CHANNELS_LAST = False
             nchw.append(bench_encoder(*args_enc, channels_last=False))
             network.CPU_CHANNELS_LAST = True
             config.append(bench_encoder(*args_enc, channels_last=epoch["channels_last"]))
+            if other_stem:
+                stem.append(bench_encoder(*other_stem, channels_last=epoch["channels_last"]))
     finally:
         network.CPU_CHANNELS_LAST = True
     results["encoder_step"] = _median_run(config)
     results["encoder_step_nchw"] = _median_run(nchw)
     results["encoder_speedup_over_nchw"] = results["encoder_step"]["images_per_s"] / results["encoder_step_nchw"][
         "images_per_s"]
+    if stem:
+        results["encoder_step_other_stem"] = _median_run(stem)
+        results["encoder_speedup_over_other_stem"] = (results["encoder_step"]["images_per_s"]
+                                                      / results["encoder_step_other_stem"]["images_per_s"])
     results["encoder_step_allocator"] = bench_allocator(args_enc[:5] + (10 if args.quick else 30,),
                                                         1 if args.quick else 3)
     results["embed_demo"] = bench_embed(epoch["image_size"], 256, rep, epoch["backbone"])  # channels-last input

@@ -74,7 +74,8 @@ BACKBONES: dict[str, BackboneSpec] = {
                                 "learns from scratch on 2 CPU cores"),
     "tiny-resnet-1conv": BackboneSpec("tiny-resnet", None, 64, 512, False,
                                       "tiny-resnet with a one-convolution stem (3 -> 16 channels, stride 2): the same "
-                                      "output shapes, 1.27x the training images/s on 2 CPU cores", stem="one-conv"),
+                                      "output shapes, 1.3-1.6x the training images/s on 2 CPU cores",
+                                      stem="one-conv"),
     "ViT-B-32": BackboneSpec("ViT-B-32", "openai", 224, 768, True, "CLIP ViT-B/32"),
     "ViT-L-14-336": BackboneSpec("ViT-L-14-336", "openai", 336, 1024, True, "CLIP ViT-L/14@336 as PIGEON"),
 }
@@ -88,7 +89,7 @@ def _one_conv_stem(visual: nn.Module) -> nn.Module:
     output width, with its batch norm and ReLU, then the same 2x2 average pool: the same output shape as the
     three-convolution stem (so ``layer1``.. and ``token_mean`` are unchanged), with no narrow half-width layers.
     Why: at 64 px on 2 CPU cores the half-width convolutions and their batch norms cost more than they give
-    (benchmarks/bench_train.py, ``encoder_step_clip_stem``; docs/training.md has the measured validation).
+    (benchmarks/bench_train.py, ``encoder_step_other_stem``; docs/training.md has the measured build).
     The new convolution is drawn from the global RNG, so the caller seeds it."""
     if not _is_resnet(visual):
         raise TypeError(f"a one-convolution stem needs an open_clip ModifiedResNet, got {type(visual).__name__}")

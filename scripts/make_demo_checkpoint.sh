@@ -14,7 +14,9 @@ OUT=${OUT:-checkpoints/demo}
     --set split.test_fraction=0.2 --set split.val_fraction=0.08
 start=$(date +%s)
 # --no-eval: the next command evaluates the same split (with the ablation); the train's own eval would repeat it
-$PY -m pigeon train --config configs/demo.toml --data "$WORLD" --out "$RUN" --no-eval
+# TRAIN_ARGS: extra `pigeon train` arguments, e.g. "--set backbone.name=tiny-resnet-1conv" (docs/training.md)
+# shellcheck disable=SC2086
+$PY -m pigeon train --config configs/demo.toml --data "$WORLD" --out "$RUN" --no-eval ${TRAIN_ARGS:-}
 echo "make_demo_checkpoint: pigeon train took $(( $(date +%s) - start )) s"
 $PY -m pigeon eval --run "$RUN" --data "$WORLD" --out "$RUN-report" --split test --ablation
 echo "make_demo_checkpoint: train + eval took $(( $(date +%s) - start )) s"
