@@ -350,7 +350,7 @@ def test_run_config_reads_legacy_index_table(tmp_path):
     from train.config import load_run_config
 
     demo = load_run_config(Path(__file__).resolve().parents[1] / "checkpoints" / "demo" / "config.toml")
-    assert demo.eval.build_index and demo.backbone.name.startswith("tiny-resnet")
+    assert demo.eval.build_index and demo.backbone.name == "tiny-resnet"
     data = config_to_dict(TrainConfig())
     data["eval"] = {"split": "val", "top_countries": 15}
     data["index"] = {"enabled": False}
