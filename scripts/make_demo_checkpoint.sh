@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Rebuild the shipped demo checkpoint `checkpoints/demo/` from nothing, seeded: the same weights, geocells and index
-# tensor for tensor (61.6 and 62.4 minutes measured on 2 CPU cores, 71 in a slower phase of the host;
-# docs/training.md has the measured stages):
+# Rebuild the shipped demo checkpoint `checkpoints/demo/` from nothing, seeded (the previous tower's rebuilds gave
+# the same weights, geocells and index tensor for tensor; 66.8 minutes measured on 2 CPU cores for this one, in a
+# slow phase of the host, where the same tower with 12 epochs took 53.1 in a faster one; docs/training.md):
 # the synthetic world, PIGEON training (configs/demo.toml; it also writes the retrieval index), the test-split report with the
 # ablation table, then the export (run files without training state) and the 40-location held-out sample the
 # demo plays (512 px, from a seed never trained on). Run from the project root after `make setup`.

@@ -11,7 +11,7 @@ import torch
 from trainkit import TINY_OVERRIDES, make_dataset
 
 RESNET_OVERRIDES = [o for o in TINY_OVERRIDES if not o.startswith("backbone.image_size")] + [
-    "backbone.name=tiny-resnet", "backbone.image_size=64", "pretrain.enabled=false", "encoder.epochs=2",
+    "backbone.name=tiny-resnet-1conv", "backbone.image_size=64", "pretrain.enabled=false", "encoder.epochs=2",
     "encoder.batch_size=8", "head.fusion=concat", "head.source=encoder", "encoder.ema_decay=0.9"]
 
 
@@ -82,7 +82,8 @@ def test_encoder_stage_trains_the_tower_and_the_run_records_its_fusion(resnet_ru
 
     run, data = resnet_run
     manifest = json.loads((run / "manifest.json").read_text())
-    assert (manifest["fusion"], manifest["backbone"]["name"], manifest["image_size"]) == ("concat", "tiny-resnet", 64)
+    assert (manifest["fusion"], manifest["backbone"]["name"], manifest["image_size"]) == \
+        ("concat", "tiny-resnet-1conv", 64)
     enc = manifest["training"]["encoder"]
     assert enc["best_epoch"] >= 1 and len(enc["history"]) == 2
     assert all(row["images_per_s"] > 0 and row["minutes"] > 0 for row in enc["history"])
@@ -90,7 +91,7 @@ def test_encoder_stage_trains_the_tower_and_the_run_records_its_fusion(resnet_ru
     # the tower in the run is not the random initialisation: the stage changed its weights
     from model.network import build_clip
 
-    init, _ = build_clip("tiny-resnet", image_size=64, seed=42)
+    init, _ = build_clip("tiny-resnet-1conv", image_size=64, seed=42)
     trained = load_file(str(run / "model.safetensors"))
     assert not torch.equal(trained["visual.conv1.weight"], init.visual.conv1.weight)
     # head.source = "encoder": the run's head is the one the stage trained with the tower, at its best epoch

@@ -335,7 +335,7 @@ def test_shipped_configs_load(name):
             ("ViT-L-14-336", "openai", 1e-6, 2e-5)
         assert cfg.pretrain.batch_size * cfg.pretrain.grad_accum == 1024
     elif name == "demo":  # the CPU encoder recipe (docs/training.md)
-        assert (cfg.backbone.name, cfg.head.fusion, cfg.pretrain.enabled) == ("tiny-resnet", "concat", False)
+        assert (cfg.backbone.name, cfg.head.fusion, cfg.pretrain.enabled) == ("tiny-resnet-1conv", "concat", False)
         assert cfg.encoder.epochs > 0 and cfg.runtime.device == "auto"
     else:
         assert cfg.backbone.name == "tiny-vit" and cfg.encoder.epochs == 0 and cfg.head.fusion == "mean"
@@ -350,7 +350,7 @@ def test_run_config_reads_legacy_index_table(tmp_path):
     from train.config import load_run_config
 
     demo = load_run_config(Path(__file__).resolve().parents[1] / "checkpoints" / "demo" / "config.toml")
-    assert demo.eval.build_index and demo.backbone.name == "tiny-resnet"
+    assert demo.eval.build_index and demo.backbone.name == "tiny-resnet-1conv"
     data = config_to_dict(TrainConfig())
     data["eval"] = {"split": "val", "top_countries": 15}
     data["index"] = {"enabled": False}
