@@ -315,7 +315,7 @@ class IrcBridge:
             self._send(f"USER {self.cfg.nick} 0 * :pigeon arena chat")
             log.info("chat: connecting to %s:%d as %s, channel %s", self.cfg.host, self.cfg.port, self.cfg.nick,
                      self.cfg.channel)
-            buf = b""
+            buf, discarding = b"", False
             while not self._stop.is_set():
                 try:
                     data = sock.recv(4096)
@@ -324,8 +324,14 @@ class IrcBridge:
                 if not data:
                     raise ConnectionResetError("server closed the connection")
                 buf += data
+                if discarding:     # the rest of a dropped line, up to its end, is not a line of its own
+                    if b"\n" not in buf:
+                        buf = b""
+                        continue
+                    buf, discarding = buf.split(b"\n", 1)[1], False
                 if len(buf) > MAX_BUFFER and b"\n" not in buf:
-                    buf = b""      # one endless line: drop it
+                    buf, discarding = b"", True      # one endless line: drop it whole
+                    self.room._count("ignored")
                     continue
                 *lines, buf = buf.split(b"\n")
                 for raw_line in lines:
