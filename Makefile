@@ -11,12 +11,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 setup: system venv data
 
-# Debian Chromium (never `playwright install`) and the Noto fonts the renderer writes signs with.
+# Debian Chromium (never `playwright install`), the Noto fonts the renderer writes signs with, and ngircd (the IRC
+# server tests/test_arena_chat.py starts on loopback for the chat bridge).
 system:
 	@need=""; command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
 	command -v npm >/dev/null 2>&1 || need="$$need npm"; \
 	[ -f /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf ] || need="$$need fonts-noto-core"; \
 	[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need="$$need fonts-noto-cjk"; \
+	[ -x /usr/sbin/ngircd ] || command -v ngircd >/dev/null 2>&1 || need="$$need ngircd"; \
 	if [ -n "$$need" ]; then echo "apt: installing$$need"; \
 	  export DEBIAN_FRONTEND=noninteractive; SUDO=$$( [ $$(id -u) -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$need >/dev/null; fi
