@@ -15,7 +15,6 @@ learned nothing; ``notes`` says why a check was skipped; ``sanity_seconds`` time
 from __future__ import annotations
 
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,33 +238,20 @@ def sanity_metrics(info: RunInfo, ds, table: LocationTable, idx: np.ndarray, tra
     head_cfg = info.config().get("head", {})
     tr = table.latlon_deg[train]
     labels = probes.probe_labels(ds, table.column)
-    # nine fits, each on one thread (probes.fit_linear), two at a time: the raw-pixel baseline and every probe on
-    # each feature set as a job of its own, the costliest first (features x classes), so that neither thread
-    # waits for the other at the end; every fit gives the same weights on whichever thread runs it
-    def baseline():
-        return probes.raw_pixel_logits(pixels[train], tr, cells.assign(tr[:, 0], tr[:, 1]), pixels[idx],
-                                       cells.centroids_deg, float(head_cfg.get("tau_km", 75.0)),
-                                       bool(head_cfg.get("smoothing", True)))
-
-    def probe(x, y):  # the rows are taken when the fit starts: two fits' copies in memory at a time, not nine
-        return lambda: probes.linear_probe(x[train], y[train], x[idx], y[idx])
-
-    fits = {("raw_pixels", ""): (baseline, pixels.shape[1] * len(cells.centroids_deg))}
-    for kind, x in (("probes", fused), ("probes_raw_pixels", pixels)):
-        for name, y in labels.items():
-            fits[(kind, name)] = (probe(x, y), x.shape[1] * len(set(y[train].tolist()) - {""}))
-    order = sorted(fits, key=lambda k: -fits[k][1])
-    start = time.perf_counter()
+    # the three fits run two at a time, each on one thread (probes.fit_linear): the same weights as one after
+    # the other, in about half the time on two cores
     with ThreadPoolExecutor(2) as pool:
-        jobs = {k: pool.submit(probes.timed, fits[k][0]) for k in order}
-        done = {k: job.result() for k, job in jobs.items()}
-    secs["fits_wall"] = round(time.perf_counter() - start, 2)
-    secs["fits"] = {"/".join(filter(None, k)): done[k][1] for k in order}
-    secs["raw_pixels"] = done[("raw_pixels", "")][1]
-    for kind in ("probes", "probes_raw_pixels"):
-        res[kind] = {name: done[(kind, name)][0] for name in labels if done[(kind, name)][0] is not None}
-        secs[kind] = round(sum(done[(kind, name)][1] for name in labels), 2)
-    logits = done[("raw_pixels", "")][0]
+        jobs = {"raw_pixels": pool.submit(
+                    probes.timed, probes.raw_pixel_logits, pixels[train], tr, cells.assign(tr[:, 0], tr[:, 1]),
+                    pixels[idx], cells.centroids_deg, float(head_cfg.get("tau_km", 75.0)),
+                    bool(head_cfg.get("smoothing", True))),
+                "probes": pool.submit(probes.timed, probes.run_probes, fused[train], fused[idx], labels, train, idx),
+                "probes_raw_pixels": pool.submit(probes.timed, probes.run_probes, pixels[train], pixels[idx], labels,
+                                                 train, idx)}
+        done = {name: job.result() for name, job in jobs.items()}
+    for name, (_, seconds) in done.items():
+        secs[name] = seconds
+    logits = done["raw_pixels"][0]
     guess = cells.centroids_deg[logits.argmax(1)]
     expected = expected_score_guesses(softmax(logits), cells.centroids_deg)[0]
 
@@ -277,6 +263,7 @@ def sanity_metrics(info: RunInfo, ds, table: LocationTable, idx: np.ndarray, tra
     res["raw_pixels"] = {**geo(guess, True), "guess_modes": {"expected_score": geo(expected)},
                          "features": int(pixels.shape[1]), "views": sorted(int(v) for v in views),
                          "train_locations": len(train)}
+    res["probes"], res["probes_raw_pixels"] = done["probes"][0], done["probes_raw_pixels"][0]
     if np.array_equal(np.sort(idx), np.sort(train)):
         res["notes"]["raw_pixels"] = ("in-sample: the evaluated split is the train split the baseline and the "
                                       "probes were fitted on")
