@@ -224,8 +224,9 @@ def test_bridge_drops_overlong_and_endless_lines_and_keeps_reading(arena):
         conn.sendall(b":eve!u@h PRIVMSG #pigeon :!g 10, 10" + b"0" * 100_000 + b"\r\n")
         conn.sendall(b":eve!u@h PRIVMSG #pigeon :" + b"A" * 40_000)    # no end of line: dropped
         conn.sendall(b"\r\n")
-        # an endless line whose tail, after the bridge has dropped what it buffered, looks like another viewer's
-        # guess: sent in five reads of 4,096 bytes (past MAX_BUFFER), then the tail; the whole line is dropped
+        # an endless line whose tail, after the bridge has dropped what it buffered, looks like another
+        # viewer's guess: sent in five reads of 4,096 bytes (past MAX_BUFFER), then the tail; the whole line is
+        # dropped
         time.sleep(0.3)
         spoof = b":eve!u@h PRIVMSG #pigeon :" + b"B" * 20_000
         for i in range(0, 20_480, 4096):

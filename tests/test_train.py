@@ -335,7 +335,8 @@ def test_shipped_configs_load(name):
             ("ViT-L-14-336", "openai", 1e-6, 2e-5)
         assert cfg.pretrain.batch_size * cfg.pretrain.grad_accum == 1024
     elif name == "demo":  # the CPU encoder recipe (docs/training.md)
-        assert (cfg.backbone.name, cfg.head.fusion, cfg.pretrain.enabled) == ("tiny-resnet-1conv", "concat", False)
+        assert (cfg.backbone.name, cfg.head.fusion, cfg.pretrain.enabled) == \
+            ("tiny-resnet-1conv", "concat", False)
         assert cfg.encoder.epochs > 0 and cfg.runtime.device == "auto"
     else:
         assert cfg.backbone.name == "tiny-vit" and cfg.encoder.epochs == 0 and cfg.head.fusion == "mean"
