@@ -10,9 +10,11 @@ PY=${PY:-.venv/bin/python}
 WORLD=${WORLD:-data/worlds/demo48k}
 RUN=${RUN:-runs/demo}
 OUT=${OUT:-checkpoints/demo}
+t0=$(date +%s)  # the whole build, world render included, is timed: the target is an hour on 2 cores
 [ -f "$WORLD/manifest.json" ] || $PY -m pigeon world render --seed 1 --locations 48000 --size 128 --out "$WORLD" \
     --set split.test_fraction=0.2 --set split.val_fraction=0.08
 start=$(date +%s)
+echo "make_demo_checkpoint: world render took $(( start - t0 )) s"
 # --no-eval: the next command evaluates the same split (with the ablation); the train's own eval would repeat it
 # TRAIN_ARGS: extra `pigeon train` arguments, e.g. "--set backbone.name=tiny-resnet-1conv" (docs/training.md)
 # shellcheck disable=SC2086
@@ -28,3 +30,4 @@ HOLD=${HOLD:-data/worlds/holdout512}
 [ -f "$HOLD/manifest.json" ] || $PY -m pigeon world render --seed 7 --locations 120 --size 512 --out "$HOLD"
 $PY scripts/make_demo_holdout.py "$HOLD" "$OUT/holdout" --n 40 --seed 7 --all-splits --exclude-near "$WORLD" --min-km 10
 du -sh "$OUT"
+echo "make_demo_checkpoint: whole build took $(( $(date +%s) - t0 )) s"
