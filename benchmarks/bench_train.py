@@ -11,6 +11,8 @@
   images/s, on in-memory tensors and real PIGEON captions;
 * loading: JPEG decode + preprocess + caption + tokenise of pretraining samples (CaptionedViews), images/s;
 * embed / embed_demo: token-mean embedding without gradients (tiny-vit / the demo tower), images/s;
+* fit_linear: one linear probe fit of `pigeon eval` (``train.probes.fit_linear``) at the demo's size, against the
+  same fit with autograd's own weight-gradient product, alternated in one run;
 * head: geocell head epochs with haversine smoothing + aux losses on cached-size features, locations/s;
 * per epoch of the demo config on the demo world (its train split, or 8,676 locations x 4 views when the dataset
   is not there): images/s and minutes per epoch of the pretraining stage (``pretrain_step`` alone, and
@@ -167,6 +169,39 @@ def bench_head(n: int, cells: int, epochs: int) -> dict:
             "locations_per_s": split * epochs / timing["median_s"]}
 
 
+class _AutogradProduct:
+    """Stand-in for ``train.probes._LinearMap``: autograd's own ``x @ w`` (weight gradient ``x^T g``)."""
+
+    @staticmethod
+    def apply(x, w):
+        return x @ w
+
+
+def bench_fit_linear(n: int, dims: int, classes: int, iters: int, pairs: int) -> dict:
+    """``train.probes.fit_linear`` (the linear probes and the raw-pixel baseline of `pigeon eval`) on one thread
+    on a problem the size of the demo's embedding probes (37,426 train rows x 2,048 features; 5 classes: the
+    Koppen probe), ``iters`` L-BFGS iterations; alternated ``pairs`` times with the same fit through autograd's
+    own ``x @ w`` (the form before ``_LinearMap``). Seconds per fit and the ratio."""
+    from train import probes
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, classes, n)
+    x = (rng.normal(size=(n, dims)) + rng.normal(size=(classes, dims))[y] * 0.3).astype(np.float32)
+    mine, plain = [], []
+    fast = probes._LinearMap
+    try:
+        for _ in range(pairs):
+            for side, out in ((fast, mine), (_AutogradProduct, plain)):
+                probes._LinearMap = side
+                out.append(timeit(lambda: probes.fit_linear(x, y, classes, max_iter=iters), repeat=1,
+                                  warmup=0)["median_s"])
+    finally:
+        probes._LinearMap = fast
+    return {"rows": n, "features": dims, "classes": classes, "lbfgs_iterations": iters,
+            "seconds": float(np.median(mine)), "seconds_autograd_product": float(np.median(plain)),
+            "speedup": float(np.median(np.array(plain) / np.array(mine)))}
+
+
 def demo_epoch() -> dict:
     """Epoch sizes of ``configs/demo.toml`` on its dataset: train locations, views, pretraining images."""
     import json
@@ -302,6 +337,7 @@ def main() -> None:
     results["embed_demo"] = bench_embed(epoch["image_size"], 256, rep, epoch["backbone"])  # channels-last input
     results["embed_pass"] = bench_embed_pass(epoch["backbone"], epoch["image_size"], 128 if args.quick else 512,
                                              2 if args.quick else 3)
+    results["fit_linear"] = bench_fit_linear(8000 if args.quick else 37426, 2048, 5, 10, 1 if args.quick else 3)
     add_epoch_estimates(results, epoch)
     results["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     write("train", results)
