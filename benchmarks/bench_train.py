@@ -11,8 +11,8 @@
   images/s, on in-memory tensors and real PIGEON captions;
 * loading: JPEG decode + preprocess + caption + tokenise of pretraining samples (CaptionedViews), images/s;
 * embed / embed_demo: token-mean embedding without gradients (tiny-vit / the demo tower), images/s;
-* fit_linear: one linear probe fit of `pigeon eval` (``train.probes.fit_linear``) at the demo's size, against the
-  same fit with autograd's own weight-gradient product, alternated in one run;
+* fit_linear: one linear probe fit of `pigeon eval` (``train.probes.fit_linear``) at the demo's size, against
+  the same fit with autograd's own weight-gradient product, alternated in one run;
 * head: geocell head epochs with haversine smoothing + aux losses on cached-size features, locations/s;
 * per epoch of the demo config on the demo world (its train split, or 8,676 locations x 4 views when the dataset
   is not there): images/s and minutes per epoch of the pretraining stage (``pretrain_step`` alone, and
@@ -178,10 +178,10 @@ class _AutogradProduct:
 
 
 def bench_fit_linear(n: int, dims: int, classes: int, iters: int, pairs: int) -> dict:
-    """``train.probes.fit_linear`` (the linear probes and the raw-pixel baseline of `pigeon eval`) on one thread
-    on a problem the size of the demo's embedding probes (37,426 train rows x 2,048 features; 5 classes: the
-    Koppen probe), ``iters`` L-BFGS iterations; alternated ``pairs`` times with the same fit through autograd's
-    own ``x @ w`` (the form before ``_LinearMap``). Seconds per fit and the ratio."""
+    """``train.probes.fit_linear`` (the linear probes and the raw-pixel baseline of `pigeon eval`) on one
+    thread on a problem the size of the demo's embedding probes (37,426 train rows x 2,048 features; 5
+    classes: the Koppen probe), ``iters`` L-BFGS iterations; alternated ``pairs`` times with the same fit
+    through autograd's own ``x @ w`` (the form before ``_LinearMap``). Seconds per fit and the ratio."""
     from train import probes
 
     rng = np.random.default_rng(0)
@@ -337,7 +337,8 @@ def main() -> None:
     results["embed_demo"] = bench_embed(epoch["image_size"], 256, rep, epoch["backbone"])  # channels-last input
     results["embed_pass"] = bench_embed_pass(epoch["backbone"], epoch["image_size"], 128 if args.quick else 512,
                                              2 if args.quick else 3)
-    results["fit_linear"] = bench_fit_linear(8000 if args.quick else 37426, 2048, 5, 10, 1 if args.quick else 3)
+    results["fit_linear"] = bench_fit_linear(8000 if args.quick else 37426, 2048, 5, 10,
+                                             1 if args.quick else 3)
     add_epoch_estimates(results, epoch)
     results["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     write("train", results)

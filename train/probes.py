@@ -137,9 +137,9 @@ def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 
 class _LinearMap(torch.autograd.Function):
     """``x @ w`` whose weight gradient is computed as ``(g^T x)^T`` rather than autograd's ``x^T g``: the same
-    product, but MKL's sgemm runs the transposed-``x`` form of this tall, skinny product up to 28x slower on some
-    CPUs (one thread, 37,426 x 2,048 features: 2.5 s against 0.14 s for 5 classes, 1.6 s against 1.0 s for 349,
-    measured on an AMD EPYC; ``benchmarks/bench_train.py``'s ``fit_linear``)."""
+    product, but MKL's sgemm runs the transposed-``x`` form of this tall, skinny product up to 28x slower on
+    some CPUs (one thread, 37,426 x 2,048 features: 2.5 s against 0.14 s for 5 classes, 1.6 s against 1.0 s
+    for 349, measured on an AMD EPYC; ``benchmarks/bench_train.py``'s ``fit_linear``)."""
 
     @staticmethod
     def forward(ctx, x, w):
