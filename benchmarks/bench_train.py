@@ -11,8 +11,8 @@
   images/s, on in-memory tensors and real PIGEON captions;
 * loading: JPEG decode + preprocess + caption + tokenise of pretraining samples (CaptionedViews), images/s;
 * embed / embed_demo: token-mean embedding without gradients (tiny-vit / the demo tower), images/s;
-* fit_linear: one linear probe fit of `pigeon eval` (``train.probes.fit_linear``) at the demo's size, against
-  the same fit with autograd's own weight-gradient product, alternated in one run;
+* fit_linear: one linear probe fit of `pigeon eval` (``train.probes.fit_linear``) at the demo's size, and its
+  forward + backward with the weights in nn.Linear's layout against the x @ W layout, alternated in one run;
 * head: geocell head epochs with haversine smoothing + aux losses on cached-size features, locations/s;
 * per epoch of the demo config on the demo world (its train split, or 8,676 locations x 4 views when the dataset
   is not there): images/s and minutes per epoch of the pretraining stage (``pretrain_step`` alone, and
@@ -169,37 +169,37 @@ def bench_head(n: int, cells: int, epochs: int) -> dict:
             "locations_per_s": split * epochs / timing["median_s"]}
 
 
-class _AutogradProduct:
-    """Stand-in for ``train.probes._LinearMap``: autograd's own ``x @ w`` (weight gradient ``x^T g``)."""
-
-    @staticmethod
-    def apply(x, w):
-        return x @ w
-
-
 def bench_fit_linear(n: int, dims: int, classes: int, iters: int, pairs: int) -> dict:
     """``train.probes.fit_linear`` (the linear probes and the raw-pixel baseline of `pigeon eval`) on one
     thread on a problem the size of the demo's embedding probes (37,426 train rows x 2,048 features; 5
-    classes: the Koppen probe), ``iters`` L-BFGS iterations; alternated ``pairs`` times with the same fit
-    through autograd's own ``x @ w`` (the form before ``_LinearMap``). Seconds per fit and the ratio."""
+    classes: the Koppen probe), ``iters`` L-BFGS iterations: seconds per fit. And the forward + backward it
+    repeats, with W in nn.Linear's (C, D) layout as fit_linear keeps it against x @ W with W as (D, C), whose
+    weight gradient x^T g MKL runs far slower on some CPUs; alternated ``pairs`` times, ms and the ratio."""
     from train import probes
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, classes, n)
     x = (rng.normal(size=(n, dims)) + rng.normal(size=(classes, dims))[y] * 0.3).astype(np.float32)
-    mine, plain = [], []
-    fast = probes._LinearMap
+    xt, g = torch.from_numpy(x), torch.randn(n, classes)
+    w_cd = torch.zeros(classes, dims, requires_grad=True)
+    w_dc = torch.zeros(dims, classes, requires_grad=True)
+    grad = {"nn_linear_layout": lambda: (torch.nn.functional.linear(xt, w_cd) * g).sum().backward(),
+            "x_at_w_layout": lambda: (xt @ w_dc * g).sum().backward()}
+    ms = {name: [] for name in grad}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as fit_linear runs
     try:
         for _ in range(pairs):
-            for side, out in ((fast, mine), (_AutogradProduct, plain)):
-                probes._LinearMap = side
-                out.append(timeit(lambda: probes.fit_linear(x, y, classes, max_iter=iters), repeat=1,
-                                  warmup=0)["median_s"])
+            for name, step in grad.items():
+                ms[name].append(timeit(step, repeat=3, warmup=1)["median_s"] * 1000)
     finally:
-        probes._LinearMap = fast
+        torch.set_num_threads(threads)
+    fit = timeit(lambda: probes.fit_linear(x, y, classes, max_iter=iters), repeat=pairs, warmup=0)
     return {"rows": n, "features": dims, "classes": classes, "lbfgs_iterations": iters,
-            "seconds": float(np.median(mine)), "seconds_autograd_product": float(np.median(plain)),
-            "speedup": float(np.median(np.array(plain) / np.array(mine)))}
+            "fit_seconds": fit["median_s"],
+            **{f"gradient_ms_{name}": float(np.median(v)) for name, v in ms.items()},
+            "gradient_speedup": float(np.median(np.array(ms["x_at_w_layout"])
+                                                / np.array(ms["nn_linear_layout"])))}
 
 
 def demo_epoch() -> dict:

@@ -135,23 +135,6 @@ def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 # --- linear softmax classifier ------------------------------------------------------------------------------
 
 
-class _LinearMap(torch.autograd.Function):
-    """``x @ w`` whose weight gradient is computed as ``(g^T x)^T`` rather than autograd's ``x^T g``: the same
-    product, but MKL's sgemm runs the transposed-``x`` form of this tall, skinny product up to 28x slower on
-    some CPUs (one thread, 37,426 x 2,048 features: 2.5 s against 0.14 s for 5 classes, 1.6 s against 1.0 s
-    for 349, measured on an AMD EPYC; ``benchmarks/bench_train.py``'s ``fit_linear``)."""
-
-    @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x)
-        return x @ w
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return None, (g.t() @ x).t().contiguous()
-
-
 def fit_linear(x: np.ndarray, targets: np.ndarray, n_classes: int | None = None, l2: float | None = None,
                max_iter: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression by full-batch L-BFGS from zero weights -> (W (D, C), b (C,)).
@@ -168,14 +151,17 @@ def fit_linear(x: np.ndarray, targets: np.ndarray, n_classes: int | None = None,
     else:
         tt = torch.as_tensor(np.asarray(targets, dtype=np.int64))
         c = int(n_classes if n_classes is not None else tt.max().item() + 1)
-    w = torch.zeros(xt.shape[1], c, dtype=xt.dtype, requires_grad=True)
+    # W stored (C, D) as nn.Linear stores it: autograd then forms the weight gradient as g^T x, where x^T g
+    # (the (D, C) layout's) runs up to 28x slower in MKL for this tall, skinny x on some CPUs
+    # (docs/training.md)
+    w = torch.zeros(c, xt.shape[1], dtype=xt.dtype, requires_grad=True)
     b = torch.zeros(c, dtype=xt.dtype, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-9,
                             tolerance_change=1e-12, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        logp = torch.log_softmax(_LinearMap.apply(xt, w) + b, dim=1)
+        logp = torch.log_softmax(torch.nn.functional.linear(xt, w, b), dim=1)
         nll = -(tt * logp).sum(1).mean() if soft else torch.nn.functional.nll_loss(logp, tt)
         loss = nll + l2 * (w * w).sum()
         loss.backward()
@@ -183,7 +169,7 @@ def fit_linear(x: np.ndarray, targets: np.ndarray, n_classes: int | None = None,
 
     with _one_thread():  # same result whatever the caller's thread count; and on a busy CPU, 1 thread is far
         opt.step(closure)  # faster than OpenMP regions that wait for a second core
-    return w.detach().numpy(), b.detach().numpy()
+    return np.ascontiguousarray(w.detach().numpy().T), b.detach().numpy()
 
 
 _ONE_THREAD = {"lock": threading.Lock(), "inside": 0, "saved": 0}
